@@ -1,0 +1,206 @@
+"""The `backoffice` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backoffice.settings import apply_environment, get_settings
+
+app = typer.Typer(help="On-premises reading, checking and posting of ID cards and claim forms.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT / "fixtures"
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.endswith(".jsonl")
+                              and not q.name.endswith(".md")))
+        else:
+            out.append(p)
+    return out
+
+
+@app.command()
+def extract(
+    paths: list[Path] = typer.Argument(..., help="Image or PDF files, or folders of them."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines (one object per page)."),
+) -> None:
+    """Read documents and print their fields, quality and checks."""
+    settings = apply_environment()
+    from backoffice.processing import extract_file
+    from backoffice.runtime import get_recognizer
+
+    files = _expand(paths)
+    recognizer = get_recognizer(settings)
+    for path in files:
+        for record in extract_file(path, recognizer, settings):
+            if as_json:
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_record(record)
+
+
+def _print_record(record: dict) -> None:
+    from backoffice.masking import mask_value
+
+    table = Table(title=f"{record['source']} — {record['doc_type']}", show_lines=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_column("confidence", justify="right")
+    for name, f in record["fields"].items():
+        table.add_row(name, str(mask_value(name, f["value"])), f"{f['confidence']:.3f}")
+    if record["error"]:
+        table.add_row("error", record["error"], "")
+    for check in record["checks"]:
+        if not check["passed"]:
+            table.add_row(f"check {check['rule']}", f"{check['severity']}: {check['message']}", "")
+    Console().print(table)
+
+
+@app.command("id-number")
+def id_number(
+    numbers: list[str] = typer.Argument(..., help="ID numbers, 15 or 18 characters."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines."),
+) -> None:
+    """Check and describe resident identity numbers (GB 11643, 15 and 18 digits)."""
+    from validators.cli_support import describe_id_number
+
+    for number in numbers:
+        info = describe_id_number(number)
+        if as_json:
+            sys.stdout.write(json.dumps(info, ensure_ascii=False, default=str) + "\n")
+        else:
+            status = "[green]valid[/]" if info["valid"] else "[red]invalid[/]"
+            Console().print(f"{number}: {status} kind={info['kind']} "
+                            f"normalized={info['normalized']} birth={info['birth_date']} "
+                            f"sex={info['sex']} region={info['region']}")
+            for check in info["checks"]:
+                if not check["passed"]:
+                    Console().print(f"  {check['severity']}: {check['message']}")
+
+
+@app.command()
+def process(
+    inbox: Path = typer.Argument(..., help="Folder to take documents from."),
+    batch: str | None = typer.Option(None, help="A batch label stored with each document."),
+) -> None:
+    """Run the process-inbox flow once on a folder (Prefect, temporary or configured server)."""
+    apply_environment()
+    from flows.process_inbox import process_inbox
+
+    result = process_inbox(inbox=str(inbox), batch=batch)
+    console.print_json(json.dumps(result))
+
+
+@app.command()
+def demo(
+    keep: bool = typer.Option(False, help="Keep the previous demo data instead of starting fresh."),
+) -> None:
+    """Run the process-inbox flow on the bundled fixtures and report status and accuracy."""
+    base = get_settings().data_dir
+    demo_dir = base / "demo"
+    if demo_dir.exists() and not keep:
+        shutil.rmtree(demo_dir)
+    os.environ["BACKOFFICE_DATA_DIR"] = str(demo_dir)
+    os.environ.pop("BACKOFFICE_DATABASE_URL", None)
+    get_settings.cache_clear()
+    settings = apply_environment()
+    from backoffice.intake import copy_tree
+
+    inbox = demo_dir / "inbox"
+    sources = [d for d in ("idcards", "claims", "bad") if (FIXTURES / d).is_dir()]
+    copied = 0
+    for name in sources:
+        copied += copy_tree(FIXTURES / name, inbox / name)
+    for truth in inbox.rglob("truth.jsonl"):
+        truth.unlink()
+    for readme in inbox.rglob("*.md"):
+        readme.unlink()
+    console.print(f"[bold]demo[/]: {copied} fixture files copied to {inbox}; "
+                  "starting the process-inbox flow (Prefect, temporary local server)…")
+    from flows.process_inbox import process_inbox
+
+    result = process_inbox(inbox=str(inbox), batch="demo")
+    _demo_summary(settings, result, sources)
+
+
+def _demo_summary(settings, result: dict, sources: list[str]) -> None:
+    from sqlmodel import Session, select
+
+    from backoffice.accuracy import AccuracyTable, load_truth, pct
+    from backoffice.runtime import get_db
+    from backoffice.store import Document, FieldValue
+
+    out = Console()
+    table = Table(title="Documents by status")
+    table.add_column("status")
+    table.add_column("documents", justify="right")
+    for status, n in result["statuses"].items():
+        table.add_row(status, str(n))
+    table.add_row("(duplicate files skipped)", str(result["duplicates"]))
+    out.print(table)
+    acc = AccuracyTable()
+    with Session(get_db(settings)) as session:
+        docs = session.exec(select(Document).where(Document.batch == "demo")).all()
+        by_name = {d.original_name: d for d in docs if d.page == 0}
+        for source in sources:
+            truth_path = FIXTURES / source / "truth.jsonl"
+            if not truth_path.exists():
+                continue
+            for rel, truth in load_truth(truth_path).items():
+                doc = by_name.get(f"{source}/{rel}")
+                if doc is None:
+                    continue
+                values = {f.name: f.value for f in session.exec(
+                    select(FieldValue).where(FieldValue.document_id == doc.id))}
+                acc.add({**truth, "variant": f"{source}/{truth.get('variant', 'all')}"},
+                        doc.doc_type, values)
+    t2 = Table(title="Field accuracy against ground truth (exact match)")
+    t2.add_column("variant")
+    t2.add_column("fields right", justify="right")
+    t2.add_column("accuracy", justify="right")
+    t2.add_column("doc type right", justify="right")
+    for group, (hits, total) in acc.by_group().items():
+        t2.add_row(group, f"{hits}/{total}", pct(hits, total),
+                   f"{acc.type_hits[group]}/{acc.type_total[group]}")
+    hits, total = acc.overall()
+    t2.add_row("all", f"{hits}/{total}", pct(hits, total), "")
+    out.print(t2)
+    out.print(f"Data folder: {settings.data_dir} (store: {settings.database_url})")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 naming any altered, removed or inserted event."""
+    settings = apply_environment()
+    from sqlmodel import Session
+
+    from backoffice.runtime import get_db
+    from backoffice.store import verify_audit_chain
+
+    with Session(get_db(settings)) as session:
+        problems = verify_audit_chain(session)
+    for p in problems:
+        Console().print(f"[red]{p}[/]")
+    if problems:
+        raise typer.Exit(1)
+    Console().print("[green]audit trail intact[/]")
+
+
+if __name__ == "__main__":
+    app()

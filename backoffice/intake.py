@@ -1,0 +1,160 @@
+"""Intake: take files from an inbox, store the originals immutably, never drop one.
+
+Each file ends as a new `received` Document, a recognised duplicate, or a
+`quarantined` Document with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from backoffice.masking import mask_text
+from backoffice.store import Document, Status, append_audit
+from ocr.decode import SUPPORTED_FORMATS, sniff_format
+
+# Files still being written by a scanner or a copy are skipped until they settle.
+_PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+
+
+@dataclass
+class IntakeResult:
+    received: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    quarantined: list[int] = field(default_factory=list)
+
+
+def _store_original(data: bytes, sha: str, fmt: str | None, root: Path) -> Path:
+    """Content-addressed, read-only copy: the original can never be altered by us."""
+    folder = root / sha[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha}.{fmt or 'bin'}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+    return path
+
+
+def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: str,
+                root: Path, source: str, batch: str | None) -> Document:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{sha}.bin"
+    if not path.exists():
+        path.write_bytes(data)
+    existing = session.exec(select(Document).where(Document.sha256 == sha,
+                                                   Document.page == 0)).first()
+    if existing is not None:
+        return existing
+    doc = Document(sha256=sha, original_name=name, stored_path=str(path), size_bytes=len(data),
+                   source=source, batch=batch, status=Status.QUARANTINED, reason=reason)
+    session.add(doc)
+    session.flush()
+    (root / f"{sha}.reason.json").write_text(
+        json.dumps({"document_id": doc.id, "file": mask_text(name), "reason": reason},
+                   ensure_ascii=False))
+    append_audit(session, "quarantined", document_id=doc.id, data={"reason": reason})
+    return doc
+
+
+def ingest_bytes(session: Session, data: bytes, name: str, *, documents_dir: Path,
+                 quarantine_dir: Path, max_bytes: int, source: str = "inbox",
+                 batch: str | None = None, result: IntakeResult | None = None) -> IntakeResult:
+    """Take one file's bytes into the store (committed by the caller)."""
+    result = result or IntakeResult()
+    sha = hashlib.sha256(data).hexdigest()
+    existing = session.exec(select(Document).where(Document.sha256 == sha,
+                                                   Document.page == 0)).first()
+    if existing is not None:
+        result.duplicates.append((name, existing.id))
+        append_audit(session, "duplicate", document_id=existing.id,
+                     data={"file": mask_text(name)})
+        return result
+    fmt = sniff_format(data[:16]) if data else None
+    reason = None
+    if not data:
+        reason = "empty file (0 bytes)"
+    elif len(data) > max_bytes:
+        reason = f"file is {len(data)} bytes, above the limit of {max_bytes}"
+    elif fmt is None:
+        reason = "not a PNG, JPEG, TIFF, BMP, WebP or PDF file (content sniffed)"
+    elif fmt not in SUPPORTED_FORMATS:
+        reason = f"{fmt.upper()} files are not accepted; send PNG, JPEG, TIFF or PDF"
+    if reason:
+        doc = _quarantine(session, name=name, data=data, sha=sha, reason=reason,
+                          root=quarantine_dir, source=source, batch=batch)
+        result.quarantined.append(doc.id)
+        return result
+    path = _store_original(data, sha, fmt, documents_dir)
+    doc = Document(sha256=sha, original_name=name, stored_path=str(path), size_bytes=len(data),
+                   format=fmt, source=source, batch=batch, status=Status.RECEIVED)
+    session.add(doc)
+    session.flush()
+    append_audit(session, "received", document_id=doc.id,
+                 data={"file": mask_text(name), "sha256": sha, "format": fmt})
+    result.received.append(doc.id)
+    return result
+
+
+def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine_dir: Path,
+               max_bytes: int, batch: str | None = None, remove: bool = True) -> IntakeResult:
+    """Take every settled file of an inbox folder; each is committed on its own."""
+    result = IntakeResult()
+    inbox = inbox.resolve()
+    for entry in sorted(inbox.rglob("*")):
+        if entry.name.startswith(".") or entry.name.endswith(_PARTIAL_SUFFIXES):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        name = str(entry.relative_to(inbox))
+        if entry.is_symlink():
+            target = entry.resolve()
+            if not target.is_relative_to(inbox) or not target.is_file():
+                data = f"symlink to {target}".encode()
+                doc = _quarantine(session, name=name, data=data,
+                                  sha=hashlib.sha256(b"symlink:" + data).hexdigest(),
+                                  reason="symbolic link pointing outside the inbox; not followed",
+                                  root=quarantine_dir, source="inbox", batch=batch)
+                result.quarantined.append(doc.id)
+                session.commit()
+                if remove:
+                    entry.unlink()
+                continue
+        size = entry.stat().st_size
+        # Read at most one byte over the limit: enough to know it is too big.
+        with entry.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+        if size > max_bytes:
+            data = data[: max_bytes + 1]
+        ingest_bytes(session, data, name, documents_dir=documents_dir,
+                     quarantine_dir=quarantine_dir, max_bytes=max_bytes, source="inbox",
+                     batch=batch, result=result)
+        session.commit()
+        if remove:
+            entry.unlink()
+    if remove:
+        for folder in sorted((p for p in inbox.rglob("*") if p.is_dir()), reverse=True):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+    return result
+
+
+def copy_tree(src: Path, dst: Path) -> int:
+    """Copy a folder of documents into an inbox (used by the demo)."""
+    count = 0
+    for path in sorted(src.rglob("*")):
+        if path.is_file():
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            count += 1
+    return count

@@ -1,0 +1,38 @@
+"""Process-wide resources: the store engine and the OCR engine, each built once."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+from sqlalchemy.engine import Engine
+
+from backoffice.settings import Settings, get_settings
+from backoffice.store import make_engine
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def db_engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_db(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    with _lock:
+        return db_engine(settings.database_url)
+
+
+def get_recognizer(settings: Settings | None = None):
+    """The OCR engine of this process (loaded once: 4–12 s)."""
+    from ocr.engine import get_engine
+
+    settings = settings or get_settings()
+    return get_engine(
+        model_dir=settings.ocr_model_dir,
+        det_limit_side_len=settings.ocr_det_limit_side_len,
+        rec_score_thresh=settings.ocr_rec_score_thresh,
+        verify=settings.ocr_verify_models,
+        manifest=settings.ocr_model_hashes,
+    )

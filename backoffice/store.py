@@ -1,0 +1,184 @@
+"""The store: SQLModel tables and the only module that knows SQL.
+
+SQLite by default, PostgreSQL at scale; same code, one URL setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    POSTED = "posted"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+
+
+# The lifecycle. A transition not listed here is a bug and is refused.
+TRANSITIONS: dict[Status, set[Status]] = {
+    Status.RECEIVED: {Status.PROCESSING, Status.QUARANTINED},
+    Status.PROCESSING: {Status.PROCESSED, Status.QUARANTINED, Status.RECEIVED},
+    Status.PROCESSED: {Status.IN_REVIEW, Status.APPROVED, Status.REJECTED},
+    Status.IN_REVIEW: {Status.APPROVED, Status.REJECTED, Status.IN_REVIEW},
+    Status.APPROVED: {Status.POSTED},
+    Status.POSTED: set(),
+    Status.REJECTED: set(),
+    Status.QUARANTINED: set(),
+}
+FINAL_STATUSES = {Status.POSTED, Status.REJECTED, Status.QUARANTINED}
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+class Document(SQLModel, table=True):
+    """One page-level document; a multi-page file gives one Document per page."""
+
+    __table_args__ = (UniqueConstraint("sha256", "page", name="uq_document_sha_page"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(index=True, max_length=64)
+    page: int = 0
+    parent_id: int | None = Field(default=None, foreign_key="document.id")
+    original_name: str
+    stored_path: str
+    size_bytes: int = 0
+    format: str | None = None
+    source: str = "inbox"
+    batch: str | None = Field(default=None, index=True)
+    status: Status = Field(default=Status.RECEIVED, index=True)
+    reason: str | None = None
+    doc_type: str | None = None
+    quality: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    ocr_lines: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    ocr_seconds: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FieldValue(SQLModel, table=True):
+    """A field of a document: the OCR value and, after review, the corrected one."""
+
+    __table_args__ = (UniqueConstraint("document_id", "name", name="uq_field_doc_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", index=True)
+    name: str
+    value: str | None = None
+    confidence: float = 0.0
+    raw: str | None = None
+    corrections: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    boxes: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    reviewed_value: str | None = None
+
+
+class CheckRow(SQLModel, table=True):
+    """A stored check result (the latest validation run of a document)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", index=True)
+    rule: str
+    severity: str
+    passed: bool
+    message: str = ""
+    fields: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AuditEvent(SQLModel, table=True):
+    """An append-only, hash-chained record of a state change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = "system"
+    document_id: int | None = Field(default=None, index=True)
+    action: str
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    prev_hash: str = ""
+    hash: str = Field(default="", max_length=64)
+
+
+def event_hash(prev_hash: str, at: datetime, actor: str, document_id: int | None,
+               action: str, data: dict[str, Any] | None) -> str:
+    payload = json.dumps(
+        [prev_hash, at.isoformat(), actor, document_id, action, data or {}],
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the store; SQLite gets WAL and a busy timeout for concurrent work."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def append_audit(session: Session, action: str, *, document_id: int | None = None,
+                 actor: str = "system", data: dict[str, Any] | None = None) -> AuditEvent:
+    """Append an audit event chained to the previous one (within the caller's transaction)."""
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    prev = last.hash if last else ""
+    at = utcnow()
+    ev = AuditEvent(at=at, actor=actor, document_id=document_id, action=action, data=data,
+                    prev_hash=prev, hash=event_hash(prev, at, actor, document_id, action, data))
+    session.add(ev)
+    return ev
+
+
+def set_status(session: Session, doc: Document, status: Status, *, reason: str | None = None,
+               actor: str = "system") -> None:
+    """Move a document along its lifecycle and audit the move."""
+    if status not in TRANSITIONS[doc.status]:
+        raise InvalidTransition(f"document {doc.id}: {doc.status} -> {status} is not allowed")
+    before = doc.status
+    doc.status = status
+    if reason is not None:
+        doc.reason = reason
+    doc.updated_at = utcnow()
+    session.add(doc)
+    session.flush()
+    append_audit(session, "status", document_id=doc.id, actor=actor,
+                 data={"from": before.value, "to": status.value, "reason": reason})
+
+
+def verify_audit_chain(session: Session) -> list[str]:
+    """Problems in the hash chain, by event id; an empty list means intact."""
+    problems = []
+    prev = ""
+    for ev in session.exec(select(AuditEvent).order_by(AuditEvent.id)):
+        if ev.prev_hash != prev:
+            problems.append(f"event {ev.id}: chain broken (an event before it was removed or inserted)")
+        want = event_hash(ev.prev_hash, ev.at, ev.actor, ev.document_id, ev.action, ev.data)
+        if want != ev.hash:
+            problems.append(f"event {ev.id}: content altered")
+        prev = ev.hash
+    return problems

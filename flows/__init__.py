@@ -1,0 +1,1 @@
+"""Prefect flows: thin entry points composing the backoffice, ocr and validators packages."""

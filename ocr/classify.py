@@ -1,0 +1,50 @@
+"""Document classification from the recognised text: which extractor applies."""
+
+from __future__ import annotations
+
+import re
+
+from backoffice.models import DocType, OcrLine
+
+# Keywords printed on each document type; OCR may drop a character, so each keyword
+# also counts when most of its characters appear in order (see `_fuzzy_in`).
+_KEYWORDS: dict[DocType, tuple[str, ...]] = {
+    DocType.ID_CARD_FRONT: ("姓名", "性别", "民族", "出生", "住址", "公民身份号码"),
+    DocType.ID_CARD_BACK: ("中华人民共和国", "居民身份证", "签发机关", "有效期限"),
+    DocType.CLAIM_FORM: (
+        "理赔", "索赔", "申请书", "申请表", "保单", "被保险人", "出险", "事故日期",
+        "开户", "账号", "诊断", "医院", "申请金额", "申请人",
+    ),
+}
+_ID_NUMBER_RE = re.compile(r"\d{17}[\dXx]")
+
+
+def _fuzzy_in(keyword: str, text: str) -> bool:
+    if keyword in text:
+        return True
+    if len(keyword) < 4:
+        return False
+    # A long keyword still counts with one character missing or misread.
+    for i in range(len(keyword)):
+        if keyword[:i] + keyword[i + 1:] in text:
+            return True
+    return False
+
+
+def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
+    """The most likely document type and the score of each type."""
+    text = "".join(line.text for line in lines).replace(" ", "")
+    scores: dict[str, float] = {}
+    for doc_type, keywords in _KEYWORDS.items():
+        hits = sum(1 for kw in keywords if _fuzzy_in(kw, text))
+        scores[doc_type.value] = hits / len(keywords)
+    if _ID_NUMBER_RE.search(text):
+        scores[DocType.ID_CARD_FRONT.value] += 0.2
+    # A claim form quotes ID numbers and names too; many claim keywords outweigh that.
+    claim_hits = scores[DocType.CLAIM_FORM.value] * len(_KEYWORDS[DocType.CLAIM_FORM])
+    if claim_hits >= 4:
+        return DocType.CLAIM_FORM, scores
+    best = max(scores, key=lambda k: scores[k])
+    if scores[best] < 0.3:
+        return DocType.UNKNOWN, scores
+    return DocType(best), scores

@@ -1,0 +1,183 @@
+"""Resident identity card extractors (front and back), by labels and line geometry.
+
+They read rows of text, not pixel positions of one template, so a card photographed
+at another scale or with labels missed by the detector still reads.
+"""
+
+from __future__ import annotations
+
+import re
+
+from backoffice.models import ExtractedField, OcrLine
+
+from ..layout import Row, bbox, group_rows
+from ..text import DATE_RE, fold_chinese, parse_date, repair_id_number, strip_spaces
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
+_ID_RUN = re.compile(r"[0-9A-Za-z|!〇○×乂]{15,}")
+_LABEL_PREFIX = {
+    "name": re.compile(r"^[姓娃性]?\s*名"),
+    "sex": re.compile(r"性\s*[别別]"),
+    "ethnicity": re.compile(r"[民尺]\s*族"),
+    "birth": re.compile(r"^出\s*生"),
+    "address": re.compile(r"^[住往佳]\s*[址扯]"),
+    "id_label": re.compile(r"公民身份号码|公民身份号|身份号码|号码"),
+}
+
+
+def _field(value: str | None, rows_or_lines, raw: str | None = None,
+           corrections: list[str] | None = None, penalty: float = 1.0) -> ExtractedField:
+    lines: list[OcrLine] = []
+    for item in rows_or_lines:
+        lines.extend(item.lines if isinstance(item, Row) else [item])
+    confidence = min((ln.confidence for ln in lines), default=0.0) if value else 0.0
+    return ExtractedField(
+        value=value,
+        confidence=round(confidence * penalty, 4),
+        boxes=[ln.polygon for ln in lines],
+        raw=raw,
+        corrections=corrections or [],
+    )
+
+
+def _cjk_only(text: str, keep: str = "·") -> str:
+    return re.sub(rf"[^{_CJK}{re.escape(keep)}]", "", text)
+
+
+def _find_id_row(rows: list[Row]) -> tuple[int, str] | None:
+    best: tuple[int, str] | None = None
+    for i, row in enumerate(rows):
+        text = strip_spaces(row.text)
+        text = _LABEL_PREFIX["id_label"].sub("", text)
+        for m in _ID_RUN.finditer(text):
+            run = m.group(0)
+            if sum(c.isdigit() for c in run) < 12:
+                continue
+            if best is None or len(run) >= len(best[1]):
+                best = (i, run)
+    return best
+
+
+def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
+    """name, sex, ethnicity, birth_date, address, id_number from a card front."""
+    rows = group_rows(lines)
+    out: dict[str, ExtractedField] = {}
+    if not rows:
+        return out
+    width = max(bbox(ln)[2] for ln in lines)
+
+    id_hit = _find_id_row(rows)
+    id_index = id_hit[0] if id_hit else len(rows)
+    if id_hit:
+        value, corrections = repair_id_number(id_hit[1])
+        penalty = 0.97 if corrections else 1.0
+        out["id_number"] = _field(value, [rows[id_hit[0]]], raw=id_hit[1],
+                                  corrections=corrections, penalty=penalty)
+
+    upper = rows[:id_index]
+    name_i = sex_i = birth_i = addr_i = None
+    for i, row in enumerate(upper):
+        text = strip_spaces(row.text)
+        if name_i is None and _LABEL_PREFIX["name"].search(text) and i < 3:
+            name_i = i
+        elif sex_i is None and (
+            _LABEL_PREFIX["sex"].search(text) or _LABEL_PREFIX["ethnicity"].search(text)
+            or re.search(r"[男女]", text[:6])
+        ):
+            sex_i = i
+        elif birth_i is None and (_LABEL_PREFIX["birth"].search(text) or DATE_RE.search(text)):
+            birth_i = i
+        elif addr_i is None and _LABEL_PREFIX["address"].search(text):
+            addr_i = i
+    # Labels are printed in pale ink and sometimes missed: fall back on the row order
+    # of the card (name, sex/ethnicity, birth, address...).
+    if name_i is None and upper and sex_i != 0 and birth_i != 0:
+        name_i = 0
+
+    if name_i is not None:
+        row = upper[name_i]
+        text = strip_spaces(row.text)
+        text = _LABEL_PREFIX["name"].sub("", text, count=1)
+        name = fold_chinese(_cjk_only(text))
+        out["name"] = _field(name or None, [row], raw=row.text)
+
+    if sex_i is not None:
+        row = upper[sex_i]
+        text = fold_chinese(strip_spaces(row.text))
+        m = re.search(r"[男女]", text)
+        out["sex"] = _field(m.group(0) if m else None, [row], raw=row.text)
+        eth = None
+        m_eth = _LABEL_PREFIX["ethnicity"].search(text)
+        if m_eth:
+            eth = _cjk_only(text[m_eth.end():])
+        elif m:
+            eth = _cjk_only(text[m.end():])
+            eth = re.sub(r"^[民族]+", "", eth)
+        if eth:
+            eth = re.sub(r"族$", "", eth)
+        out["ethnicity"] = _field(eth or None, [row], raw=row.text)
+
+    if birth_i is not None:
+        row = upper[birth_i]
+        out["birth_date"] = _field(parse_date(row.text), [row], raw=row.text)
+
+    start = addr_i if addr_i is not None else (
+        (birth_i + 1) if birth_i is not None else None)
+    if start is not None and start < len(upper):
+        addr_rows = []
+        for row in upper[start:]:
+            # Lines in the portrait area (right third) are not part of the address.
+            kept = [ln for ln in row.lines if bbox(ln)[0] < 0.66 * width]
+            if kept:
+                addr_rows.append(Row(kept))
+        parts = []
+        for k, row in enumerate(addr_rows):
+            text = strip_spaces(row.text)
+            if k == 0:
+                text = _LABEL_PREFIX["address"].sub("", text, count=1)
+            parts.append(text)
+        address = fold_chinese("".join(parts))
+        address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address)
+        out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows))
+    return out
+
+
+_RANGE_RE = re.compile(
+    r"(\d{4}\s*[.\-/·。,，]\s*\d{1,2}\s*[.\-/·。,，]\s*\d{1,2})\s*[-—–~一至_]*\s*"
+    r"(\d{4}\s*[.\-/·。,，]\s*\d{1,2}\s*[.\-/·。,，]\s*\d{1,2}|长\s*期|长|期)?"
+)
+
+
+def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
+    """issuing_authority, valid_from, valid_until from a card back."""
+    rows = group_rows(lines)
+    out: dict[str, ExtractedField] = {}
+    auth_i = valid_i = None
+    for i, row in enumerate(rows):
+        text = strip_spaces(row.text)
+        if auth_i is None and re.search(r"签发|机关", text):
+            auth_i = i
+        if valid_i is None and (re.search(r"有效|期限", text) or _RANGE_RE.search(text)):
+            if re.search(r"\d{4}", text):
+                valid_i = i
+    if auth_i is not None:
+        end = valid_i if valid_i is not None and valid_i > auth_i else auth_i + 1
+        used = rows[auth_i:end]
+        text = "".join(strip_spaces(r.text) for r in used)
+        text = re.sub(r"^.*?(签发机关|机关|签发)", "", text, count=1)
+        authority = fold_chinese(_cjk_only(text))
+        out["issuing_authority"] = _field(authority or None, used, raw=text)
+    if valid_i is not None:
+        row = rows[valid_i]
+        text = fold_chinese(strip_spaces(row.text))
+        text = re.sub(r"^.*?(有效期限|期限|有效)", "", text, count=1)
+        m = _RANGE_RE.search(text)
+        if m:
+            out["valid_from"] = _field(parse_date(m.group(1)), [row], raw=row.text)
+            until_raw = m.group(2) or ""
+            if "长" in until_raw or "期" in until_raw or "长期" in text:
+                until = "长期"
+            else:
+                until = parse_date(until_raw) if until_raw else None
+            out["valid_until"] = _field(until, [row], raw=row.text)
+    return out

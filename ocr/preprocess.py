@@ -1,0 +1,273 @@
+"""OpenCV preprocessing: find and rectify the document, turn it upright, judge its quality.
+
+Every geometric step is a 3x3 matrix; `Prepared.to_original` maps a point of the
+prepared image back to the decoded (EXIF-upright) original, so OCR boxes can be
+reported where a person sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from backoffice.models import Polygon, QualityMetric, QualityReport
+
+ID_CARD_ASPECT = 85.6 / 54.0
+A4_ASPECT = 297.0 / 210.0
+# Rectified documents are resampled to a width the detector reads well; the detector
+# itself never sees more than its side limit (960 by default).
+CARD_WIDTH = 1000
+PAGE_WIDTH = 1400
+
+
+@dataclass
+class Prepared:
+    image: np.ndarray
+    to_original: np.ndarray  # 3x3: prepared pixel -> original pixel
+    card_quad: np.ndarray | None = None  # 4x2 in original pixels, clockwise from top-left
+    rotation: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def map_polygon(self, polygon: Polygon) -> Polygon:
+        pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 1, 2)
+        mapped = cv2.perspectiveTransform(pts, self.to_original).reshape(-1, 2)
+        return [(round(float(x), 1), round(float(y), 1)) for x, y in mapped]
+
+    def rotated(self, quarter_turns: int) -> Prepared:
+        """The same page turned clockwise by 90° steps, with the mapping kept."""
+        k = quarter_turns % 4
+        if k == 0:
+            return self
+        h, w = self.image.shape[:2]
+        image = np.ascontiguousarray(np.rot90(self.image, -k))
+        # Matrix taking rotated coordinates back to the unrotated image.
+        if k == 1:  # clockwise 90: (x', y') = (h-1-y, x) -> (x, y) = (y', h-1-x')
+            back = np.array([[0, 1, 0], [-1, 0, h - 1], [0, 0, 1]], dtype=np.float64)
+        elif k == 2:
+            back = np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], dtype=np.float64)
+        else:  # counter-clockwise 90: (x', y') = (y, w-1-x) -> (x, y) = (w-1-y', x')
+            back = np.array([[0, -1, w - 1], [1, 0, 0], [0, 0, 1]], dtype=np.float64)
+        return Prepared(
+            image=image,
+            to_original=self.to_original @ back,
+            card_quad=self.card_quad,
+            rotation=(self.rotation + 90 * k) % 360,
+            notes=list(self.notes),
+        )
+
+
+def order_quad(pts: np.ndarray) -> np.ndarray:
+    """Order four points clockwise starting at the top-left."""
+    pts = np.asarray(pts, dtype=np.float64).reshape(4, 2)
+    center = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - center[1], pts[:, 0] - center[0])
+    pts = pts[np.argsort(angles)]  # clockwise in image coordinates (y down)
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def find_document_quad(image: np.ndarray) -> np.ndarray | None:
+    """The four corners of the card or page lying in a photo, or None if it fills the frame.
+
+    Looks for the largest convex quadrilateral with a document-like aspect ratio among
+    the contours of several edge and brightness masks, on a downscaled copy.
+    """
+    h, w = image.shape[:2]
+    scale = 640.0 / max(h, w)
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
+    if scale >= 1:
+        scale = 1.0
+    sh, sw = small.shape[:2]
+    frame_area = float(sh * sw)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
+    masks = []
+    edges = cv2.Canny(blurred, 30, 100)
+    masks.append(cv2.dilate(edges, np.ones((5, 5), np.uint8), iterations=2))
+    _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    masks.append(cv2.morphologyEx(otsu, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
+    # Saturation separates a pale card from a coloured table or cloth.
+    sat = cv2.cvtColor(cv2.GaussianBlur(small, (7, 7), 0), cv2.COLOR_BGR2HSV)[:, :, 1]
+    _, sat_mask = cv2.threshold(sat, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    masks.append(cv2.morphologyEx(sat_mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
+
+    best: tuple[float, np.ndarray] | None = None
+    for mask in masks:
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
+            area = cv2.contourArea(contour)
+            if area < 0.2 * frame_area or area > 0.97 * frame_area:
+                continue
+            quad = _quad_from_contour(contour)
+            if quad is None:
+                continue
+            quad_area = cv2.contourArea(quad.astype(np.float32))
+            if quad_area < 0.2 * frame_area or quad_area > 0.97 * frame_area:
+                continue
+            # The contour must fill its quadrilateral: a card, not a cluttered region.
+            if area / max(quad_area, 1.0) < 0.85:
+                continue
+            aspect = _quad_aspect(quad)
+            if not 1.2 <= aspect <= 1.9:
+                continue
+            score = quad_area
+            if best is None or score > best[0]:
+                best = (score, quad)
+    if best is None:
+        return None
+    return order_quad(best[1] / scale)
+
+
+def _quad_from_contour(contour: np.ndarray) -> np.ndarray | None:
+    hull = cv2.convexHull(contour)
+    perimeter = cv2.arcLength(hull, True)
+    for eps in (0.02, 0.03, 0.05, 0.08):
+        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
+        if len(approx) == 4 and cv2.isContourConvex(approx):
+            return approx.reshape(4, 2).astype(np.float64)
+    # Rounded card corners or a cut corner: fall back to the rotated bounding box.
+    rect = cv2.minAreaRect(hull)
+    return cv2.boxPoints(rect).astype(np.float64)
+
+
+def _quad_aspect(quad: np.ndarray) -> float:
+    q = order_quad(quad)
+    top = np.linalg.norm(q[1] - q[0])
+    bottom = np.linalg.norm(q[2] - q[3])
+    left = np.linalg.norm(q[3] - q[0])
+    right = np.linalg.norm(q[2] - q[1])
+    long_side = max((top + bottom) / 2, (left + right) / 2)
+    short_side = max(min((top + bottom) / 2, (left + right) / 2), 1.0)
+    return long_side / short_side
+
+
+def rectify(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Warp the quadrilateral to a flat rectangle; return the image and its back-mapping."""
+    q = order_quad(quad)
+    width = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    height = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    aspect = max(width, height) / max(min(width, height), 1.0)
+    # Snap to the physical aspect ratio of the document when it is close: perspective
+    # foreshortening otherwise squeezes the text.
+    target_aspect = ID_CARD_ASPECT if abs(aspect - ID_CARD_ASPECT) < 0.12 else (
+        A4_ASPECT if abs(aspect - A4_ASPECT) < 0.08 else aspect)
+    long_px = CARD_WIDTH if target_aspect == ID_CARD_ASPECT else max(
+        PAGE_WIDTH if target_aspect == A4_ASPECT else CARD_WIDTH, 1)
+    if width >= height:
+        out_w, out_h = long_px, round(long_px / target_aspect)
+    else:
+        out_w, out_h = round(long_px / target_aspect), long_px
+    dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]],
+                   dtype=np.float32)
+    forward = cv2.getPerspectiveTransform(q.astype(np.float32), dst)
+    warped = cv2.warpPerspective(image, forward, (out_w, out_h), flags=cv2.INTER_CUBIC,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    return warped, np.linalg.inv(forward)
+
+
+def prepare(image: np.ndarray) -> Prepared:
+    """Find the document, flatten it and make it landscape-or-portrait as printed."""
+    quad = find_document_quad(image)
+    if quad is None:
+        prepared = Prepared(image=image, to_original=np.eye(3))
+        prepared.notes.append("no document edge found; using the whole frame")
+        return prepared
+    warped, back = rectify(image, quad)
+    return Prepared(image=warped, to_original=back, card_quad=quad)
+
+
+def text_orientation(polys: list[Polygon]) -> str:
+    """'horizontal' or 'vertical', from the shapes of detected text boxes."""
+    tall = wide = 0
+    for poly in polys:
+        pts = np.asarray(poly, dtype=np.float64)
+        w = pts[:, 0].max() - pts[:, 0].min()
+        h = pts[:, 1].max() - pts[:, 1].min()
+        if max(w, h) < 20:
+            continue
+        if h > 1.5 * w:
+            tall += 1
+        elif w > 1.5 * h:
+            wide += 1
+    return "vertical" if tall > wide else "horizontal"
+
+
+# --- quality ---------------------------------------------------------------------------
+
+def _metric(value: float, *, warn: float, fail: float, higher_is_worse: bool) -> QualityMetric:
+    if higher_is_worse:
+        verdict = "fail" if value >= fail else "warn" if value >= warn else "ok"
+        threshold = warn
+    else:
+        verdict = "fail" if value <= fail else "warn" if value <= warn else "ok"
+        threshold = warn
+    return QualityMetric(value=round(float(value), 4), threshold=threshold, verdict=verdict)
+
+
+def assess_quality(original: np.ndarray, prepared: Prepared) -> QualityReport:
+    """Blur, brightness, glare, black-and-white copy, border cut off, too small."""
+    img = prepared.image
+    h, w = img.shape[:2]
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    # Measure sharpness at a fixed width so the value does not depend on resolution.
+    norm = cv2.resize(gray, (800, max(1, round(800 * h / w))), interpolation=cv2.INTER_AREA)
+    blur = cv2.Laplacian(norm, cv2.CV_64F).var()
+    brightness = float(gray.mean())
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    glare_mask = ((hsv[:, :, 2] >= 250) & (hsv[:, :, 1] <= 25)).astype(np.uint8)
+    # Paper is near white; glare is a saturated blob, so only count sizeable blobs.
+    glare_mask = cv2.morphologyEx(glare_mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    glare = float(glare_mask.mean())
+    saturation = float(hsv[:, :, 1].mean())
+    b, g, r = (img[:, :, i].astype(np.int16) for i in range(3))
+    colour_spread = float(np.mean(np.abs(b - g) + np.abs(g - r) + np.abs(r - b)) / 3)
+    metrics = {
+        "blur": _metric(blur, warn=120.0, fail=30.0, higher_is_worse=False),
+        "brightness": _brightness_metric(brightness),
+        "glare": _metric(glare, warn=0.01, fail=0.06, higher_is_worse=True),
+        "black_and_white": QualityMetric(
+            value=round(colour_spread, 3), threshold=2.0,
+            verdict="warn" if colour_spread < 2.0 and saturation < 8 else "ok"),
+    }
+    if prepared.card_quad is not None:
+        oh, ow = original.shape[:2]
+        q = prepared.card_quad
+        margin = 2.0
+        cut = sum(1 for x, y in q if x <= margin or y <= margin or x >= ow - 1 - margin
+                  or y >= oh - 1 - margin)
+        metrics["border_cut_off"] = QualityMetric(
+            value=float(cut), threshold=1.0, verdict="warn" if cut >= 1 else "ok")
+        side = min(
+            np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[1]),
+            np.linalg.norm(q[3] - q[2]), np.linalg.norm(q[0] - q[3]))
+    else:
+        metrics["border_cut_off"] = QualityMetric(value=0.0, threshold=1.0, verdict="ok")
+        side = float(min(original.shape[:2]))
+    metrics["too_small"] = _metric(side, warn=350.0, fail=200.0, higher_is_worse=False)
+    return QualityReport(
+        metrics=metrics, card_found=prepared.card_quad is not None,
+        rotation=prepared.rotation, width=w, height=h)
+
+
+def _brightness_metric(value: float) -> QualityMetric:
+    if value < 50 or value > 245:
+        verdict = "fail"
+    elif value < 80 or value > 235:
+        verdict = "warn"
+    else:
+        verdict = "ok"
+    return QualityMetric(value=round(value, 2), threshold=80.0, verdict=verdict)
+
+
+def edge_text_cut(lines_polys: list[Polygon], width: int, height: int) -> int:
+    """How many text boxes touch the image edge: a sign the document is cut off."""
+    count = 0
+    for poly in lines_polys:
+        pts = np.asarray(poly)
+        if (pts[:, 0].min() <= 1 or pts[:, 1].min() <= 1 or pts[:, 0].max() >= width - 2
+                or pts[:, 1].max() >= height - 2):
+            count += 1
+    return count

@@ -1,0 +1,150 @@
+"""Text post-processing: fold traditional/variant characters, repair OCR confusions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+_ID_CHECK = "10X98765432"
+
+# Characters PP-OCR returns for digits in a printed ID number. Letters never appear in
+# the first 17 positions, so mapping them is safe to *try*; it is kept only when the
+# check digit then agrees.
+_DIGIT_LOOKALIKES = {
+    "O": "0", "o": "0", "D": "0", "Q": "0", "U": "0", "〇": "0", "○": "0",
+    "I": "1", "l": "1", "i": "1", "|": "1", "L": "1", "!": "1", "J": "1",
+    "Z": "2", "z": "2",
+    "S": "5", "s": "5",
+    "G": "6", "b": "6",
+    "T": "7",
+    "B": "8",
+    "g": "9", "q": "9",
+}
+_X_LOOKALIKES = {"x": "X", "×": "X", "K": "X", "k": "X", "Y": "X", "乂": "X", "メ": "X"}
+# Digit pairs the recogniser confuses; tried one at a time when the check digit fails.
+_DIGIT_CONFUSIONS = {
+    "0": "869", "1": "74", "2": "7", "3": "885", "4": "1", "5": "63", "6": "580",
+    "7": "12", "8": "3609X", "9": "80", "X": "8",
+}
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold_chinese(text: str) -> str:
+    """Fold traditional and variant characters to the simplified forms printed on
+    mainland documents (OpenCC t2s), and full-width ASCII to half-width.
+
+    >>> fold_chinese("漢 叄 瑤")
+    '汉 叁 瑶'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    return _t2s().convert(text)
+
+
+def strip_spaces(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def id_check_char(first17: str) -> str:
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def id_checksum_ok(number: str) -> bool:
+    return (
+        len(number) == 18
+        and number[:17].isdigit()
+        and (number[17].isdigit() or number[17] == "X")
+        and id_check_char(number[:17]) == number[17]
+    )
+
+
+def repair_id_number(raw: str) -> tuple[str, list[str]]:
+    """The 18-character ID number read from OCR text, repaired only when the repair
+    makes the check digit right. Returns the value and a list of corrections made.
+
+    >>> repair_id_number("11010519491231002x")
+    ('11010519491231002X', ['x->X at 18'])
+    >>> repair_id_number("110105194912310028")
+    ('11010519491231002X', ['8->X at 18'])
+    >>> repair_id_number("11O1051949123100ZX")
+    ('11010519491231002X', ['O->0 at 3', 'Z->2 at 17'])
+    >>> repair_id_number("110105194912310021")  # ambiguous: left as read
+    ('110105194912310021', [])
+    """
+    text = strip_spaces(unicodedata.normalize("NFKC", raw))
+    text = re.sub(r"[^0-9A-Za-z|!〇○×乂メ]", "", text)
+    if id_checksum_ok(text):
+        return text, []
+    if len(text) != 18:
+        return text.upper(), []
+    candidate = list(text)
+    corrections: list[str] = []
+    for pos, ch in enumerate(candidate[:17]):
+        if ch in _DIGIT_LOOKALIKES:
+            candidate[pos] = _DIGIT_LOOKALIKES[ch]
+            corrections.append(f"{ch}->{candidate[pos]} at {pos + 1}")
+    last = candidate[17]
+    if last in _X_LOOKALIKES:
+        candidate[17] = "X"
+        corrections.append(f"{last}->X at 18")
+    elif last in _DIGIT_LOOKALIKES:
+        candidate[17] = _DIGIT_LOOKALIKES[last]
+        corrections.append(f"{last}->{candidate[17]} at 18")
+    joined = "".join(candidate)
+    if id_checksum_ok(joined):
+        return joined, corrections
+    if not (joined[:17].isdigit() and (joined[17].isdigit() or joined[17] == "X")):
+        return text.upper(), []
+    # The check character X printed in OCR-B is most often read as 8 (or the reverse).
+    if joined[17] in "8X":
+        trial = joined[:17] + ("X" if joined[17] == "8" else "8")
+        if id_checksum_ok(trial):
+            return trial, corrections + [f"{joined[17]}->{trial[17]} at 18"]
+    # One confusable digit swapped: accept only when exactly one swap fixes the check.
+    fixes = []
+    for pos, ch in enumerate(joined):
+        for alt in _DIGIT_CONFUSIONS.get(ch, ""):
+            if alt == "X" and pos != 17:
+                continue
+            trial = joined[:pos] + alt + joined[pos + 1:]
+            if id_checksum_ok(trial):
+                fixes.append((trial, f"{ch}->{alt} at {pos + 1}"))
+    if len(fixes) == 1:
+        return fixes[0][0], corrections + [fixes[0][1]]
+    return text.upper(), []
+
+
+DATE_RE = re.compile(r"(\d{4})\s*[年.\-/·。,，]\s*(\d{1,2})\s*[月.\-/·。,，]\s*(\d{1,2})\s*日?")
+
+
+def parse_date(text: str) -> str | None:
+    """An ISO date from 2024年5月3日, 2024-05-03, 2024.05.03 or 20240503, else None.
+
+    >>> parse_date("1990 年 3 月 7 日")
+    '1990-03-07'
+    >>> parse_date("2015.03.04")
+    '2015-03-04'
+    """
+    import datetime as dt
+
+    text = unicodedata.normalize("NFKC", text)
+    m = DATE_RE.search(text)
+    if m:
+        y, mo, d = (int(g) for g in m.groups())
+    else:
+        m = re.search(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", text)
+        if not m:
+            return None
+        y, mo, d = (int(g) for g in m.groups())
+    try:
+        return dt.date(y, mo, d).isoformat()
+    except ValueError:
+        return None

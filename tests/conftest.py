@@ -1,0 +1,91 @@
+"""Test session setup: an isolated data folder, one OCR engine, one Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Before anything imports prefect or paddle: isolate all state in a temporary data folder.
+_DATA = Path(tempfile.mkdtemp(prefix="backoffice-test-"))
+os.environ["BACKOFFICE_DATA_DIR"] = str(_DATA)
+os.environ.pop("BACKOFFICE_DATABASE_URL", None)
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PREFECT_HOME"] = str(_DATA / "prefect")
+os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(_DATA / "paddlex"))
+
+from backoffice.settings import apply_environment, get_settings  # noqa: E402
+
+get_settings.cache_clear()
+apply_environment()
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+PG_ADMIN_URL = os.environ.get("BACKOFFICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_DATA, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _DATA
+
+
+@pytest.fixture(scope="session")
+def ocr_engine():
+    """The real PaddleOCR engine, built once for the whole session."""
+    from backoffice.runtime import get_recognizer
+
+    return get_recognizer(get_settings())
+
+
+@pytest.fixture(scope="session")
+def idcard_truth():
+    from backoffice.accuracy import load_truth
+
+    return load_truth(FIXTURES / "idcards" / "truth.jsonl")
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    import psycopg
+
+    if not _pg_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; the at-scale path "
+                    "must be tested (start it with pg_ctlcluster ... main start)")
+    name = f"backoffice_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{base}/{name}"
+    from backoffice.runtime import db_engine
+
+    db_engine.cache_clear()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for all flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
