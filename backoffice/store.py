@@ -17,7 +17,15 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    # Whole microseconds in UTC: the same instant reads back identically on SQLite and
+    # PostgreSQL, which the audit hash relies on.
+    return datetime.now(UTC)
+
+
+def _utc_text(at: datetime) -> str:
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat()
 
 
 class Status(StrEnum):
@@ -119,7 +127,7 @@ class AuditEvent(SQLModel, table=True):
 def event_hash(prev_hash: str, at: datetime, actor: str, document_id: int | None,
                action: str, data: dict[str, Any] | None) -> str:
     payload = json.dumps(
-        [prev_hash, at.isoformat(), actor, document_id, action, data or {}],
+        [prev_hash, _utc_text(at), actor, document_id, action, data or {}],
         ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

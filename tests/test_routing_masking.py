@@ -1,0 +1,41 @@
+"""Routing decisions and the masking function."""
+
+from __future__ import annotations
+
+import doctest
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import backoffice.masking as masking
+from backoffice.models import CheckResult, DocType, ExtractedField, Severity
+from backoffice.routing import route
+
+
+def test_masking_doctests():
+    assert doctest.testmod(masking).failed == 0
+
+
+@given(st.text())
+def test_mask_text_never_leaks_an_id_number(noise):
+    number = "11010519491231002X"
+    masked = masking.mask_text(f"{noise} {number} {noise}")
+    assert number not in masked or number in noise
+
+
+def _fields(conf=0.99):
+    return {"name": ExtractedField(value="王**", confidence=conf),
+            "id_number": ExtractedField(value="x", confidence=0.99)}
+
+
+def test_route_straight_through_and_review():
+    kw = {"min_confidence": 0.9, "min_id_confidence": 0.95}
+    assert route(DocType.ID_CARD_FRONT, _fields(), [], None, **kw).status == "approved"
+    low = route(DocType.ID_CARD_FRONT, _fields(0.5), [], None, **kw)
+    assert low.status == "in_review" and "name: confidence" in low.reasons[0]
+    failed = CheckResult(rule="id_number.checksum", severity=Severity.ERROR, passed=False,
+                         message="check digit wrong")
+    assert route(DocType.ID_CARD_FRONT, _fields(), [failed], None, **kw).status == "in_review"
+    info = CheckResult(rule="x", severity=Severity.INFO, passed=False, message="skipped")
+    assert route(DocType.ID_CARD_FRONT, _fields(), [info], None, **kw).status == "approved"
+    assert route(DocType.UNKNOWN, {}, [], None, **kw).status == "rejected"
