@@ -8,6 +8,7 @@ from functools import lru_cache
 
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
+_ID18_RE = re.compile(r"[0-9]{17}[0-9X]")
 
 # Characters PP-OCR returns for digits in a printed ID number. Letters never appear in
 # the first 17 positions, so mapping them is safe to *try*; it is kept only when the
@@ -58,12 +59,7 @@ def id_check_char(first17: str) -> str:
 
 
 def id_checksum_ok(number: str) -> bool:
-    return (
-        len(number) == 18
-        and number[:17].isdigit()
-        and (number[17].isdigit() or number[17] == "X")
-        and id_check_char(number[:17]) == number[17]
-    )
+    return bool(_ID18_RE.fullmatch(number)) and id_check_char(number[:17]) == number[17]
 
 
 def repair_id_number(raw: str) -> tuple[str, list[str]]:
@@ -101,7 +97,7 @@ def repair_id_number(raw: str) -> tuple[str, list[str]]:
     joined = "".join(candidate)
     if id_checksum_ok(joined):
         return joined, corrections
-    if not (joined[:17].isdigit() and (joined[17].isdigit() or joined[17] == "X")):
+    if not _ID18_RE.fullmatch(joined):
         return text.upper(), []
     # The check character X printed in OCR-B is most often read as 8 (or the reverse).
     if joined[17] in "8X":

@@ -1,0 +1,96 @@
+"""ID-card benchmark: field accuracy per variant and field, and time per document
+against a bare PaddleOCR `predict` on the same images in the same run.
+
+    .venv/bin/python bench/bench_idcards.py [--fixtures fixtures/idcards] [--repeat 1]
+
+Generate a larger unseen set first with
+    .venv/bin/python -m fixtures.generator idcards --out var/bench/idcards --count 50 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backoffice.settings import apply_environment  # noqa: E402
+
+settings = apply_environment()
+
+from backoffice.accuracy import AccuracyTable, load_truth, pct  # noqa: E402
+from backoffice.processing import limits_from, validate_reading  # noqa: E402
+from backoffice.runtime import get_recognizer  # noqa: E402
+from ocr.decode import decode  # noqa: E402
+from ocr.pipeline import read_document  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixtures", type=Path, default=ROOT / "fixtures" / "idcards")
+    parser.add_argument("--repeat", type=int, default=1, help="timing repetitions per image")
+    parser.add_argument("--misses", action="store_true", help="print every wrong field")
+    args = parser.parse_args()
+
+    truth = load_truth(args.fixtures / "truth.jsonl")
+    t0 = time.perf_counter()
+    engine = get_recognizer(settings)
+    print(f"engine built in {time.perf_counter() - t0:.1f} s")
+    limits = limits_from(settings)
+    items = sorted(truth.items())
+    # Warm both paths up so neither pays the first-call cost.
+    first = (args.fixtures / items[0][0]).read_bytes()
+    engine.predict_raw(decode(first)[0].image)
+    read_document(first, engine, limits)
+
+    acc = AccuracyTable()
+    bare_t: dict[str, list[float]] = defaultdict(list)
+    pipe_t: dict[str, list[float]] = defaultdict(list)
+    passes: dict[str, list[int]] = defaultdict(list)
+    for rel, item in items:
+        data = (args.fixtures / rel).read_bytes()
+        image = decode(data)[0].image
+        variant = item.get("variant", "all")
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            engine.predict_raw(image)
+            bare_t[variant].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            reading = read_document(data, engine, limits)[0]
+            validate_reading(reading)
+            pipe_t[variant].append(time.perf_counter() - t)
+        passes[variant].append(reading.ocr_passes)
+        acc.add(item, reading.doc_type.value, {k: f.value for k, f in reading.fields.items()})
+
+    print("\nField exact match per variant")
+    print(f"{'variant':10} {'fields':>10} {'accuracy':>9} {'doc type':>9}")
+    for group, (hits, total) in acc.by_group().items():
+        print(f"{group:10} {hits:>4}/{total:<5} {pct(hits, total):>9} "
+              f"{acc.type_hits[group]:>4}/{acc.type_total[group]}")
+    print("\nPer field")
+    for (group, field), (hits, total) in acc.by_field().items():
+        print(f"  {group:8} {field:18} {hits:>3}/{total:<3} {pct(hits, total):>7}")
+    print("\nTime per document (median seconds; ratio = pipeline / bare predict)")
+    print(f"{'variant':10} {'bare':>7} {'pipeline':>9} {'ratio':>6} {'mean passes':>12}")
+    all_b, all_p = [], []
+    for variant in sorted(bare_t):
+        b, p = statistics.median(bare_t[variant]), statistics.median(pipe_t[variant])
+        all_b += bare_t[variant]
+        all_p += pipe_t[variant]
+        print(f"{variant:10} {b:7.3f} {p:9.3f} {p / b:6.2f} "
+              f"{statistics.mean(passes[variant]):12.2f}")
+    b, p = statistics.median(all_b), statistics.median(all_p)
+    print(f"{'all':10} {b:7.3f} {p:9.3f} {p / b:6.2f}   (sum: {sum(all_p) / sum(all_b):.2f})")
+    if args.misses:
+        for miss in acc.misses:
+            print("  miss", miss)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

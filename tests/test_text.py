@@ -1,0 +1,77 @@
+"""Text post-processing: folding, ID-number repair, dates; fuzzed with hypothesis."""
+
+from __future__ import annotations
+
+import doctest
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ocr.text as text_mod
+from backoffice.models import OcrLine
+from ocr.classify import classify_text
+from ocr.extract import extract
+from ocr.extract.idcard import extract_id_card_back, extract_id_card_front
+from ocr.text import fold_chinese, id_checksum_ok, parse_date, repair_id_number
+
+
+def test_doctests():
+    assert doctest.testmod(text_mod).failed == 0
+
+
+def test_fold_variants_to_mainland_simplified():
+    assert fold_chinese("漢族") == "汉族"
+    assert fold_chinese("叄佰") == "叁佰"
+    assert fold_chinese("瑤族") == "瑶族"
+    assert fold_chinese("ＡＢ１２") == "AB12"  # full-width digits and letters
+
+
+def test_repair_records_each_correction():
+    value, corrections = repair_id_number("11O105l9491231002x")
+    assert value == "11010519491231002X"
+    assert corrections == ["O->0 at 3", "l->1 at 7", "x->X at 18"]
+
+
+def test_repair_never_invents_a_valid_number_from_an_ambiguous_one():
+    # Two different single-digit swaps would both fix this check digit: leave it alone.
+    value, corrections = repair_id_number("110105194912310021")
+    assert corrections == [] and value == "110105194912310021"
+
+
+@given(st.text(max_size=40))
+def test_repair_is_total_and_only_reports_valid_repairs(raw):
+    value, corrections = repair_id_number(raw)
+    assert isinstance(value, str)
+    if corrections:
+        assert id_checksum_ok(value)
+
+
+@given(st.from_regex(r"[0-9]{17}", fullmatch=True))
+def test_repair_keeps_valid_numbers(first17):
+    number = first17 + text_mod.id_check_char(first17)
+    assert repair_id_number(number) == (number, [])
+    assert repair_id_number(number.lower()) [0] == number
+
+
+@given(st.text(max_size=30))
+def test_parse_date_total(raw):
+    result = parse_date(raw)
+    assert result is None or len(result) == 10
+
+
+_poly = st.tuples(st.floats(0, 2000), st.floats(0, 2000), st.floats(1, 400), st.floats(1, 80))
+_line = st.builds(
+    lambda t, c, p: OcrLine(text=t, confidence=c, polygon=[
+        (p[0], p[1]), (p[0] + p[2], p[1]), (p[0] + p[2], p[1] + p[3]), (p[0], p[1] + p[3])]),
+    st.text(alphabet=st.sampled_from(list("姓名性别男女民族汉出生年月日住址公民身份号码签发机关有效期限长期"
+                                          "0123456789X.-: 市区路号")), max_size=25),
+    st.floats(0, 1), _poly)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_line, max_size=12))
+def test_extractors_never_raise(lines):
+    extract_id_card_front(lines)
+    extract_id_card_back(lines)
+    doc_type, _ = classify_text(lines)
+    extract(doc_type, lines)
