@@ -1,0 +1,306 @@
+"""RIC No. (Chinese Resident Identity Card number), 18- and 15-digit, and HK/MO/TW permits.
+
+Builds on python-stdnum (the ``cn/loc`` region data behind :mod:`stdnum.cn.ric`, its
+ISO 7064 MOD 11-2 module and its exception tree) and wraps the limits of
+:mod:`stdnum.cn.ric` itself:
+
+* 15-digit numbers of GB 11643-1989 (first-generation cards, still found in old
+  policies and claims systems) are understood and can be upgraded with :func:`to_18`
+  and mapped back with :func:`to_15`;
+* residence permits for Hong Kong, Macao and Taiwan residents (prefixes 810000,
+  820000, 830000; the 830000 code is not in stdnum's data) are recognised;
+* a county code is accepted if it was known at *any* time: stdnum rejects a number
+  whose county was created after the birth year, but people who moved their household
+  registration there later get exactly such numbers;
+* a county code unknown to the data in a province that exists is not invalid (the data
+  lag behind re-organisations); callers see it as ``get_region(n).county is None``;
+* the birth date must be a real date and not in the future.
+
+The 18-digit number: 6 digits region (GB/T 2260), 8 digits birth date, 3 digits
+sequence (odd for men, even for women), 1 check digit (ISO 7064 MOD 11-2, 'X' for 10).
+
+>>> validate('11010519491231002X')            # the example of GB 11643-1999
+'11010519491231002X'
+>>> validate('110105 19491231 002x')
+'11010519491231002X'
+>>> validate('110105491231002')               # the same person's 15-digit number
+'110105491231002'
+>>> to_18('110105491231002')
+'11010519491231002X'
+>>> to_15('11010519491231002X')
+'110105491231002'
+>>> calc_check_digit('11010519491231002')
+'X'
+>>> get_birth_date('11010519491231002X')
+datetime.date(1949, 12, 31)
+>>> get_sex('11010519491231002X')
+'女'
+>>> get_region('11010519491231002X')
+Region(code='110105', province='北京市', county='朝阳区')
+>>> kind('11010519491231002X'), kind('110105491231002'), kind('810000199001010019')
+('18', '15', 'hk_mo_tw')
+>>> validate('110118198001010018')            # 密云区 (2015) for a man born in 1980
+'110118198001010018'
+>>> get_region('119999198001010018').county is None   # unknown county: still valid
+True
+>>> validate('110105194912310021')            # check digit should be X
+Traceback (most recent call last):
+    ...
+stdnum.exceptions.InvalidChecksum: The number's checksum or check digit is invalid.
+>>> validate('990000198001010012')
+Traceback (most recent call last):
+    ...
+stdnum.exceptions.InvalidComponent: unknown province code 99
+>>> validate('110105300001010014', today=datetime.date(2025, 6, 1))
+Traceback (most recent call last):
+    ...
+stdnum.exceptions.InvalidComponent: birth date is in the future
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import unicodedata
+from typing import NamedTuple
+
+from stdnum import numdb
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
+from stdnum.iso7064 import mod_11_2
+from stdnum.util import clean, isdigits
+
+__all__ = [
+    "HK_MO_TW_PREFIXES",
+    "Region",
+    "calc_check_digit",
+    "check_birth_date",
+    "compact",
+    "format",
+    "get_birth_date",
+    "get_region",
+    "get_sex",
+    "is_valid",
+    "kind",
+    "to_15",
+    "to_18",
+    "validate",
+]
+
+#: Region prefixes of the residence permits for Hong Kong, Macao and Taiwan residents
+#: (港澳台居民居住证, issued since 2018 under the same number scheme).
+HK_MO_TW_PREFIXES = frozenset({"810000", "820000", "830000"})
+
+# Nobody alive when first-generation cards were issued (1984) was born much before
+# 1870; an earlier year is a misread, not a person.
+_EARLIEST_BIRTH_YEAR = 1870
+
+# stdnum's data spell 81/82 in traditional characters and lack 83 (the Taiwan-resident
+# permit code is not a GB/T 2260 region). Names here follow the permits' wording.
+_PROVINCE_NAMES = {
+    "81": "香港特别行政区",
+    "82": "澳门特别行政区",
+    "83": "台湾地区",
+}
+_EXTRA_COUNTIES = {"830000": "台湾地区"}
+
+
+class Region(NamedTuple):
+    """Where a number was first registered: the 6-digit code and its names."""
+
+    code: str
+    province: str
+    county: str | None
+
+
+def compact(number: str) -> str:
+    """Convert the number to its minimal form: no spaces or hyphens, upper-case X.
+
+    Full-width characters (common in OCR output and in forms typed with a Chinese
+    input method) are folded to ASCII first.
+    """
+    number = clean(number, " -")
+    return unicodedata.normalize("NFKC", number).replace(" ", "").upper().strip()
+
+
+def kind(number: str) -> str:
+    """Tell the number's shape: '18', '15' or 'hk_mo_tw'; raise if it has none.
+
+    This looks at length and characters only; use :func:`validate` for the rest.
+    """
+    number = compact(number)
+    if len(number) == 15:
+        if not isdigits(number):
+            raise InvalidFormat()
+        return "15"
+    if len(number) == 18:
+        if not isdigits(number[:17]) or not (isdigits(number[17]) or number[17] == "X"):
+            raise InvalidFormat()
+        return "hk_mo_tw" if number[:6] in HK_MO_TW_PREFIXES else "18"
+    raise InvalidLength()
+
+
+def calc_check_digit(number: str) -> str:
+    """Calculate the ISO 7064 MOD 11-2 check digit of an 18-digit number.
+
+    Takes the 17-digit body, or a full 18-character number whose last character is
+    then ignored.
+    """
+    number = compact(number)
+    if len(number) == 18:
+        number = number[:17]
+    if len(number) != 17 or not isdigits(number):
+        raise InvalidFormat()
+    return mod_11_2.calc_check_digit(number)
+
+
+def _birth_digits(number: str) -> str:
+    """The birth date as YYYYMMDD; 15-digit numbers all belong to the 1900s."""
+    if kind(number) == "15":
+        return "19" + number[6:12]
+    return number[6:14]
+
+
+def get_birth_date(number: str) -> datetime.date:
+    """Return the birth date the number encodes; raise InvalidComponent if not a date."""
+    number = compact(number)
+    digits = _birth_digits(number)
+    try:
+        return datetime.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        raise InvalidComponent("birth date is not a real date") from None
+
+
+def get_sex(number: str) -> str:
+    """Return '男' or '女' from the parity of the sequence code's last digit."""
+    number = compact(number)
+    digit = number[16] if kind(number) != "15" else number[14]
+    return "男" if int(digit) % 2 else "女"
+
+
+@functools.cache
+def _loc_db() -> numdb.NumDB:
+    return numdb.get("cn/loc")
+
+
+def _county_name(entries: str, birth_year: int | None) -> str:
+    """Pick a county name from stdnum's '[start-end]name,...' history.
+
+    Prefer the name in use in the birth year; otherwise take the latest name: a code
+    created after the birth year is still a real place (see the module docstring).
+    """
+    parsed: list[tuple[int | None, int | None, str]] = []
+    for entry in entries.split(","):
+        if entry.startswith("[") and "]" in entry:
+            years, name = entry[1:].split("]", 1)
+            start, _, end = years.partition("-")
+            parsed.append((int(start) if start else None, int(end) if end else None, name))
+        else:
+            parsed.append((None, None, entry))
+    if birth_year is not None:
+        for start, end, name in parsed:
+            if (start is None or start <= birth_year) and (end is None or birth_year <= end):
+                return name
+    return parsed[-1][2]
+
+
+def get_region(number: str) -> Region:
+    """Return the region of the number's first 6 digits.
+
+    Raises InvalidComponent when the province does not exist; an unknown county in an
+    existing province gives ``county=None``.
+    """
+    number = compact(number)
+    kind(number)
+    code = number[:6]
+    province_code = code[:2]
+    try:
+        birth_year: int | None = get_birth_date(number).year
+    except ValidationError:
+        birth_year = None
+    parts = _loc_db().info(code)
+    province = _PROVINCE_NAMES.get(province_code)
+    county: str | None = _EXTRA_COUNTIES.get(code)
+    if parts and "province" in parts[0][1]:
+        province = province or parts[0][1]["province"]
+        if len(parts) > 1 and "county" in parts[1][1]:
+            county = _county_name(parts[1][1]["county"], birth_year)
+    if province is None:
+        raise InvalidComponent(f"unknown province code {province_code}")
+    return Region(code=code, province=province, county=county)
+
+
+def validate(number: str, *, today: datetime.date | None = None) -> str:
+    """Check the number and return its compact form (15 or 18 characters), or raise.
+
+    Raises InvalidLength, InvalidFormat, InvalidChecksum (18-digit forms only: the
+    15-digit form has no check digit) or InvalidComponent (birth date not real, in the
+    future or implausibly early; unknown province).
+    """
+    number = compact(number)
+    shape = kind(number)
+    if shape != "15" and number[17] != calc_check_digit(number):
+        raise InvalidChecksum()
+    check_birth_date(number, today=today)
+    get_region(number)
+    return number
+
+
+def check_birth_date(number: str, *, today: datetime.date | None = None) -> datetime.date:
+    """Return the birth date if it is real, not after `today` and not implausibly early.
+
+    Raises InvalidComponent otherwise.
+    """
+    birth_date = get_birth_date(number)
+    if birth_date > (today or datetime.date.today()):
+        raise InvalidComponent("birth date is in the future")
+    if birth_date.year < _EARLIEST_BIRTH_YEAR:
+        raise InvalidComponent("birth date is implausibly early")
+    return birth_date
+
+
+def is_valid(number: str, *, today: datetime.date | None = None) -> bool:
+    """Check whether the number is valid (see :func:`validate`)."""
+    try:
+        return bool(validate(number, today=today))
+    except ValidationError:
+        return False
+
+
+def format(number: str) -> str:
+    """Reformat the number to the standard presentation: compact, upper-case X."""
+    return compact(number)
+
+
+def to_18(number: str) -> str:
+    """Return the 18-digit form of a valid 15- or 18-digit number.
+
+    A 15-digit number gets the century '19' inserted before its birth date and a check
+    digit appended (GB 11643-1999, appendix on upgrading).
+    """
+    number = validate(number)
+    if len(number) == 18:
+        return number
+    body = number[:6] + "19" + number[6:]
+    return body + calc_check_digit(body)
+
+
+def to_15(number: str) -> str:
+    """Return the 15-digit form of a valid number, for matching against old records.
+
+    Only numbers of people born in the 1900s have one (15-digit numbers carry a
+    2-digit year), and residence permits never had one: those raise InvalidComponent.
+    """
+    number = validate(number)
+    if len(number) == 15:
+        return number
+    if number[:6] in HK_MO_TW_PREFIXES:
+        raise InvalidComponent("residence permit numbers have no 15-digit form")
+    if number[6:8] != "19":
+        raise InvalidComponent("only births in the 1900s have a 15-digit form")
+    return number[:6] + number[8:17]

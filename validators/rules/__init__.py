@@ -1,0 +1,30 @@
+"""The built-in rules, registered through the ``backoffice.validators`` entry point.
+
+pyproject.toml declares ``builtin = "validators.rules:register"``: built-ins come in
+through the same door as third-party plug-ins, so a plug-in's rule with a built-in
+rule's name is refused like any other duplicate.
+
+Rule names by family: ``id_number.*`` and ``id_card.*`` (card front and back),
+``claim.*`` (claim form), ``crossref.*`` (against the downstream systems).
+"""
+
+from __future__ import annotations
+
+from validators.registry import Rule, RuleRegistry
+from validators.rules import claim_form, crossref, id_card, id_number
+
+__all__ = ["BUILTIN_RULES", "register"]
+
+#: Every built-in rule, in the order results are reported.
+BUILTIN_RULES: tuple[Rule, ...] = (
+    *id_number.RULES,
+    *id_card.RULES,
+    *claim_form.RULES,
+    *crossref.RULES,
+)
+
+
+def register(registry: RuleRegistry) -> None:
+    """Register the built-in rules (the ``backoffice.validators`` entry point)."""
+    for rule in BUILTIN_RULES:
+        registry.register(rule)
