@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from backoffice.models import OcrLine
@@ -38,9 +39,44 @@ def bbox(line: OcrLine) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
+def text_skew(lines: list[OcrLine]) -> float:
+    """The dominant text angle in radians, from the top edges of wide lines."""
+    angles = []
+    for line in lines:
+        pts = line.polygon
+        if len(pts) < 4:
+            continue
+        (x0, y0), (x1, y1) = pts[0], pts[1]
+        if x1 - x0 > 2 * max(abs(pts[3][1] - pts[0][1]), 1.0):
+            angles.append(math.atan2(y1 - y0, x1 - x0))
+    if not angles:
+        return 0.0
+    angles.sort()
+    return angles[len(angles) // 2]
+
+
+def _deskewed(line: OcrLine, cos_a: float, sin_a: float) -> tuple[float, float, float, float]:
+    xs, ys = [], []
+    for x, y in line.polygon:
+        xs.append(x * cos_a + y * sin_a)
+        ys.append(-x * sin_a + y * cos_a)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def group_rows(lines: list[OcrLine], overlap: float = 0.5) -> list[Row]:
     """Rows of lines whose vertical extents overlap by at least `overlap` of the
-    shorter one, top to bottom, each row left to right."""
+    shorter one, top to bottom, each row left to right.
+
+    Geometry is taken after undoing the text's own skew, so a photo taken at an angle
+    still groups its rows right.
+    """
+    angle = text_skew(lines)
+    cos_a, sin_a = math.cos(angle), math.sin(angle)
+    box = {id(line): _deskewed(line, cos_a, sin_a) for line in lines}
+
+    def bbox(line: OcrLine) -> tuple[float, float, float, float]:  # noqa: F811
+        return box[id(line)]
+
     rows: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda ln: (bbox(ln)[1] + bbox(ln)[3]) / 2):
         _, top, _, bottom = bbox(line)
@@ -57,4 +93,5 @@ def group_rows(lines: list[OcrLine], overlap: float = 0.5) -> list[Row]:
         if not placed:
             rows.append([line])
     result = [Row(sorted(row, key=lambda ln: bbox(ln)[0])) for row in rows]
-    return sorted(result, key=lambda r: (r.top + r.bottom) / 2)
+    return sorted(result, key=lambda r: sum((bbox(ln)[1] + bbox(ln)[3]) / 2 for ln in r.lines)
+                  / len(r.lines))

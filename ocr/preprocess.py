@@ -85,40 +85,106 @@ def find_document_quad(image: np.ndarray) -> np.ndarray | None:
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     blurred = cv2.GaussianBlur(gray, (5, 5), 0)
     masks = []
-    edges = cv2.Canny(blurred, 30, 100)
-    masks.append(cv2.dilate(edges, np.ones((5, 5), np.uint8), iterations=2))
+    edges = cv2.Canny(blurred, 20, 80)
+    edges = cv2.dilate(edges, np.ones((5, 5), np.uint8), iterations=2)
+    masks.append(cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)))
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     masks.append(cv2.morphologyEx(otsu, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
     # Saturation separates a pale card from a coloured table or cloth.
     sat = cv2.cvtColor(cv2.GaussianBlur(small, (7, 7), 0), cv2.COLOR_BGR2HSV)[:, :, 1]
     _, sat_mask = cv2.threshold(sat, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     masks.append(cv2.morphologyEx(sat_mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)))
+    # Distance from the background colour (sampled along the frame's border) finds a
+    # light card on a light table, where edges are faint.
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (9, 9), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
+    border = np.concatenate([lab[:4].reshape(-1, 3), lab[-4:].reshape(-1, 3),
+                             lab[:, :4].reshape(-1, 3), lab[:, -4:].reshape(-1, 3)])
+    dist = np.linalg.norm(lab - np.median(border, axis=0), axis=2)
+    dist = cv2.normalize(dist, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    _, bg_mask = cv2.threshold(dist, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    masks.append(cv2.morphologyEx(bg_mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)))
 
     best: tuple[float, np.ndarray] | None = None
     for mask in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
             area = cv2.contourArea(contour)
-            if area < 0.2 * frame_area or area > 0.97 * frame_area:
+            if area < 0.06 * frame_area or area > 0.97 * frame_area:
                 continue
             quad = _quad_from_contour(contour)
             if quad is None:
                 continue
             quad_area = cv2.contourArea(quad.astype(np.float32))
-            if quad_area < 0.2 * frame_area or quad_area > 0.97 * frame_area:
+            if quad_area < 0.06 * frame_area or quad_area > 0.97 * frame_area:
                 continue
             # The contour must fill its quadrilateral: a card, not a cluttered region.
-            if area / max(quad_area, 1.0) < 0.85:
+            fill = area / max(quad_area, 1.0)
+            if not 0.85 <= fill <= 1.2:
                 continue
-            aspect = _quad_aspect(quad)
-            if not 1.2 <= aspect <= 1.9:
+            if not 1.3 <= _quad_aspect(quad) <= 1.8:
                 continue
-            score = quad_area
+            if _touches_frame(quad, sw, sh) >= 3 or not _mostly_light(gray, quad):
+                continue
+            contrast = _edge_contrast(lab, quad)
+            if contrast < 6.0:
+                continue
+            score = quad_area * (1.0 - abs(1.0 - fill)) * min(contrast, 40.0)
             if best is None or score > best[0]:
                 best = (score, quad)
     if best is None:
         return None
     return order_quad(best[1] / scale)
+
+
+def _touches_frame(quad: np.ndarray, width: int, height: int) -> int:
+    """How many corners lie on the frame's edge: the background, not a card, does that."""
+    mx, my = 0.03 * width, 0.03 * height
+    return sum(1 for x, y in quad if x < mx or y < my or x > width - mx or y > height - my)
+
+
+def _edge_contrast(lab: np.ndarray, quad: np.ndarray, offset: float = 5.0) -> float:
+    """The weakest side's colour step across the quadrilateral's edge.
+
+    A real card or page differs from what lies outside it along all four sides; a
+    region inside a card (the portrait) or a card merged with the table does not.
+    """
+    h, w = lab.shape[:2]
+    q = order_quad(quad)
+    center = q.mean(axis=0)
+    weakest = float("inf")
+    for i in range(4):
+        a, b = q[i], q[(i + 1) % 4]
+        direction = b - a
+        length = float(np.linalg.norm(direction))
+        if length < 1:
+            return 0.0
+        normal = np.array([direction[1], -direction[0]]) / length
+        mid = (a + b) / 2
+        if np.dot(normal, mid - center) < 0:
+            normal = -normal
+        steps = []
+        for t in np.linspace(0.15, 0.85, 15):
+            p = a + t * direction
+            xi, yi = p - normal * offset
+            xo, yo = p + normal * offset
+            if not (0 <= xo < w and 0 <= yo < h and 0 <= xi < w and 0 <= yi < h):
+                continue  # the card runs off the frame here: no evidence either way
+            steps.append(float(np.linalg.norm(lab[int(yi), int(xi)] - lab[int(yo), int(xo)])))
+        if len(steps) >= 5:
+            weakest = min(weakest, float(np.median(steps)))
+    return 0.0 if weakest == float("inf") else weakest
+
+
+def _mostly_light(gray: np.ndarray, quad: np.ndarray) -> bool:
+    """Cards and forms are light paper; a portrait photo or a dark table top is not."""
+    mask = np.zeros(gray.shape, np.uint8)
+    cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
+    inside = gray[mask > 0]
+    if inside.size == 0:
+        return False
+    # Relative to the frame's own brightness, so a dim photo of a card still counts.
+    light = max(min(float(np.percentile(gray, 90)) * 0.75, 150.0), 60.0)
+    return float((inside >= light).mean()) >= 0.5
 
 
 def _quad_from_contour(contour: np.ndarray) -> np.ndarray | None:
