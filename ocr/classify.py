@@ -6,6 +6,8 @@ import re
 
 from backoffice.models import DocType, OcrLine
 
+from .text import id_checksum_ok, repair_id_number
+
 # Keywords printed on each document type; OCR may drop a character, so each keyword
 # also counts when most of its characters appear in order (see `_fuzzy_in`).
 _KEYWORDS: dict[DocType, tuple[str, ...]] = {
@@ -17,6 +19,8 @@ _KEYWORDS: dict[DocType, tuple[str, ...]] = {
     ),
 }
 _ID_NUMBER_RE = re.compile(r"\d{17}[\dXx]")
+_ID_RUN_RE = re.compile(r"[0-9A-Za-z]{18}")
+_VALIDITY_RE = re.compile(r"\d{4}[.\-]\d{2}[.\-]?\d{2}\s*[-—–一]\s*(\d{4}|长期)")
 
 
 def _fuzzy_in(keyword: str, text: str) -> bool:
@@ -38,8 +42,17 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
     for doc_type, keywords in _KEYWORDS.items():
         hits = sum(1 for kw in keywords if _fuzzy_in(kw, text))
         scores[doc_type.value] = hits / len(keywords)
-    if _ID_NUMBER_RE.search(text):
+    # Evidence beyond the pale labels, which low-resolution photos lose first.
+    if any(id_checksum_ok(repair_id_number(run)[0]) for run in _ID_RUN_RE.findall(text)):
+        scores[DocType.ID_CARD_FRONT.value] += 0.4
+    elif _ID_NUMBER_RE.search(text):
         scores[DocType.ID_CARD_FRONT.value] += 0.2
+    if re.search(r"\d{4}年\d{1,2}月\d{1,2}日", text):
+        scores[DocType.ID_CARD_FRONT.value] += 0.1
+    if _VALIDITY_RE.search(text):
+        scores[DocType.ID_CARD_BACK.value] += 0.25
+    if "公安局" in text:
+        scores[DocType.ID_CARD_BACK.value] += 0.2
     # A claim form quotes ID numbers and names too; many claim keywords outweigh that.
     claim_hits = scores[DocType.CLAIM_FORM.value] * len(_KEYWORDS[DocType.CLAIM_FORM])
     if claim_hits >= 4:

@@ -75,24 +75,25 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
                                   corrections=corrections, penalty=penalty)
 
     upper = rows[:id_index]
-    name_i = sex_i = birth_i = addr_i = None
-    for i, row in enumerate(upper):
-        text = strip_spaces(row.text)
-        if name_i is None and _LABEL_PREFIX["name"].search(text) and i < 3:
-            name_i = i
-        elif sex_i is None and (
-            _LABEL_PREFIX["sex"].search(text) or _LABEL_PREFIX["ethnicity"].search(text)
-            or re.search(r"[男女]", text[:6])
-        ):
-            sex_i = i
-        elif birth_i is None and (_LABEL_PREFIX["birth"].search(text) or DATE_RE.search(text)):
-            birth_i = i
-        elif addr_i is None and _LABEL_PREFIX["address"].search(text):
-            addr_i = i
-    # Labels are printed in pale ink and sometimes missed: fall back on the row order
-    # of the card (name, sex/ethnicity, birth, address...).
-    if name_i is None and upper and sex_i != 0 and birth_i != 0:
-        name_i = 0
+    texts = [strip_spaces(row.text) for row in upper]
+    name_i = next((i for i, t in enumerate(texts[:3]) if _LABEL_PREFIX["name"].search(t)), None)
+    sex_i = next((i for i, t in enumerate(texts) if i != name_i and (
+        _LABEL_PREFIX["sex"].search(t) or _LABEL_PREFIX["ethnicity"].search(t)
+        or re.search(r"[男女]", t[:6]))), None)
+    after_sex = (sex_i + 1) if sex_i is not None else 0
+    birth_i = next((i for i, t in enumerate(texts) if i >= after_sex and i != name_i and (
+        _LABEL_PREFIX["birth"].search(t) or DATE_RE.search(t)
+        or re.search(r"\d{4}\s*年", t))), None)
+    after_birth = (birth_i + 1) if birth_i is not None else after_sex
+    addr_i = next((i for i, t in enumerate(texts) if i >= after_birth - 1 and i not in (
+        name_i, sex_i, birth_i) and _LABEL_PREFIX["address"].search(t)), None)
+    # Labels are printed in pale ink and sometimes missed: fall back on the order of
+    # the rows on every card (name, sex/ethnicity, birth, address, number).
+    if name_i is None:
+        if sex_i is not None and sex_i >= 1:
+            name_i = sex_i - 1
+        elif upper and sex_i != 0 and birth_i != 0:
+            name_i = 0
 
     if name_i is not None:
         row = upper[name_i]
@@ -111,8 +112,11 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         if m_eth:
             eth = _cjk_only(text[m_eth.end():])
         elif m:
-            eth = _cjk_only(text[m.end():])
-            eth = re.sub(r"^[民族]+", "", eth)
+            rest = text[m.end():]
+            # The label 民族 may be misread; its 族 still marks where the value starts.
+            if "族" in rest[:3]:
+                rest = rest[rest.index("族") + 1:]
+            eth = re.sub(r"^[民族]+", "", _cjk_only(rest))
         if eth:
             eth = re.sub(r"族$", "", eth)
         out["ethnicity"] = _field(eth or None, [row], raw=row.text)
@@ -123,6 +127,9 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
 
     start = addr_i if addr_i is not None else (
         (birth_i + 1) if birth_i is not None else None)
+    if start is not None and addr_i is None and birth_i is not None:
+        # No address label seen: the address starts on the row after the birth date.
+        start = birth_i + 1
     if start is not None and start < len(upper):
         addr_rows = []
         for row in upper[start:]:
@@ -172,6 +179,17 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         text = fold_chinese(strip_spaces(row.text))
         text = re.sub(r"^.*?(有效期限|期限|有效)", "", text, count=1)
         m = _RANGE_RE.search(text)
+        digits = re.sub(r"\D", "", text)
+        if len(digits) in (16, 8) and not (m and parse_date(m.group(1)) and (
+                m.group(2) and (parse_date(m.group(2)) or "长" in m.group(2) or "期" in m.group(2)))):
+            # Separators lost by OCR (2018.0821-长期): read the digits as YYYYMMDD pairs.
+            start_date = parse_date(digits[:8])
+            end_date = parse_date(digits[8:16]) if len(digits) == 16 else (
+                "长期" if re.search("长|期", text) else None)
+            if start_date:
+                out["valid_from"] = _field(start_date, [row], raw=row.text)
+                out["valid_until"] = _field(end_date, [row], raw=row.text)
+                return out
         if m:
             out["valid_from"] = _field(parse_date(m.group(1)), [row], raw=row.text)
             until_raw = m.group(2) or ""
