@@ -26,7 +26,7 @@ def test_process_inbox_flow_end_to_end(prefect_harness, tmp_path, idcard_truth):
                 "photo/s2026_0002_front.jpg"):
         shutil.copy(FIXTURES / "idcards" / rel, inbox / rel.replace("/", "_"))
     (inbox / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    shutil.copy(FIXTURES / "idcards" / "clean" / "s2026_0001_front.jpg", inbox / "again.jpg")
+    shutil.copy(FIXTURES / "idcards" / "clean" / "s2026_0001_front.jpg", inbox / "zz-again.jpg")
 
     state = process_inbox(inbox=str(inbox), batch="flowtest", return_state=True)
     assert state.is_completed(), state
