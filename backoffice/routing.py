@@ -7,6 +7,15 @@ from pydantic import BaseModel, Field
 from backoffice.models import CheckResult, DocType, ExtractedField, QualityReport, Severity
 
 _ID_FIELDS = {"id_number", "insured_id_number"}
+# A passed rule that ties a field to independent evidence (the number's own check
+# digit, the amount written twice) vouches for that field even when the OCR engine
+# was unsure of it; the confidence threshold then does not send it to a person.
+CORROBORATED_BY: dict[str, tuple[str, ...]] = {
+    "id_card.birth_date_matches": ("birth_date",),
+    "id_card.sex_matches": ("sex",),
+    "id_card.ethnicity_known": ("ethnicity",),
+    "claim.amount_in_words_matches": ("claim_amount", "claim_amount_in_words"),
+}
 
 
 class RouteDecision(BaseModel):
@@ -30,9 +39,13 @@ def route(
             reasons=["not a recognised document: no ID-card or claim-form text was found"],
         )
     reasons: list[str] = []
+    vouched = {field for check in checks if check.passed
+               for field in CORROBORATED_BY.get(check.rule, ())}
     for name, f in fields.items():
         if f.value is None:
             reasons.append(f"{name}: not found")
+            continue
+        if name in vouched:
             continue
         threshold = min_id_confidence if name in _ID_FIELDS else min_confidence
         if f.confidence < threshold:

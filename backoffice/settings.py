@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     max_pixels: int = 60_000_000
     max_pdf_pages: int = 50
     # Routing thresholds: a field below its threshold goes to a person.
-    review_min_field_confidence: float = 0.90
-    review_min_id_number_confidence: float = 0.95
+    review_min_field_confidence: float = 0.85
+    review_min_id_number_confidence: float = 0.90
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
     )

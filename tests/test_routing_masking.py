@@ -39,3 +39,12 @@ def test_route_straight_through_and_review():
     info = CheckResult(rule="x", severity=Severity.INFO, passed=False, message="skipped")
     assert route(DocType.ID_CARD_FRONT, _fields(), [info], None, **kw).status == "approved"
     assert route(DocType.UNKNOWN, {}, [], None, **kw).status == "rejected"
+
+
+def test_a_field_vouched_for_by_a_passed_rule_skips_the_confidence_bar():
+    kw = {"min_confidence": 0.9, "min_id_confidence": 0.95}
+    fields = {"sex": ExtractedField(value="女", confidence=0.6),
+              "id_number": ExtractedField(value="x", confidence=0.99)}
+    agree = CheckResult(rule="id_card.sex_matches", severity=Severity.ERROR, passed=True)
+    assert route(DocType.ID_CARD_FRONT, fields, [agree], None, **kw).status == "approved"
+    assert route(DocType.ID_CARD_FRONT, fields, [], None, **kw).status == "in_review"

@@ -1,0 +1,748 @@
+"""The outbox: approve a document and its messages in one transaction; drain them exactly once.
+
+Writing. :func:`approve_document` moves a document to ``approved`` and writes one
+:class:`OutboxMessage` per target system in the caller's transaction: either both happen
+or neither. Each message carries the payload (the document's fields as approved) and a
+deterministic idempotency key, ``<document ref>:<target>:v<payload version>``, UNIQUE in
+the table; the document ref is ``bo-<id>-<first 12 hex of its SHA-256>``.
+
+Draining. :func:`drain_once` claims due messages with a lease (``in_flight``, owner,
+``lease_until``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a single atomic UPDATE on
+SQLite), posts them in a thread pool through the targets' connectors, and records the
+outcomes in one transaction, fenced by the lease: a drain that lost its lease records
+nothing. A drain killed mid-way leaves its messages ``in_flight``; once the lease expires
+another drain claims them and posts them again under the same key, which the target
+answers with the first result. So every message ends ``posted`` exactly once downstream,
+or ``dead`` with a reason: on a permanent error (422 and the like), or after
+``max_attempts`` transient failures (retries back off exponentially, with jitter, and
+honour ``Retry-After``). When all of a document's messages are posted, the document moves
+to ``posted``. Every posted and dead message, redrive and purge is an audit event.
+
+Rate limits are not this module's business: :func:`drain_once` calls ``throttle(target,
+n)`` before claiming up to ``n`` messages for ``target`` and claims as many as it grants;
+the ``drain-outbox`` flow passes one backed by Prefect global concurrency limits
+(:mod:`backoffice.rate_limits`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    func,
+    or_,
+    text,
+)
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from backoffice.connectors.base import (
+    Connector,
+    Outgoing,
+    PermanentError,
+    PostResult,
+    TransientError,
+    request_hash,
+)
+from backoffice.masking import mask_text
+from backoffice.store import (
+    AuditEvent,
+    Document,
+    FieldValue,
+    Status,
+    append_audit,
+    event_hash,
+    set_status,
+)
+from backoffice.store import utcnow as store_utcnow
+
+log = logging.getLogger("backoffice.outbox")
+
+#: Serialises audit appends of concurrent drains on PostgreSQL (the chain needs one writer).
+AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"
+PAYLOAD_SCHEMA = "backoffice.outbox/1"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; they are UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    POSTED = "posted"
+    DEAD = "dead"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to one downstream target about one approved document."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("document_id", "target", "payload_version",
+                         name="uq_outbox_doc_target_version"),
+        Index("ix_outbox_due", "status", "target", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", index=True)
+    target: str = Field(index=True, max_length=64)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    payload_version: int = 1
+    payload_sha256: str = Field(max_length=64)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = Field(default=None,
+                                         sa_column=Column(DateTime(timezone=True)))
+    last_error: str | None = None
+    dead_reason: str | None = None
+    posted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    remote_id: str | None = Field(default=None, max_length=200)
+    replayed: bool = False
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def __repr__(self) -> str:  # the payload is personal data: keep it out of reprs
+        return (f"OutboxMessage(id={self.id}, key={self.idempotency_key!r}, "
+                f"status={self.status!s})")
+
+
+OUTBOX = OutboxMessage.__table__
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the outbox table if missing (``make_engine`` does, once this module is imported)."""
+    SQLModel.metadata.create_all(engine)
+
+
+# --- writing: approval and enqueueing ----------------------------------------------
+
+
+def document_ref(doc: Document) -> str:
+    """The document's reference downstream: store id plus content hash, stable forever."""
+    return f"bo-{doc.id}-{doc.sha256[:12]}"
+
+
+def idempotency_key(ref: str, target: str, payload_version: int) -> str:
+    """Deterministic: the same document, target and payload version give the same key."""
+    return f"{ref}:{target}:v{payload_version}"
+
+
+def document_payload(session: Session, doc: Document) -> dict[str, Any]:
+    """What is posted about a document: its fields as approved (reviewed value first)."""
+    values = session.exec(select(FieldValue).where(FieldValue.document_id == doc.id)).all()
+    return {
+        "schema": PAYLOAD_SCHEMA,
+        "document_ref": document_ref(doc),
+        "doc_type": doc.doc_type,
+        "fields": {f.name: (f.reviewed_value if f.reviewed_value is not None else f.value)
+                   for f in sorted(values, key=lambda f: f.name)},
+    }
+
+
+def _routed_targets(doc: Document, targets: Iterable[str] | None, config: Any) -> list[str]:
+    if targets is not None:
+        names = list(dict.fromkeys(targets))
+        if config is not None:
+            unknown = [n for n in names if n not in config.targets]
+            if unknown:
+                raise ValueError(f"unknown targets {unknown}")
+        return names
+    if config is None:
+        from backoffice.connectors.config import load_targets
+
+        config = load_targets()
+    return config.targets_for(doc.doc_type)
+
+
+def enqueue_document(session: Session, doc: Document, targets: Iterable[str] | None = None, *,
+                     actor: str = "system", config: Any = None,
+                     payload: Mapping[str, Any] | None = None) -> list[OutboxMessage]:
+    """Write the outbox messages of an approved document (in the caller's transaction).
+
+    Idempotent: a target that already has a message with the same payload gets no new
+    one; a changed payload gets the next payload version (and so a new key).
+    ``targets``: target names; default: the ``routes`` of the targets configuration for
+    the document's type. Returns the messages created.
+    """
+    if doc.id is None:
+        session.flush()
+    names = _routed_targets(doc, targets, config)
+    body = dict(payload) if payload is not None else document_payload(session, doc)
+    digest = request_hash(body)
+    created = []
+    for target in names:
+        existing = session.exec(select(OutboxMessage).where(
+            OutboxMessage.document_id == doc.id, OutboxMessage.target == target)).all()
+        if any(m.payload_sha256 == digest for m in existing):
+            continue
+        version = max((m.payload_version for m in existing), default=0) + 1
+        message = OutboxMessage(
+            document_id=doc.id, target=target, payload=body, payload_version=version,
+            payload_sha256=digest,
+            idempotency_key=idempotency_key(body.get("document_ref") or document_ref(doc),
+                                            target, version))
+        session.add(message)
+        created.append(message)
+    if created:
+        session.flush()
+        append_audit(session, "outbox.enqueued", document_id=doc.id, actor=actor, data={
+            "messages": [{"target": m.target, "key": m.idempotency_key} for m in created]})
+    return created
+
+
+def approve_document(session: Session, doc: Document, actor: str = "system",
+                     targets: Iterable[str] | None = None, *, reason: str | None = None,
+                     config: Any = None) -> list[OutboxMessage]:
+    """Approve ``doc`` and write its outbox messages, one per target, in one transaction.
+
+    Does not commit: the caller's ``session.commit()`` makes the approval and the messages
+    durable together (a rollback drops both). ``targets`` default to the configured
+    routes for the document's type (``targets.json``); a type with no route gets no
+    messages and stays ``approved``. Raises ``InvalidTransition`` if the document cannot
+    be approved from its current status.
+    """
+    names = _routed_targets(doc, targets, config)
+    set_status(session, doc, Status.APPROVED, reason=reason, actor=actor)
+    return enqueue_document(session, doc, names, actor=actor)
+
+
+# --- draining ------------------------------------------------------------------------
+
+#: ``throttle(target, n)`` blocks until posts to ``target`` are allowed and returns how many
+#: (at most ``n``; ``None`` means all ``n``).
+Throttle = Callable[[str, int], int | None]
+
+
+@dataclass
+class DrainPolicy:
+    """How a drain posts: batch size, threads, lease, attempts and backoff."""
+
+    batch_size: int = 64
+    max_workers: int = 8
+    lease_seconds: float = 60.0
+    max_attempts: int = 8
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    max_attempts_by_target: dict[str, int] = field(default_factory=dict)
+
+    def attempts_for(self, target: str) -> int:
+        return self.max_attempts_by_target.get(target, self.max_attempts)
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Exponential with jitter in [½, 1] of the step; at least ``Retry-After``."""
+        step = min(self.backoff_max, self.backoff_base * 2 ** max(attempts - 1, 0))
+        delay = step * random.uniform(0.5, 1.0)
+        return max(delay, retry_after or 0.0)
+
+
+@dataclass
+class DrainReport:
+    """Counts of one or more drain rounds."""
+
+    claimed: int = 0
+    posted: int = 0
+    replayed: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost_lease: int = 0
+    seconds: float = 0.0
+
+    def __iadd__(self, other: DrainReport) -> DrainReport:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class _Claimed:
+    id: int
+    document_id: int
+    target: str
+    payload: dict[str, Any]
+    payload_version: int
+    key: str
+    attempts: int
+
+
+@dataclass
+class _Outcome:
+    message: _Claimed
+    result: PostResult | None = None
+    error: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+
+def _is_pg(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def _due(target: str, now: datetime, max_attempts: int):
+    c = OUTBOX.c
+    return and_(c.target == target, or_(
+        and_(c.status == OutboxStatus.PENDING, c.next_attempt_at <= now),
+        and_(c.status == OutboxStatus.IN_FLIGHT, c.lease_until < now,
+             c.attempts < max_attempts)))
+
+
+def _count_due(engine: Engine, target: str, now: datetime, limit: int, max_attempts: int) -> int:
+    pick = sa_select(OUTBOX.c.id).where(_due(target, now, max_attempts)).limit(limit).subquery()
+    with engine.connect() as conn:
+        return conn.execute(sa_select(func.count()).select_from(pick)).scalar_one()
+
+
+def _expire_abandoned(engine: Engine, target: str, now: datetime, max_attempts: int,
+                      owner: str) -> int:
+    """Dead-letter messages whose lease expired on their last allowed attempt."""
+    c = OUTBOX.c
+    stuck = and_(c.target == target, c.status == OutboxStatus.IN_FLIGHT, c.lease_until < now,
+                 c.attempts >= max_attempts)
+    with engine.connect() as conn:
+        if conn.execute(sa_select(func.count()).where(stuck)).scalar_one() == 0:
+            return 0
+    reason = (f"lease expired on attempt {max_attempts} of {max_attempts} (a drain died while "
+              "posting); it may have been posted: run reconcile, then redrive")
+    with Session(engine) as session:
+        if _is_pg(engine):
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        rows = session.execute(sa_update(OUTBOX).where(stuck).values(
+            status=OutboxStatus.DEAD, dead_reason=reason, lease_owner=None, lease_until=None,
+            updated_at=now).returning(c.id, c.document_id, c.idempotency_key)).all()
+        for row in rows:
+            append_audit(session, "outbox.dead", document_id=row.document_id,
+                         actor=f"outbox:{owner}", data={"target": target,
+                                                        "key": row.idempotency_key,
+                                                        "reason": reason})
+        session.commit()
+    return len(rows)
+
+
+def _claim(engine: Engine, target: str, owner: str, n: int, now: datetime,
+           policy: DrainPolicy) -> list[_Claimed]:
+    c = OUTBOX.c
+    pick = (sa_select(c.id).where(_due(target, now, policy.attempts_for(target)))
+            .order_by(c.next_attempt_at, c.id).limit(n))
+    if _is_pg(engine):
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (sa_update(OUTBOX).where(c.id.in_(pick.scalar_subquery()))
+            .values(status=OutboxStatus.IN_FLIGHT, lease_owner=owner,
+                    lease_until=now + timedelta(seconds=policy.lease_seconds),
+                    attempts=c.attempts + 1, updated_at=now)
+            .returning(c.id, c.document_id, c.target, c.payload, c.payload_version,
+                       c.idempotency_key, c.attempts))
+    with engine.begin() as conn:
+        rows = conn.execute(stmt).all()
+    return [_Claimed(r.id, r.document_id, r.target, r.payload, r.payload_version,
+                     r.idempotency_key, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
+
+
+def _post(connector: Connector, message: _Claimed) -> _Outcome:
+    start = time.perf_counter()
+    outgoing = Outgoing(message.key, message.target, message.document_id, message.payload,
+                        message.payload_version)
+    try:
+        outcome = _Outcome(message, result=connector.post(outgoing))
+    except PermanentError as exc:
+        outcome = _Outcome(message, error=exc.message, permanent=True)
+    except TransientError as exc:
+        outcome = _Outcome(message, error=exc.message, retry_after=exc.retry_after)
+    except Exception as exc:  # a connector bug must not kill the drain; retried, then dead
+        log.exception("connector %s failed on %s", message.target, message.key)
+        outcome = _Outcome(message, error=f"unexpected {type(exc).__name__}")
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _append_audit_batch(session: Session, events: list[tuple[str, int | None, str, dict]]
+                        ) -> None:
+    """Append several audit events, chained, with one read of the chain's head.
+
+    The same chain as :func:`backoffice.store.append_audit` (it uses the store's
+    ``event_hash``), without a query per event: a drain records dozens at a time.
+    """
+    if not events:
+        return
+    session.flush()
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    prev = last.hash if last else ""
+    for action, document_id, actor, data in events:
+        at = store_utcnow()
+        digest = event_hash(prev, at, actor, document_id, action, data)
+        session.add(AuditEvent(at=at, actor=actor, document_id=document_id, action=action,
+                               data=data, prev_hash=prev, hash=digest))
+        prev = digest
+    session.flush()
+
+
+def _record(engine: Engine, owner: str, outcomes: list[_Outcome], policy: DrainPolicy,
+            report: DrainReport, logger: logging.Logger | logging.LoggerAdapter) -> None:
+    """Store the outcomes in one transaction, fenced by our lease."""
+    c = OUTBOX.c
+    now = utcnow()
+    actor = f"outbox:{owner}"
+    with Session(engine) as session:
+        if _is_pg(engine):
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        # The fence, and the first statement a write (SQLite: take the write lock now).
+        owned = set(session.execute(
+            sa_update(OUTBOX).where(c.id.in_([o.message.id for o in outcomes]),
+                                    c.lease_owner == owner, c.status == OutboxStatus.IN_FLIGHT)
+            .values(updated_at=now).returning(c.id)).scalars())
+        report.lost_lease += len(outcomes) - len(owned)  # taken over: the new owner records
+        posted, retry, dead, events = [], [], [], []
+        posted_docs: set[int] = set()
+        for o in outcomes:
+            m = o.message
+            if m.id not in owned:
+                continue
+            if o.result is not None:
+                posted.append({"b_id": m.id, "b_remote": o.result.remote_id,
+                               "b_replayed": o.result.replayed})
+                posted_docs.add(m.document_id)
+                report.posted += 1
+                report.replayed += int(o.result.replayed)
+                events.append(("outbox.posted", m.document_id, actor, {
+                    "target": m.target, "key": m.key, "remote_id": o.result.remote_id,
+                    "attempts": m.attempts, "replayed": o.result.replayed}))
+            elif o.permanent or m.attempts >= policy.attempts_for(m.target):
+                reason = (f"permanent: {o.error}" if o.permanent else
+                          f"gave up after {m.attempts} attempts; last error: {o.error}")
+                dead.append({"b_id": m.id, "b_reason": reason, "b_error": o.error})
+                report.dead += 1
+                events.append(("outbox.dead", m.document_id, actor, {
+                    "target": m.target, "key": m.key, "attempts": m.attempts,
+                    "reason": reason}))
+                logger.warning("dead-letter %s: %s", m.key, reason)
+            else:
+                delay = policy.backoff(m.attempts, o.retry_after)
+                retry.append({"b_id": m.id, "b_error": o.error,
+                              "b_next": now + timedelta(seconds=delay)})
+                report.retried += 1
+        cleared = {"lease_owner": None, "lease_until": None}
+        by_id = c.id == bindparam("b_id")
+        if posted:
+            session.execute(sa_update(OUTBOX).where(by_id).values(
+                status=OutboxStatus.POSTED, posted_at=now, remote_id=bindparam("b_remote"),
+                replayed=bindparam("b_replayed"), **cleared), posted)
+        if dead:
+            session.execute(sa_update(OUTBOX).where(by_id).values(
+                status=OutboxStatus.DEAD, dead_reason=bindparam("b_reason"),
+                last_error=bindparam("b_error"), **cleared), dead)
+        if retry:
+            session.execute(sa_update(OUTBOX).where(by_id).values(
+                status=OutboxStatus.PENDING, last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"), **cleared), retry)
+        _append_audit_batch(session, events)
+        if posted_docs:
+            unfinished = set(session.execute(
+                sa_select(c.document_id).distinct().where(
+                    c.document_id.in_(posted_docs), c.status != OutboxStatus.POSTED)).scalars())
+            done = sorted(posted_docs - unfinished)
+            docs = session.exec(select(Document).where(Document.id.in_(done))
+                                .order_by(Document.id)).all() if done else []
+            for doc in docs:
+                if doc.status is Status.APPROVED:
+                    set_status(session, doc, Status.POSTED, actor=actor)
+        session.commit()
+
+
+def new_owner(prefix: str = "drain") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def drain_once(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
+               owner: str | None = None, policy: DrainPolicy | None = None,
+               throttle: Throttle | None = None, executor: Executor | None = None,
+               logger: logging.Logger | logging.LoggerAdapter | None = None) -> DrainReport:
+    """One round: claim up to ``batch_size`` due messages per target, post, record."""
+    policy = policy or DrainPolicy()
+    owner = owner or new_owner()
+    logger = logger or log
+    report = DrainReport()
+    start = time.perf_counter()
+    claimed: list[_Claimed] = []
+    now = utcnow()
+    for target in list(connectors):
+        attempts = policy.attempts_for(target)
+        report.dead += _expire_abandoned(engine, target, now, attempts, owner)
+        due = _count_due(engine, target, now, policy.batch_size, attempts)
+        if due == 0:
+            continue
+        if throttle is not None:
+            granted = throttle(target, due)
+            due = due if granted is None else min(due, granted)
+            if due <= 0:
+                continue
+        claimed += _claim(engine, target, owner, due, utcnow(), policy)
+    report.claimed = len(claimed)
+    if claimed:
+        own_pool = executor is None
+        pool = executor or ThreadPoolExecutor(policy.max_workers)
+        try:
+            outcomes = list(pool.map(lambda m: _post(connectors[m.target], m), claimed))
+        finally:
+            if own_pool:
+                pool.shutdown()
+        _record(engine, owner, outcomes, policy, report, logger)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def outstanding(engine: Engine, targets: Iterable[str] | None = None) -> int:
+    """Messages not yet settled (pending or in flight)."""
+    c = OUTBOX.c
+    where = c.status.in_([OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT])
+    if targets is not None:
+        where = and_(where, c.target.in_(list(targets)))
+    with engine.connect() as conn:
+        return conn.execute(sa_select(func.count()).where(where)).scalar_one()
+
+
+def _next_due_in(engine: Engine, targets: list[str]) -> float | None:
+    c = OUTBOX.c
+    with engine.connect() as conn:
+        pending = conn.execute(sa_select(func.min(c.next_attempt_at)).where(
+            c.status == OutboxStatus.PENDING, c.target.in_(targets))).scalar_one()
+        leased = conn.execute(sa_select(func.min(c.lease_until)).where(
+            c.status == OutboxStatus.IN_FLIGHT, c.target.in_(targets))).scalar_one()
+    times = [_aware(t) for t in (pending, leased) if t is not None]
+    if not times:
+        return None
+    return max(0.0, (min(times) - utcnow()).total_seconds())
+
+
+def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
+              owner: str | None = None, policy: DrainPolicy | None = None,
+              throttle: Throttle | None = None, until_empty: bool = True,
+              max_seconds: float | None = None, stop: Callable[[], bool] | None = None,
+              idle_sleep: float = 1.0,
+              logger: logging.Logger | logging.LoggerAdapter | None = None) -> DrainReport:
+    """Drain rounds until nothing is outstanding (``until_empty``), time is up, or ``stop()``.
+
+    Messages in flight under another drain's live lease count as outstanding: this drain
+    waits for them (and takes them over if that lease expires).
+    """
+    policy = policy or DrainPolicy()
+    owner = owner or new_owner()
+    logger = logger or log
+    targets = list(connectors)
+    total = DrainReport()
+    start = time.monotonic()
+    with ThreadPoolExecutor(policy.max_workers, thread_name_prefix="outbox-post") as pool:
+        while not (stop and stop()):
+            report = drain_once(engine, connectors, owner=owner, policy=policy,
+                                throttle=throttle, executor=pool, logger=logger)
+            total += report
+            if report.claimed:
+                logger.info("drain %s: claimed %d, posted %d (replayed %d), retry %d, dead %d",
+                            owner, report.claimed, report.posted, report.replayed,
+                            report.retried, report.dead)
+            if max_seconds is not None and time.monotonic() - start > max_seconds:
+                break
+            if report.claimed:
+                continue
+            if until_empty and outstanding(engine, targets) == 0:
+                break
+            wait = _next_due_in(engine, targets)
+            time.sleep(min(idle_sleep, wait if wait is not None else idle_sleep) + 0.005)
+    total.seconds = time.monotonic() - start
+    return total
+
+
+# --- operating: list, redrive, purge -------------------------------------------------
+
+
+def counts(session: Session) -> dict[str, dict[str, int]]:
+    """Messages per target and status."""
+    rows = session.execute(sa_select(OUTBOX.c.target, OUTBOX.c.status, func.count())
+                           .group_by(OUTBOX.c.target, OUTBOX.c.status)).all()
+    out: dict[str, dict[str, int]] = {}
+    for target, status, n in rows:
+        out.setdefault(target, {})[OutboxStatus(status).value] = n
+    return out
+
+
+def list_messages(session: Session, *, status: OutboxStatus | None = None,
+                  target: str | None = None, document_id: int | None = None,
+                  limit: int = 100) -> list[OutboxMessage]:
+    query = select(OutboxMessage)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if target is not None:
+        query = query.where(OutboxMessage.target == target)
+    if document_id is not None:
+        query = query.where(OutboxMessage.document_id == document_id)
+    return list(session.exec(query.order_by(OutboxMessage.id).limit(limit)).all())
+
+
+def redrive(session: Session, *, ids: Iterable[int] | None = None, target: str | None = None,
+            statuses: Iterable[OutboxStatus] = (OutboxStatus.DEAD,),
+            actor: str = "operator") -> int:
+    """Send messages again: back to ``pending``, attempts reset, due now. Commits.
+
+    Safe for a message that did reach its target: the same key makes the target answer
+    with its first result.
+    """
+    statuses = [OutboxStatus(s) for s in statuses]
+    if OutboxStatus.IN_FLIGHT in statuses or OutboxStatus.POSTED in statuses:
+        raise ValueError("only dead or pending messages can be re-driven")
+    query = select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(list(ids)))
+    if target is not None:
+        query = query.where(OutboxMessage.target == target)
+    messages = session.exec(query.order_by(OutboxMessage.id)).all()
+    now = utcnow()
+    for m in messages:
+        append_audit(session, "outbox.redrive", document_id=m.document_id, actor=actor, data={
+            "target": m.target, "key": m.idempotency_key, "was": m.status.value,
+            "dead_reason": m.dead_reason})
+        m.status, m.attempts, m.next_attempt_at = OutboxStatus.PENDING, 0, now
+        m.dead_reason, m.lease_owner, m.lease_until, m.updated_at = None, None, None, now
+        session.add(m)
+    session.commit()
+    return len(messages)
+
+
+def purge(session: Session, *, older_than: timedelta, statuses: Iterable[OutboxStatus] = (
+          OutboxStatus.POSTED,), target: str | None = None, actor: str = "operator") -> int:
+    """Delete settled messages last changed before ``now - older_than``. Commits.
+
+    Only ``posted`` and ``dead`` messages can be purged; the audit trail keeps a record.
+    """
+    statuses = [OutboxStatus(s) for s in statuses]
+    if any(s not in (OutboxStatus.POSTED, OutboxStatus.DEAD) for s in statuses):
+        raise ValueError("only posted or dead messages can be purged")
+    c = OUTBOX.c
+    where = and_(c.status.in_(statuses), c.updated_at < utcnow() - older_than)
+    if target is not None:
+        where = and_(where, c.target == target)
+    rows = session.execute(sa_select(c.id, c.target, c.status, c.idempotency_key)
+                           .where(where).order_by(c.id)).all()
+    if rows:
+        session.execute(sa_delete(OUTBOX).where(c.id.in_([r.id for r in rows])))
+        append_audit(session, "outbox.purged", actor=actor, data={
+            "count": len(rows), "statuses": sorted({OutboxStatus(r.status).value for r in rows}),
+            "first_id": rows[0].id, "last_id": rows[-1].id,
+            "older_than_seconds": older_than.total_seconds()})
+    session.commit()
+    return len(rows)
+
+
+# --- reconciling -------------------------------------------------------------------
+
+
+@dataclass
+class TargetReconciliation:
+    """Outbox against downstream for one target. Problems make ``ok`` false."""
+
+    target: str
+    posted: int = 0
+    held: int = 0
+    missing: list[str] = field(default_factory=list)       # posted here, absent there
+    duplicates: list[str] = field(default_factory=list)    # held more than once
+    mismatched: list[str] = field(default_factory=list)    # held under another remote id
+    dead_but_held: list[str] = field(default_factory=list)  # dead here, there anyway
+    broken: list[str] = field(default_factory=list)        # e.g. checksum mismatch
+    in_progress_held: list[str] = field(default_factory=list)  # info: reply still pending
+    not_in_outbox: list[str] = field(default_factory=list)     # info: purged or foreign
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not (self.missing or self.duplicates or self.mismatched
+                                           or self.dead_but_held or self.broken)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["ok"] = self.ok
+        return out
+
+
+@dataclass
+class Reconciliation:
+    targets: dict[str, TargetReconciliation]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.targets.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "targets": {n: t.as_dict() for n, t in self.targets.items()}}
+
+
+def reconcile(engine: Engine, connectors: Mapping[str, Connector] | Any,
+              targets: Iterable[str] | None = None) -> Reconciliation:
+    """Compare what the outbox says was posted with what each target holds."""
+    names = list(targets) if targets is not None else list(connectors)
+    result = Reconciliation({})
+    c = OUTBOX.c
+    for name in names:
+        rec = TargetReconciliation(name)
+        result.targets[name] = rec
+        with engine.connect() as conn:
+            ours = {r.idempotency_key: (OutboxStatus(r.status), r.remote_id) for r in
+                    conn.execute(sa_select(c.idempotency_key, c.status, c.remote_id)
+                                 .where(c.target == name))}
+        rec.posted = sum(1 for s, _ in ours.values() if s is OutboxStatus.POSTED)
+        try:
+            held = list(connectors[name].held())
+        except Exception as exc:
+            rec.error = mask_text(f"cannot read {name}: {exc}")
+            continue
+        rec.held = len(held)
+        seen: dict[str, int] = {}
+        for h in held:
+            seen[h.key] = seen.get(h.key, 0) + 1
+            if h.problem:
+                rec.broken.append(f"{h.key}: {h.problem}")
+            mine = ours.get(h.key)
+            if mine is None:
+                rec.not_in_outbox.append(h.key)
+            elif mine[0] is OutboxStatus.DEAD:
+                rec.dead_but_held.append(h.key)
+            elif mine[0] is not OutboxStatus.POSTED:
+                rec.in_progress_held.append(h.key)
+            elif mine[1] is not None and h.remote_id is not None and mine[1] != h.remote_id:
+                rec.mismatched.append(h.key)
+        rec.duplicates = sorted(k for k, n in seen.items() if n > 1)
+        rec.missing = sorted(k for k, (s, _) in ours.items()
+                             if s is OutboxStatus.POSTED and k not in seen)
+    return result
