@@ -9,6 +9,7 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from backoffice.settings import apply_environment
 outbox_app = typer.Typer(help="The outbox of messages to the downstream systems.",
                          no_args_is_help=True)
 err = Console(stderr=True)
+TargetsFile = Annotated[Path | None, typer.Option(help="Targets configuration file.")]
 
 
 def _engine():
@@ -88,14 +90,16 @@ def list_cmd(
 
 @outbox_app.command()
 def redrive(
-    ids: list[int] = typer.Argument(None, help="Message ids; default: every dead message."),
+    ids: Annotated[list[int] | None, typer.Argument(
+        help="Message ids; default: every dead message.")] = None,
     target: str | None = typer.Option(None, help="Only this target."),
     pending: bool = typer.Option(False, help="Also make pending messages due now."),
 ) -> None:
     """Send dead messages again (safe: the same idempotency key creates nothing twice)."""
     from sqlmodel import Session
 
-    from backoffice.outbox import OutboxStatus, redrive as do_redrive
+    from backoffice.outbox import OutboxStatus
+    from backoffice.outbox import redrive as do_redrive
 
     statuses = [OutboxStatus.DEAD] + ([OutboxStatus.PENDING] if pending else [])
     with Session(_engine()) as session:
@@ -113,7 +117,8 @@ def purge(
     """Delete posted (and with --dead, dead) messages settled long ago."""
     from sqlmodel import Session
 
-    from backoffice.outbox import OutboxStatus, purge as do_purge
+    from backoffice.outbox import OutboxStatus
+    from backoffice.outbox import purge as do_purge
 
     statuses = [OutboxStatus.POSTED] + ([OutboxStatus.DEAD] if dead else [])
     if not yes:
@@ -127,12 +132,12 @@ def purge(
 
 @outbox_app.command()
 def reconcile(
-    target: list[str] = typer.Option(None, help="Only these targets (repeatable)."),
-    targets_file: Path | None = typer.Option(None, help="Targets configuration."),
+    target: Annotated[list[str] | None, typer.Option(
+        help="Only these targets (repeatable).")] = None,
+    targets_file: TargetsFile = None,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Compare what the outbox says was posted with what the targets hold; exit 1 on a
-    difference."""
+    """Compare what the outbox says was posted with what the targets hold (exit 1: differ)."""
     from backoffice.connectors import build_connectors, load_targets
     from backoffice.outbox import reconcile as do_reconcile
 
@@ -163,7 +168,7 @@ def drain(
     prefect: bool = typer.Option(True, help="Run the drain-outbox flow (rate limits); "
                                  "--no-prefect drains in this process without them."),
     max_seconds: float = typer.Option(600.0, help="Stop after this long."),
-    targets_file: Path | None = typer.Option(None, help="Targets configuration."),
+    targets_file: TargetsFile = None,
 ) -> None:
     """Post the pending messages now, until none is left."""
     if prefect:

@@ -35,7 +35,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import (
     JSON,
@@ -53,10 +53,12 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, select
 
 from backoffice.connectors.base import (
     Connector,
+    LookupUnavailable,
     Outgoing,
     PermanentError,
     PostResult,
@@ -181,10 +183,23 @@ def _routed_targets(doc: Document, targets: Iterable[str] | None, config: Any) -
                 raise ValueError(f"unknown targets {unknown}")
         return names
     if config is None:
-        from backoffice.connectors.config import load_targets
-
-        config = load_targets()
+        config = _default_targets()
     return config.targets_for(doc.doc_type)
+
+
+_TARGETS_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def _default_targets() -> Any:
+    """The targets file, re-read only when it changes (approvals come one by one)."""
+    from backoffice.connectors.config import load_targets, targets_file
+
+    path = targets_file()
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _TARGETS_CACHE:
+        _TARGETS_CACHE.clear()
+        _TARGETS_CACHE[key] = load_targets(path)
+    return _TARGETS_CACHE[key]
 
 
 def enqueue_document(session: Session, doc: Document, targets: Iterable[str] | None = None, *,
@@ -280,7 +295,7 @@ class DrainReport:
     lost_lease: int = 0
     seconds: float = 0.0
 
-    def __iadd__(self, other: DrainReport) -> DrainReport:
+    def __iadd__(self, other: DrainReport) -> Self:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
@@ -294,7 +309,7 @@ class _Claimed:
     id: int
     document_id: int
     target: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(repr=False)  # personal data: never in a repr
     payload_version: int
     key: str
     attempts: int
@@ -383,8 +398,10 @@ def _post(connector: Connector, message: _Claimed) -> _Outcome:
         outcome = _Outcome(message, error=exc.message, permanent=True)
     except TransientError as exc:
         outcome = _Outcome(message, error=exc.message, retry_after=exc.retry_after)
-    except Exception as exc:  # a connector bug must not kill the drain; retried, then dead
-        log.exception("connector %s failed on %s", message.target, message.key)
+    except Exception as exc:  # noqa: BLE001 - a connector bug must not kill the drain
+        # Retried, then dead-lettered. Only the type is logged: the message may hold values.
+        log.error("connector %s failed on %s: %s", message.target, message.key,
+                  type(exc).__name__)
         outcome = _Outcome(message, error=f"unexpected {type(exc).__name__}")
     outcome.seconds = time.perf_counter() - start
     return outcome
@@ -548,20 +565,10 @@ def _next_due_in(engine: Engine, targets: list[str]) -> float | None:
     return max(0.0, (min(times) - utcnow()).total_seconds())
 
 
-def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
-              owner: str | None = None, policy: DrainPolicy | None = None,
-              throttle: Throttle | None = None, until_empty: bool = True,
-              max_seconds: float | None = None, stop: Callable[[], bool] | None = None,
-              idle_sleep: float = 1.0,
-              logger: logging.Logger | logging.LoggerAdapter | None = None) -> DrainReport:
-    """Drain rounds until nothing is outstanding (``until_empty``), time is up, or ``stop()``.
-
-    Messages in flight under another drain's live lease count as outstanding: this drain
-    waits for them (and takes them over if that lease expires).
-    """
-    policy = policy or DrainPolicy()
-    owner = owner or new_owner()
-    logger = logger or log
+def _run_lane(engine: Engine, connectors: Mapping[str, Connector], *, owner: str,
+              policy: DrainPolicy, throttle: Throttle | None, until_empty: bool,
+              max_seconds: float | None, stop: Callable[[], bool] | None, idle_sleep: float,
+              logger: logging.Logger | logging.LoggerAdapter) -> DrainReport:
     targets = list(connectors)
     total = DrainReport()
     start = time.monotonic()
@@ -571,9 +578,9 @@ def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
                                 throttle=throttle, executor=pool, logger=logger)
             total += report
             if report.claimed:
-                logger.info("drain %s: claimed %d, posted %d (replayed %d), retry %d, dead %d",
-                            owner, report.claimed, report.posted, report.replayed,
-                            report.retried, report.dead)
+                logger.info("drain %s %s: claimed %d, posted %d (replayed %d), retry %d, "
+                            "dead %d", owner, ",".join(targets), report.claimed,
+                            report.posted, report.replayed, report.retried, report.dead)
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 break
             if report.claimed:
@@ -582,6 +589,39 @@ def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
                 break
             wait = _next_due_in(engine, targets)
             time.sleep(min(idle_sleep, wait if wait is not None else idle_sleep) + 0.005)
+    return total
+
+
+def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
+              owner: str | None = None, policy: DrainPolicy | None = None,
+              throttle: Throttle | None = None, until_empty: bool = True,
+              max_seconds: float | None = None, stop: Callable[[], bool] | None = None,
+              idle_sleep: float = 1.0, lanes: bool = True,
+              logger: logging.Logger | logging.LoggerAdapter | None = None) -> DrainReport:
+    """Drain rounds until nothing is outstanding (``until_empty``), time is up, or ``stop()``.
+
+    With ``lanes`` (the default) each target is drained by its own thread with its own
+    posting pool: a slow or rate-limited target does not hold the others up. Messages in
+    flight under another drain's live lease count as outstanding: this drain waits for
+    them (and takes them over if that lease expires).
+    """
+    policy = policy or DrainPolicy()
+    owner = owner or new_owner()
+    logger = logger or log
+    targets = list(connectors)
+    start = time.monotonic()
+    kwargs = {"owner": owner, "policy": policy, "throttle": throttle,
+              "until_empty": until_empty, "max_seconds": max_seconds, "stop": stop,
+              "idle_sleep": idle_sleep, "logger": logger}
+    if not lanes or len(targets) <= 1:
+        total = _run_lane(engine, connectors, **kwargs)
+    else:
+        total = DrainReport()
+        with ThreadPoolExecutor(len(targets), thread_name_prefix="outbox-lane") as pool:
+            futures = [pool.submit(_run_lane, engine, {t: connectors[t]}, **kwargs)
+                       for t in targets]
+            for future in futures:
+                total += future.result()
     total.seconds = time.monotonic() - start
     return total
 
@@ -724,7 +764,7 @@ def reconcile(engine: Engine, connectors: Mapping[str, Connector] | Any,
         rec.posted = sum(1 for s, _ in ours.values() if s is OutboxStatus.POSTED)
         try:
             held = list(connectors[name].held())
-        except Exception as exc:
+        except (LookupUnavailable, OSError, SQLAlchemyError) as exc:
             rec.error = mask_text(f"cannot read {name}: {exc}")
             continue
         rec.held = len(held)

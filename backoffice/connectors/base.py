@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from backoffice.masking import mask_text
 
@@ -143,7 +143,7 @@ class ConnectorSet:
         for connector in self.connectors.values():
             connector.close()
 
-    def __enter__(self) -> ConnectorSet:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

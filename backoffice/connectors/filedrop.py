@@ -23,8 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backoffice.connectors.base import HeldRecord, LookupUnavailable, Outgoing, PostResult
-from backoffice.connectors.base import TransientError
+from backoffice.connectors.base import (
+    HeldRecord,
+    LookupUnavailable,
+    Outgoing,
+    PostResult,
+    TransientError,
+)
 from backoffice.connectors.config import FileDropTarget
 from backoffice.connectors.mapping import map_payload
 

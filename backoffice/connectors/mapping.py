@@ -26,10 +26,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backoffice.connectors.base import LookupUnavailable, Outgoing, PermanentError, TransientError
-from backoffice.connectors.config import FieldMapping, FieldSource
 from stdnum.exceptions import ValidationError
 
+from backoffice.connectors.base import LookupUnavailable, Outgoing, PermanentError, TransientError
+from backoffice.connectors.config import FieldMapping, FieldSource
 from validators import cn_ric
 
 Finder = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
@@ -93,13 +93,15 @@ _SIMPLE: dict[str, Callable[[str], str]] = {
 TRANSFORMS = frozenset(_SIMPLE) | {"legacy_id"}
 
 
-def map_payload(mapping: FieldMapping, message: Outgoing, find: Finder | None = None
+def map_payload(mapping: FieldMapping | Mapping[str, Any], message: Outgoing, find: Finder | None = None
                 ) -> dict[str, Any]:
     """The target's body for ``message`` under ``mapping`` (target field -> source)."""
     body: dict[str, Any] = {}
     for target_field, spec in mapping.items():
         if isinstance(spec, str):
             spec = FieldSource(source=spec)
+        elif isinstance(spec, dict):
+            spec = FieldSource.model_validate(spec)
         value = _source(message, spec.source)
         if value is None or value == "":
             body[target_field] = spec.default

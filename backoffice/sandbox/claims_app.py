@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -109,7 +109,7 @@ def create_app(db_path: Path, faults: Faults | None = None) -> Any:
     router = APIRouter()
 
     @router.get("/insured")
-    def find_insured(id_number: list[str] = Query(...)) -> dict[str, Any]:
+    def find_insured(id_number: Annotated[list[str], Query()]) -> dict[str, Any]:
         marks = ",".join("?" * len(id_number))
         rows = db.query("SELECT insured_id, policy_number, id_number, name, birth_date "
                         f"FROM insured WHERE id_number IN ({marks}) ORDER BY insured_id",
