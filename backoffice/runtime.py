@@ -33,6 +33,8 @@ def get_recognizer(settings: Settings | None = None):
         model_dir=settings.ocr_model_dir,
         det_limit_side_len=settings.ocr_det_limit_side_len,
         rec_score_thresh=settings.ocr_rec_score_thresh,
+        det_unclip_ratio=settings.ocr_det_unclip_ratio,
+        crop_pad=settings.ocr_crop_pad,
         verify=settings.ocr_verify_models,
         manifest=settings.ocr_model_hashes,
     )

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     )
     ocr_det_limit_side_len: int = 960
     ocr_rec_score_thresh: float = 0.5
+    ocr_det_unclip_ratio: float = 1.5
+    # Margin (x line height) above and below each line crop: the detector's tight boxes
+    # cut strokes off characters on 150-dpi forms (人, 一, 小 vanish from the text).
+    ocr_crop_pad: float = 0.25
     # Intake limits: a file above these is quarantined, never decoded.
     max_file_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 60_000_000

@@ -14,7 +14,21 @@ class Row:
 
     @property
     def text(self) -> str:
-        return "".join(line.text for line in self.lines)
+        """The row read left to right. Where the detector's boxes overlap (a label box
+        reaching into the value), the characters both boxes read are kept once."""
+        parts: list[str] = []
+        for k, line in enumerate(self.lines):
+            text = line.text
+            if k + 1 < len(self.lines) and text:
+                x0, _, x1, _ = bbox(line)
+                nxt0 = bbox(self.lines[k + 1])[0]
+                char_w = max((x1 - x0) / len(text), 1.0)
+                overlap = x1 - nxt0
+                if overlap > 0.5 * char_w:
+                    drop = min(int(round(overlap / char_w)), len(text) - 1)
+                    text = text[: len(text) - drop] if drop > 0 else text
+            parts.append(text)
+        return "".join(parts)
 
     @property
     def top(self) -> float:

@@ -1,61 +1,293 @@
-"""Claim-form extractor: `标签：值` lines read by a synonym table (layout-free).
+"""Claim-form extractor: label anchors and line geometry, no template positions.
 
-The full geometric extractor (cells, label-above-value boxes) is the claim-form issue;
-this one reads inline `label: value` lines, which every layout also contains.
+Labels come from a synonym table held as data (`ocr/claim_labels.json`, or the file
+named by BACKOFFICE_CLAIM_LABELS). For each label found, the value is looked for
+1. after the label on the same line (`标签：值`),
+2. to the right on the same row, before the next label (a table's value cell),
+3. below, in the same column (a label-above-value box),
+and the first candidate that is plausible for the field wins.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from backoffice.models import ExtractedField, OcrLine
 
-from ..layout import group_rows
-from ..text import fold_chinese, parse_date, strip_spaces
+from ..layout import bbox
+from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+IGNORE = "_ignore"
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def _load(path: str | None) -> dict[str, list[str]]:
+    if path:
+        text = Path(path).read_text("utf-8")
+    else:
+        text = resources.files("ocr").joinpath("claim_labels.json").read_text("utf-8")
+    data = json.loads(text)
+    return {k: [_norm(x) for x in v] for k, v in data.items()
+            if not k.startswith("_") or k == IGNORE}
+
+
 def synonyms() -> dict[str, list[str]]:
-    """Field name -> printed labels, longest first (data, so a bank can extend it)."""
-    data = json.loads(resources.files("ocr").joinpath("claim_labels.json").read_text("utf-8"))
-    return {k: sorted(v, key=len, reverse=True) for k, v in data.items() if not k.startswith("_")}
+    """Field name (or `_ignore`) -> normalised printed labels."""
+    return _load(os.environ.get("BACKOFFICE_CLAIM_LABELS"))
 
 
-def normalise(field: str, value: str) -> str | None:
-    value = fold_chinese(value).strip(" :：")
+def _norm(text: str) -> str:
+    text = strip_spaces(fold_chinese(text))
+    return text.replace("(", "（").replace(")", "）").replace(":", "：")
+
+
+@lru_cache(maxsize=4)
+def _label_index(key: int) -> list[tuple[str, str]]:
+    pairs = [(label, field) for field, labels in synonyms().items() for label in labels]
+    return sorted(pairs, key=lambda p: len(p[0]), reverse=True)
+
+
+def labels_sorted() -> list[tuple[str, str]]:
+    return _label_index(id(synonyms()))
+
+
+def match_label(text: str) -> tuple[str, str, int] | None:
+    """(field, label, end) when `text` starts with a known label (longest wins)."""
+    for label, field in labels_sorted():
+        if text.startswith(label):
+            end = len(label)
+            while end < len(text) and text[end] in "：:;； ":
+                end += 1
+            return field, label, end
+    return None
+
+
+def find_labels(text: str) -> list[tuple[int, str, str, int]]:
+    """Every (start, field, label, end) occurrence that starts a label in the text."""
+    out = []
+    i = 0
+    while i < len(text):
+        hit = match_label(text[i:])
+        # A label inside a value only counts after a separator (e.g. two inline pairs).
+        if hit and (i == 0 or text[i - 1] in " 　：:，,;；|" or _is_colon_label(text, i, hit)):
+            field, label, end = hit
+            out.append((i, field, label, i + end))
+            i += end
+        else:
+            i += 1
+    return out
+
+
+def _is_colon_label(text: str, i: int, hit: tuple[str, str, int]) -> bool:
+    _field, label, _end = hit
+    j = i + len(label)
+    return j < len(text) and text[j] in "：:"
+
+
+# --- plausibility and normal forms ------------------------------------------------
+
+_NAME_RE = re.compile(rf"^[{_CJK}·]{{2,8}}$")
+_RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
+              "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
+              "监护人", "法定继承人", "受益人")
+_CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
+
+
+def normalise(field: str, raw: str) -> str | None:
+    """The field's normal form (ARCHITECTURE.md), or None if the text cannot be one."""
+    value = _norm(raw).strip("：:;；,，。.|_ ")
+    if not value:
+        return None
     if field.endswith("_date"):
         return parse_date(value)
-    if field in ("phone", "account_number"):
+    if field == "phone":
         digits = re.sub(r"\D", "", value)
-        return digits or None
+        if re.fullmatch(r"1[3-9]\d{9}", digits) or re.fullmatch(r"0\d{9,11}", digits):
+            return digits
+        return None
+    if field == "account_number":
+        digits = re.sub(r"\D", "", value)
+        return digits if 12 <= len(digits) <= 25 and len(digits) >= 0.8 * len(
+            re.sub(r"[\s\-]", "", value)) else None
     if field == "claim_amount":
-        m = re.search(r"\d[\d,，]*(\.\d{1,2})?", value.replace(" ", ""))
-        if not m:
+        m = re.search(r"\d[\d,，]*(?:\.\d{1,2})?", value)
+        if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
             return None
-        return f"{float(m.group(0).replace(',', '').replace('，', '')):.2f}"
-    if field in ("insured_id_number", "policy_number"):
-        return re.sub(r"[^0-9A-Za-z\-]", "", value).upper() or None
-    return strip_spaces(value) or None
+        return f"{float(re.sub('[,，]', '', m.group(0))):.2f}"
+    if field == "claim_amount_in_words":
+        words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
+        return words if len(words) >= 2 and re.search("[元圆]", words) else None
+    if field == "insured_id_number":
+        run = re.sub(r"[^0-9A-Za-z]", "", value)
+        if len(run) not in (15, 18):
+            return None
+        return repair_id_number(run)[0] if len(run) == 18 else run
+    if field == "policy_number":
+        run = re.sub(r"[^0-9A-Za-z\-]", "", value).upper()
+        return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
+    if field in ("insured_name", "claimant_name", "account_name"):
+        name = re.sub(rf"[^{_CJK}·]", "", value)
+        return name if _NAME_RE.match(name) else None
+    if field == "relationship":
+        rel = re.sub(rf"[^{_CJK}]", "", value)
+        return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
+    if field == "hospital":
+        h = re.sub(r"\s", "", value)
+        return h if len(re.findall(rf"[{_CJK}]", h)) >= 4 else None
+    if field == "bank_name":
+        b = re.sub(r"\s", "", value)
+        return b if re.search("银行|信用社|农商|农信|行", b) else None
+    if field == "diagnosis":
+        d = re.sub(r"\s", "", value)
+        return d if len(re.findall(rf"[{_CJK}]", d)) >= 2 else None
+    return value
+
+
+# --- geometry ---------------------------------------------------------------------
+
+@dataclass
+class _Line:
+    line: OcrLine
+    text: str  # normalised
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def h(self) -> float:
+        return max(self.y1 - self.y0, 1.0)
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+def _same_row(a: _Line, b: _Line) -> bool:
+    inter = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return inter > 0.5 * min(a.h, b.h)
+
+
+@dataclass
+class _Anchor:
+    field: str
+    start: _Line  # first line of the label
+    end: _Line  # last line of the label (a wrapped label spans two)
+    rest: str  # text after the label on its last line
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+
+
+_SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^第[一二三四五六七八九十]+部分")
+# 被保险人 + 资料 is a section heading, not the insured's name.
+_HEADING_TAILS = {"信息", "资料", "情况", "基本信息", "基本资料", "声明"}
+
+
+def _anchors(lines: list[_Line]) -> list[_Anchor]:
+    anchors: list[_Anchor] = []
+    used: set[int] = set()
+    for i, ln in enumerate(lines):
+        if i in used:
+            continue
+        if _SECTION_RE.match(ln.text):
+            continue  # a section heading such as （二）被保险人资料
+        single = match_label(ln.text)
+        # A label wrapped over two lines in a narrow cell: 被保险人 / 身份证号：
+        wrapped = None
+        for j, other in enumerate(lines):
+            if j == i or j in used or not (-0.2 * ln.h < other.y0 - ln.y1 < 1.2 * ln.h):
+                continue
+            if abs(other.x0 - ln.x0) > 1.5 * ln.h:
+                continue
+            hit = match_label(ln.text + other.text)
+            if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
+                wrapped = (j, other, hit)
+                break
+        if wrapped is not None:
+            j, other, (field, _label, end) = wrapped
+            joined = ln.text + other.text
+            anchors.append(_Anchor(field, ln, other, joined[end:], min(ln.x0, other.x0),
+                                   max(ln.x1, other.x1), ln.y0, other.y1))
+            used.update((i, j))
+            continue
+        hits = find_labels(ln.text)
+        if hits and hits[0][0] == 0:
+            # Two `label：value` pairs on one OCR line: split the line between them.
+            width = max(len(ln.text), 1)
+            for k, (start, field, _label, end) in enumerate(hits):
+                stop = hits[k + 1][0] if k + 1 < len(hits) else len(ln.text)
+                rest = ln.text[end:stop]
+                if rest.strip("：: ") in _HEADING_TAILS:
+                    field = IGNORE
+                x0 = ln.x0 + (ln.x1 - ln.x0) * start / width
+                x1 = ln.x0 + (ln.x1 - ln.x0) * end / width
+                anchors.append(_Anchor(field, ln, ln, rest, x0, x1, ln.y0, ln.y1))
+            used.add(i)
+    return anchors
+
+
+def _field(value: str, sources: list[_Line]) -> ExtractedField:
+    return ExtractedField(
+        value=value,
+        confidence=round(min(s.line.confidence for s in sources), 4),
+        boxes=[s.line.polygon for s in sources],
+        raw=" ".join(s.line.text for s in sources),
+    )
 
 
 def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
+    """All claim-form fields that can be found, in normal form."""
+    items = []
+    for line in lines:
+        x0, y0, x1, y1 = bbox(line)
+        items.append(_Line(line, _norm(line.text), x0, y0, x1, y1))
+    anchors = _anchors(items)
+    label_lines = {id(a.start) for a in anchors} | {id(a.end) for a in anchors}
+    label_lines |= {id(ln) for ln in items if match_label(ln.text)}
     out: dict[str, ExtractedField] = {}
-    labels = synonyms()
-    for row in group_rows(lines):
-        text = strip_spaces(fold_chinese(row.text))
-        for field, names in labels.items():
-            if field in out:
+    for anchor in sorted(anchors, key=lambda a: (a.y0, a.x0)):
+        field = anchor.field
+        if field == IGNORE or field in out:
+            continue
+        for value_text, sources in _candidates(anchor, items, anchors, label_lines):
+            value = normalise(field, value_text)
+            if value is None and field == "claim_amount":
                 continue
-            for label in names:
-                m = re.search(re.escape(label) + r"[:：]?(.+?)(?=$)", text)
-                if m:
-                    value = normalise(field, m.group(1))
-                    if value:
-                        out[field] = ExtractedField(
-                            value=value, confidence=round(row.confidence, 4),
-                            boxes=[ln.polygon for ln in row.lines], raw=row.text)
-                    break
+            if value is not None:
+                out[field] = _field(value, sources)
+                break
+    # A bare 申请金额 label: the value's own form says which amount it is.
     return out
+
+
+def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
+                label_lines: set[int]):
+    rest = anchor.rest.strip("：: ")
+    if rest:
+        yield rest, [anchor.end]
+    # To the right on the same row, up to the next label on that row.
+    next_label_x = min((a.x0 for a in anchors if a is not anchor and a.x0 > anchor.x1
+                        and _same_row(a.end, anchor.end)), default=float("inf"))
+    right = [ln for ln in items if id(ln) not in label_lines and ln.x0 >= anchor.x1 - 2
+             and ln.x0 < next_label_x and _same_row(ln, anchor.end)]
+    right.sort(key=lambda ln: ln.x0)
+    if right:
+        yield "".join(ln.text for ln in right), right
+    # Below, in the label's column, before the next label below it.
+    below = [ln for ln in items if id(ln) not in label_lines and ln.y0 >= anchor.y1 - 2
+             and ln.y0 - anchor.y1 < 2.5 * anchor.end.h
+             and ln.x0 < anchor.x1 + 2 * anchor.end.h and ln.x1 > anchor.x0 - anchor.end.h]
+    below.sort(key=lambda ln: (ln.y0, ln.x0))
+    if below:
+        first = below[0]
+        row = [ln for ln in below if _same_row(ln, first)]
+        yield "".join(ln.text for ln in row), row
