@@ -88,6 +88,7 @@ class OcrEngine:
         det_unclip_ratio: float = 1.5,
         crop_pad: float = 0.25,
         rec_batch_size: int = 8,
+        double_read: bool = False,
         verify: bool = True,
         manifest: Path | None = None,
     ) -> None:
@@ -102,6 +103,7 @@ class OcrEngine:
         self.det_unclip_ratio = det_unclip_ratio
         self.crop_pad = crop_pad
         self.rec_batch_size = rec_batch_size
+        self.double_read = double_read
         self._det = TextDetection(
             model_name=DET_MODEL, model_dir=str(self.model_dir / DET_MODEL), device="cpu",
             limit_side_len=det_limit_side_len, limit_type="max",
@@ -125,9 +127,15 @@ class OcrEngine:
         """Recognise already-cropped, upright line images."""
         if not crops:
             return []
+        # Batch lines of similar shape together: a batch is padded to its widest line.
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
         with self._lock:
-            results = self._rec.predict(crops, batch_size=self.rec_batch_size)
-        return [(r["rec_text"], float(r["rec_score"])) for r in results]
+            results = self._rec.predict([crops[i] for i in order],
+                                        batch_size=self.rec_batch_size)
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for i, r in zip(order, results, strict=True):
+            out[i] = (r["rec_text"], float(r["rec_score"]))
+        return out
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
         return crop_line(image, poly, self.crop_pad)
@@ -135,14 +143,16 @@ class OcrEngine:
     def recognize(self, image: np.ndarray) -> list[OcrLine]:
         """Text lines of a BGR image, polygons in that image's pixel coordinates.
 
-        Each line is read twice, cropped tight and with a margin: the recogniser drops
-        a character now and then (CTC blank wins), and which one depends on the crop.
-        When one reading is the other with characters missing, the fuller one is kept.
+        With `double_read`, each line is read twice, cropped tight and with a margin:
+        the recogniser drops a character now and then (CTC blank wins), and which one
+        depends on the crop. When one reading is the other with characters missing, the
+        fuller one is kept. It costs a second recognition pass.
         """
         polys = self.detect(image)
-        tight = self.read_crops([crop_line(image, p, 0.0, 0.05) for p in polys])
-        loose = self.read_crops([self.crop(image, p) for p in polys])
-        texts = [merge_readings(a, b) for a, b in zip(tight, loose, strict=True)]
+        texts = self.read_crops([self.crop(image, p) for p in polys])
+        if self.double_read:
+            tight = self.read_crops([crop_line(image, p, 0.0, 0.05) for p in polys])
+            texts = [merge_readings(a, b) for a, b in zip(tight, texts, strict=True)]
         lines = []
         for poly, (text, score) in zip(polys, texts, strict=True):
             if not text.strip() or score < self.rec_score_thresh:

@@ -6,8 +6,9 @@ Pure: no Prefect, no database. One `read_document` call per file.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -16,11 +17,26 @@ from backoffice.models import DocType, ExtractedField, OcrLine, QualityMetric, Q
 from .classify import classify_text
 from .decode import DecodedPage, Limits, decode
 from .extract import extract
-from .preprocess import ID_CARD_ASPECT, Prepared, assess_quality, edge_text_cut, prepare, text_orientation
+from .preprocess import (
+    ID_CARD_ASPECT, Prepared, assess_quality, edge_text_cut, order_quad, prepare, text_orientation,
+)
 
 
 class Recognizer(Protocol):
     def recognize(self, image: np.ndarray) -> list[OcrLine]: ...
+
+
+@runtime_checkable
+class StagedRecognizer(Protocol):
+    """An engine whose detection and recognition can be called separately."""
+
+    rec_score_thresh: float
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]: ...
+
+    def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray: ...
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]: ...
 
 
 class PageReading(BaseModel):
@@ -53,21 +69,10 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReadi
     h, w = prepared.image.shape[:2]
     if prepared.card_quad is not None and h > w and abs(h / w - ID_CARD_ASPECT) < 0.15:
         prepared = prepared.rotated(1)  # a card is printed landscape
-    lines = engine.recognize(prepared.image)
-    passes = 1
-    if text_orientation([ln.polygon for ln in lines]) == "vertical":
-        prepared = prepared.rotated(1)
-        lines = engine.recognize(prepared.image)
-        passes += 1
-    doc_type, scores = classify_text(lines)
-    best = (prepared, lines, doc_type, scores)
-    if not _confident(doc_type, scores):
-        flipped = prepared.rotated(2)
-        f_lines = engine.recognize(flipped.image)
-        passes += 1
-        f_type, f_scores = classify_text(f_lines)
-        if _attempt_key(f_type, f_scores, f_lines) > _attempt_key(doc_type, scores, lines):
-            best = (flipped, f_lines, f_type, f_scores)
+    if isinstance(engine, StagedRecognizer):
+        best, passes = _read_staged(engine, prepared)
+    else:
+        best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
     fields = extract(doc_type, lines)
     quality = assess_quality(image, prepared)
@@ -90,6 +95,69 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReadi
         ocr_passes=passes,
         seconds=round(time.perf_counter() - start, 4),
     )
+
+
+def _read_whole(engine: Recognizer, prepared: Prepared):
+    """Orientation by whole OCR passes (engines that only offer `recognize`)."""
+    lines = engine.recognize(prepared.image)
+    passes = 1
+    if text_orientation([ln.polygon for ln in lines]) == "vertical":
+        prepared = prepared.rotated(1)
+        lines = engine.recognize(prepared.image)
+        passes += 1
+    doc_type, scores = classify_text(lines)
+    best = (prepared, lines, doc_type, scores)
+    if not _confident(doc_type, scores):
+        flipped = prepared.rotated(2)
+        f_lines = engine.recognize(flipped.image)
+        passes += 1
+        f_type, f_scores = classify_text(f_lines)
+        if _attempt_key(f_type, f_scores, f_lines) > _attempt_key(doc_type, scores, lines):
+            best = (flipped, f_lines, f_type, f_scores)
+    return best, passes
+
+
+def _lines_in(target: Prepared, source: Prepared, polys, texts, threshold: float):
+    """OCR lines with polygons moved from `source`'s pixels to `target`'s."""
+    to_target = np.linalg.inv(target.to_original) @ source.to_original
+    lines = []
+    for poly, (text, score) in zip(polys, texts, strict=True):
+        if not text.strip() or score < threshold:
+            continue
+        pts = cv2.perspectiveTransform(np.asarray(poly, np.float64).reshape(-1, 1, 2),
+                                       to_target).reshape(-1, 2)
+        pts = order_quad(pts)
+        lines.append(OcrLine(text=text, confidence=score,
+                             polygon=[(float(x), float(y)) for x, y in pts]))
+    return lines
+
+
+def _read_staged(engine: StagedRecognizer, prepared: Prepared):
+    """Detect once; decide the orientation by re-reading the same crops turned over.
+
+    The detector finds lines whichever way up the page is; only recognition needs the
+    text upright. Tall crops are turned a quarter (as if the page were turned back),
+    and when the text does not look like a known document the crops are read again
+    upside down: a second recognition pass, never a second detection.
+    """
+    polys = engine.detect(prepared.image)
+    crops = [engine.crop(prepared.image, p) for p in polys]
+    quarter = text_orientation([p.tolist() for p in polys]) == "vertical"
+    base = prepared.rotated(3) if quarter else prepared
+    texts = engine.read_crops(crops)
+    lines = _lines_in(base, prepared, polys, texts, engine.rec_score_thresh)
+    doc_type, scores = classify_text(lines)
+    best = (base, lines, doc_type, scores)
+    passes = 1
+    if not _confident(doc_type, scores):
+        flipped = base.rotated(2)
+        f_texts = engine.read_crops([np.ascontiguousarray(np.rot90(c, 2)) for c in crops])
+        f_lines = _lines_in(flipped, prepared, polys, f_texts, engine.rec_score_thresh)
+        passes += 1
+        f_type, f_scores = classify_text(f_lines)
+        if _attempt_key(f_type, f_scores, f_lines) > _attempt_key(doc_type, scores, lines):
+            best = (flipped, f_lines, f_type, f_scores)
+    return best, passes
 
 
 def _map_field(field: ExtractedField, prepared: Prepared) -> ExtractedField:
