@@ -26,7 +26,8 @@ test-fast: $(STAMPS)/venv
 	$(PY) -m pytest -m "not ocr and not integration" $(PYTEST_ARGS)
 
 bench: $(STAMPS)/venv
-	$(PY) bench/bench_idcards.py
+	$(PY) bench/bench_extract.py
+	$(PY) bench/bench_extract.py --fixtures fixtures/claims
 
 lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check backoffice ocr validators flows tests bench

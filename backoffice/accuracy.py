@@ -9,13 +9,23 @@ from typing import Any
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
-    """truth.jsonl lines keyed by their `file` (relative to the truth file's folder)."""
+    """truth.jsonl lines keyed by their `file` (relative to the truth file's folder);
+    a page of a multi-page file is keyed `file#page=N` (N from 1)."""
     truth = {}
     for line in path.read_text("utf-8").splitlines():
         if line.strip():
             item = json.loads(line)
-            truth[item["file"]] = item
+            key = item["file"] if not item.get("page") else f"{item['file']}#page={item['page']}"
+            truth[key] = item
     return truth
+
+
+def split_key(key: str) -> tuple[str, int]:
+    """(file, zero-based page) of a truth key."""
+    if "#page=" in key:
+        name, page = key.split("#page=")
+        return name, int(page) - 1
+    return key, 0
 
 
 class AccuracyTable:

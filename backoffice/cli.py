@@ -18,6 +18,16 @@ app = typer.Typer(help="On-premises reading, checking and posting of ID cards an
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+
+
+def _mount_outbox() -> None:
+    from backoffice.cli_outbox import outbox_app
+
+    app.add_typer(outbox_app, name="outbox", help="List, drain, re-drive, purge and "
+                  "reconcile the outbox of messages to downstream systems.")
+
+
+_mount_outbox()
 console = Console(stderr=True)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"
@@ -131,39 +141,54 @@ def demo(
         truth.unlink()
     for readme in inbox.rglob("*.md"):
         readme.unlink()
-    console.print(f"[bold]demo[/]: {copied} fixture files copied to {inbox}; "
-                  "starting the process-inbox flow (Prefect, temporary local server)…")
-    from flows.process_inbox import process_inbox
+    from backoffice.sandbox.runner import start_sandbox
 
-    result = process_inbox(inbox=str(inbox), batch="demo")
-    _demo_summary(settings, result, sources)
+    console.print(f"[bold]demo[/]: {copied} fixture files copied to {inbox}; starting the "
+                  "sandbox core and claims systems on 127.0.0.1…")
+    sandbox = start_sandbox(demo_dir / "sandbox", export_env=True)
+    try:
+        console.print(f"  core system {sandbox.core.url}, claims system {sandbox.claims.url}")
+        console.print("[bold]process-inbox[/] flow (Prefect, temporary local server)…")
+        from flows.drain_outbox import drain_outbox
+        from flows.process_inbox import process_inbox
+
+        result = process_inbox(inbox=str(inbox), batch="demo")
+        console.print("[bold]drain-outbox[/] flow: posting approved documents…")
+        drained = drain_outbox(until_empty=True, max_seconds=300.0)
+        _demo_summary(settings, result, sources)
+        _demo_posting(settings, sandbox, drained)
+    finally:
+        sandbox.stop()
 
 
 def _demo_summary(settings, result: dict, sources: list[str]) -> None:
     from sqlmodel import Session, select
 
-    from backoffice.accuracy import AccuracyTable, load_truth, pct
+    from collections import Counter
+
+    from backoffice.accuracy import AccuracyTable, load_truth, pct, split_key
     from backoffice.runtime import get_db
     from backoffice.store import Document, FieldValue
 
     out = Console()
-    table = Table(title="Documents by status")
-    table.add_column("status")
-    table.add_column("documents", justify="right")
-    for status, n in result["statuses"].items():
-        table.add_row(status, str(n))
-    table.add_row("(duplicate files skipped)", str(result["duplicates"]))
-    out.print(table)
     acc = AccuracyTable()
     with Session(get_db(settings)) as session:
         docs = session.exec(select(Document).where(Document.batch == "demo")).all()
-        by_name = {d.original_name: d for d in docs if d.page == 0}
+        table = Table(title="Documents by status (after posting)")
+        table.add_column("status")
+        table.add_column("documents", justify="right")
+        for status, n in sorted(Counter(d.status.value for d in docs).items()):
+            table.add_row(status, str(n))
+        table.add_row("(duplicate files skipped)", str(result["duplicates"]))
+        out.print(table)
+        by_name = {(d.original_name, d.page): d for d in docs}
         for source in sources:
             truth_path = FIXTURES / source / "truth.jsonl"
             if not truth_path.exists():
                 continue
-            for rel, truth in load_truth(truth_path).items():
-                doc = by_name.get(f"{source}/{rel}")
+            for key, truth in load_truth(truth_path).items():
+                rel, page = split_key(key)
+                doc = by_name.get((f"{source}/{rel}", page))
                 if doc is None:
                     continue
                 values = {f.name: f.value for f in session.exec(
@@ -182,6 +207,30 @@ def _demo_summary(settings, result: dict, sources: list[str]) -> None:
     t2.add_row("all", f"{hits}/{total}", pct(hits, total), "")
     out.print(t2)
     out.print(f"Data folder: {settings.data_dir} (store: {settings.database_url})")
+
+
+def _demo_posting(settings, sandbox, drained: dict) -> None:
+    from sqlmodel import Session
+
+    from backoffice.connectors import build_connectors
+    from backoffice.outbox import counts, reconcile
+    from backoffice.runtime import get_db
+
+    out = Console()
+    with Session(get_db(settings)) as session:
+        by_target = counts(session)
+    table = Table(title="Outbox: messages to downstream systems")
+    table.add_column("target")
+    for status in ("pending", "in_flight", "posted", "dead"):
+        table.add_column(status, justify="right")
+    for target, n in sorted(by_target.items()):
+        table.add_row(target, *(str(n.get(s, 0)) for s in ("pending", "in_flight", "posted",
+                                                            "dead")))
+    out.print(table)
+    report = reconcile(get_db(settings), build_connectors(sandbox.targets_config()))
+    verdict = "[green]no difference[/]" if report.ok else "[red]differences found[/]"
+    out.print(f"Posting: {drained.get('posted', 0)} posted in {drained.get('seconds', 0):.1f} s; "
+              f"reconciliation of outbox against the downstream systems: {verdict}")
 
 
 @audit_app.command("verify")

@@ -5,6 +5,7 @@ This is the business logic the flows call; it runs without Prefect.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,22 @@ def validate_fields(doc_type: DocType, values: dict[str, str | None],
     return run_rules(doc_type, values, ctx=ctx)
 
 
-def validate_reading(reading: PageReading, today: date | None = None) -> list[CheckResult]:
+def system_lookup():
+    """The read-only lookup of the downstream systems, when they are configured
+    (BACKOFFICE_CORE_URL and BACKOFFICE_CLAIMS_URL); None makes cross-system rules
+    report themselves skipped."""
+    core, claims = os.environ.get("BACKOFFICE_CORE_URL"), os.environ.get("BACKOFFICE_CLAIMS_URL")
+    if not (core and claims):
+        return None
+    from backoffice.lookup_rest import RestLookup
+
+    return RestLookup(core, claims)
+
+
+def validate_reading(reading: PageReading, today: date | None = None,
+                     lookup: Any = None) -> list[CheckResult]:
     values = {name: f.value for name, f in reading.fields.items()}
-    return validate_fields(reading.doc_type, values, today=today)
+    return validate_fields(reading.doc_type, values, today=today, lookup=lookup)
 
 
 def route_reading(reading: PageReading, checks: list[CheckResult],
@@ -114,9 +128,14 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
         "doc_type": reading.doc_type.value, "ocr_seconds": reading.seconds,
         "failed_checks": [c.rule for c in checks if not c.passed],
     })
-    target = {"approved": Status.APPROVED, "in_review": Status.IN_REVIEW,
-              "rejected": Status.REJECTED}[decision.status]
     reason = "; ".join(decision.reasons) if decision.reasons else None
+    if decision.status == "approved":
+        from backoffice.outbox import approve_document
+
+        # Straight through: the approval and its outbox messages in one transaction.
+        approve_document(session, doc, actor="system")
+        return
+    target = {"in_review": Status.IN_REVIEW, "rejected": Status.REJECTED}[decision.status]
     set_status(session, doc, target, reason=reason)
 
 
@@ -140,6 +159,7 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
             session.commit()
         return [doc_id]
     ids = []
+    lookup = system_lookup()
     with Session(engine) as session:
         doc = session.get(Document, doc_id)
         for reading in readings:
@@ -158,7 +178,7 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
                     session.flush()
                     append_audit(session, "page_split", document_id=page_doc.id,
                                  data={"parent": doc.id, "page": reading.page + 1})
-            checks = validate_reading(reading, today)
+            checks = validate_reading(reading, today, lookup)
             decision = route_reading(reading, checks, settings)
             _save_page(session, page_doc, reading, checks, decision)
             ids.append(page_doc.id)

@@ -15,6 +15,8 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=8)
 def db_engine(url: str) -> Engine:
+    import backoffice.outbox  # noqa: F401  (registers the outbox table before create_all)
+
     return make_engine(url)
 
 
@@ -35,6 +37,7 @@ def get_recognizer(settings: Settings | None = None):
         rec_score_thresh=settings.ocr_rec_score_thresh,
         det_unclip_ratio=settings.ocr_det_unclip_ratio,
         crop_pad=settings.ocr_crop_pad,
+        cpu_threads=settings.ocr_cpu_threads,
         verify=settings.ocr_verify_models,
         manifest=settings.ocr_model_hashes,
     )

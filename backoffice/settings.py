@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Margin (x line height) above and below each line crop: the detector's tight boxes
     # cut strokes off characters on 150-dpi forms (人, 一, 小 vanish from the text).
     ocr_crop_pad: float = 0.25
+    # Paddle's own default oversubscribes a small machine; one thread per core is faster.
+    ocr_cpu_threads: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 2, 8)))
     # Intake limits: a file above these is quarantined, never decoded.
     max_file_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 60_000_000

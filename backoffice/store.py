@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, event
+from sqlalchemy import JSON, Column, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -51,6 +51,9 @@ TRANSITIONS: dict[Status, set[Status]] = {
     Status.QUARANTINED: set(),
 }
 FINAL_STATUSES = {Status.POSTED, Status.REJECTED, Status.QUARANTINED}
+
+
+AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"; the outbox uses the same key
 
 
 class InvalidTransition(RuntimeError):
@@ -152,7 +155,14 @@ def make_engine(url: str) -> Engine:
 
 def append_audit(session: Session, action: str, *, document_id: int | None = None,
                  actor: str = "system", data: dict[str, Any] | None = None) -> AuditEvent:
-    """Append an audit event chained to the previous one (within the caller's transaction)."""
+    """Append an audit event chained to the previous one (within the caller's transaction).
+
+    On PostgreSQL a transaction-scoped advisory lock serialises appenders, so two
+    workers never chain onto the same predecessor (SQLite serialises writers itself).
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
     last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else ""
     at = utcnow()

@@ -87,8 +87,9 @@ class OcrEngine:
         rec_score_thresh: float = 0.5,
         det_unclip_ratio: float = 1.5,
         crop_pad: float = 0.25,
-        rec_batch_size: int = 8,
+        rec_batch_size: int = 4,
         double_read: bool = False,
+        cpu_threads: int | None = 2,
         verify: bool = True,
         manifest: Path | None = None,
     ) -> None:
@@ -104,12 +105,15 @@ class OcrEngine:
         self.crop_pad = crop_pad
         self.rec_batch_size = rec_batch_size
         self.double_read = double_read
+        threads = {"cpu_threads": cpu_threads} if cpu_threads else {}
         self._det = TextDetection(
+            **threads,
             model_name=DET_MODEL, model_dir=str(self.model_dir / DET_MODEL), device="cpu",
             limit_side_len=det_limit_side_len, limit_type="max",
             unclip_ratio=det_unclip_ratio,
         )
         self._rec = TextRecognition(
+            **threads,
             model_name=REC_MODEL, model_dir=str(self.model_dir / REC_MODEL), device="cpu",
         )
         self._bare = None

@@ -321,6 +321,11 @@ def _glare_fraction(img: np.ndarray) -> float:
     White paper is bright too, so only clipped areas that do not touch the image edge
     (the paper margin and a scanner bed do) and survive an opening count.
     """
+    h, w = img.shape[:2]
+    if max(h, w) > 1000:  # the share of the area does not need full resolution
+        scale = 1000.0 / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
     smooth = cv2.medianBlur(img, 5)
     mask = (smooth.min(axis=2) >= 248).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))

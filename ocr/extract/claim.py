@@ -204,7 +204,7 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
         # A label wrapped over two lines in a narrow cell: 被保险人 / 身份证号：
         wrapped = None
         for j, other in enumerate(lines):
-            if j == i or j in used or not (-0.2 * ln.h < other.y0 - ln.y1 < 1.2 * ln.h):
+            if j == i or j in used or not (-0.45 * ln.h < other.y0 - ln.y1 < 1.2 * ln.h):
                 continue
             if abs(other.x0 - ln.x0) > 1.5 * ln.h:
                 continue
