@@ -24,9 +24,12 @@ class Row:
                 nxt0 = bbox(self.lines[k + 1])[0]
                 char_w = max((x1 - x0) / len(text), 1.0)
                 overlap = x1 - nxt0
+                nxt_text = self.lines[k + 1].text
                 if overlap > 0.5 * char_w:
                     drop = min(int(round(overlap / char_w)), len(text) - 1)
                     text = text[: len(text) - drop] if drop > 0 else text
+                elif overlap > -0.3 * char_w and nxt_text and text[-1] == nxt_text[0]:
+                    text = text[:-1]  # one character caught by both touching boxes
             parts.append(text)
         return "".join(parts)
 

@@ -144,7 +144,7 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
                 text = _LABEL_PREFIX["address"].sub("", text, count=1)
             parts.append(text)
         address = fold_chinese("".join(parts))
-        address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address)
+        address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address).lstrip("-#·")
         out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows))
     return out
 
