@@ -44,9 +44,16 @@ def fold_chinese(text: str) -> str:
 
     >>> fold_chinese("漢 叄 瑤")
     '汉 叁 瑶'
+    >>> fold_chinese("温頔")
+    '温頔'
     """
     text = unicodedata.normalize("NFKC", text)
-    return _t2s().convert(text)
+    folded = _t2s().convert(text)
+    if len(folded) != len(text):
+        return folded
+    # Keep a character whose simplified form lies outside the Basic Multilingual Plane
+    # (頔 -> U+2CC56): GBK-era core systems cannot store those, and cards print both.
+    return "".join(o if ord(f) > 0xFFFF else f for o, f in zip(text, folded, strict=True))
 
 
 def strip_spaces(text: str) -> str:

@@ -143,7 +143,9 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
             if k == 0:
                 text = _LABEL_PREFIX["address"].sub("", text, count=1)
             parts.append(text)
-        address = fold_chinese("".join(parts))
+        # The recogniser's vocabulary holds a few LaTeX tokens (frac, sqrt...); a run of
+        # lower-case letters cannot be part of a printed Chinese address.
+        address = re.sub(r"[a-z]{2,}", "", fold_chinese("".join(parts)))
         address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address).lstrip("-#·")
         out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows))
     return out
