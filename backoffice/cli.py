@@ -28,6 +28,16 @@ def _mount_outbox() -> None:
 
 
 _mount_outbox()
+
+
+def _mount_reconcile() -> None:
+    from backoffice.reconcile_job import reconcile_app
+
+    app.add_typer(reconcile_app, name="reconcile",
+                  help="Reconcile the core and claims customer masters (set-based).")
+
+
+_mount_reconcile()
 console = Console(stderr=True)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"

@@ -2,7 +2,8 @@
 
 The logic is :mod:`validators.reconcile` (pure, set-based); this module does the I/O.
 
-**Inputs**, each from a CSV file (UTF-8, optional BOM, header row) or from a SQL table
+**Inputs**, each from a CSV file (UTF-8 with an optional BOM, or ``--encoding``; a header
+row) or from a SQL table
 through a SQLAlchemy URL (SQLite by default, PostgreSQL works; ``postgresql://`` URLs
 use psycopg 3):
 
@@ -39,25 +40,31 @@ CLI (mounted by the core as ``backoffice reconcile``)::
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import typer
+from numpy.lib.stride_tricks import sliding_window_view
 
 from backoffice.masking import mask_id_number, mask_value
 from validators.reconcile import (
     CLASSES,
+    FixedText,
     IdStatus,
     Master,
     Outcome,
     Reconciliation,
     describe,
+    key_text,
     reconcile,
 )
 
@@ -77,6 +84,10 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 250_000
+BLOCK_BYTES = 4 << 20
+# Widest field, in bytes, the plain reader copies out; wider goes to pandas' parser.
+_FIELD_BYTES = {"name": 1024}
+_DELIMITERS = bytes(1 if b in b",\n" else 0 for b in range(256))
 SAMPLE_PER_CLASS = 20
 
 
@@ -124,18 +135,100 @@ def _master_from_frame(frame: pd.DataFrame, roles: dict[str, str | None],
                                frame[phone] if phone else None, carry=carry, today=today)
 
 
+class _NotPlain(Exception):
+    """The file needs a real CSV parser: quotes, blank lines, ragged rows, huge fields."""
+
+
+def _plain_block(data: bytes, ncol: int, wanted: dict[str, int]) -> dict[str, FixedText]:
+    """The wanted columns of a block of whole lines of a plain CSV file, as byte matrices.
+
+    Plain: no quote characters, every line with exactly `ncol` fields. The field
+    boundaries come from one vectorised scan for commas and newlines; each field is then
+    copied out with one fancy index (a window view of the block, no per-row Python);
+    the bytes after a field's end are left as they are (FixedText allows it).
+    """
+    if b'"' in data:
+        raise _NotPlain("quoted fields")
+    if b"\r" in data:  # CRLF line ends
+        data = data.replace(b"\r", b"")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    delims = np.flatnonzero(np.frombuffer(data.translate(_DELIMITERS), dtype=np.bool_))
+    newline = buf[delims] == 0x0A
+    rows = int(newline.sum())
+    if len(delims) != rows * ncol or not newline.reshape(rows, ncol)[:, -1].all():
+        raise _NotPlain("ragged rows or blank lines")
+    ends = delims.reshape(rows, ncol)
+    line_starts = np.concatenate([[0], ends[:-1, -1] + 1])
+    fields = {}
+    for role, j in wanted.items():
+        start = line_starts if j == 0 else ends[:, j - 1] + 1
+        length = ends[:, j] - start
+        width = int(length.max()) if rows else 0
+        if width > _FIELD_BYTES.get(role, 64):
+            raise _NotPlain(f"a {role} of {width} bytes")
+        fields[role] = (start, length, width)
+    widest = max((w for _, _, w in fields.values()), default=0)
+    padded = np.concatenate([buf, np.zeros(widest + 1, np.uint8)])
+    out = {}
+    for role, (start, length, width) in fields.items():
+        mat = sliding_window_view(padded, max(width, 1))[start][:, :width]
+        out[role] = FixedText(mat, length.astype(np.int64))
+    return out
+
+
+def _plain_csv(path: Path, schema: MasterSchema, today: datetime.date | None) -> list[Master]:
+    """Read a plain CSV file block by block into masters; raise _NotPlain if it is not."""
+    with path.open("rb") as f:
+        header = f.readline().decode("utf-8-sig").rstrip("\r\n")
+        if '"' in header:
+            raise _NotPlain("quoted header")
+        columns = header.split(",")
+        roles = schema.resolve(columns)
+        wanted = {role: columns.index(col) for role, col in roles.items() if col is not None}
+        parts: list[Master] = []
+        rest = b""
+        while True:
+            block = f.read(BLOCK_BYTES)
+            data = rest + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            elif data and not data.endswith(b"\n"):
+                data += b"\n"
+            if data:
+                cols = _plain_block(data, len(columns), wanted)
+                carry = {k.split(":", 1)[1]: v for k, v in cols.items() if k.startswith("carry:")}
+                parts.append(Master.from_columns(
+                    cols["id_number"], cols["name"], cols["birth_date"], cols.get("phone"),
+                    carry=carry, today=today))
+            if not block:
+                return parts
+
+
 def read_master_csv(path: str | Path, schema: MasterSchema, *, chunk_rows: int = CHUNK_ROWS,
-                    today: datetime.date | None = None) -> Master:
-    """Read one master from a CSV file, chunk by chunk, into compact columns."""
+                    encoding: str = "utf-8", today: datetime.date | None = None) -> Master:
+    """Read one master from a CSV file, block by block, into compact columns.
+
+    A plain UTF-8 file (no quotes, one record a line: what the systems' exports are) is
+    read with a vectorised byte scanner; any other (quoted fields, another encoding such
+    as ``gb18030``) goes through pandas' CSV parser.
+    """
     path = Path(path)
-    header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns.tolist()
-    roles = schema.resolve(header)
-    usecols = sorted({c for c in roles.values() if c is not None})
-    parts = [
-        _master_from_frame(chunk, roles, today)
-        for chunk in pd.read_csv(path, usecols=usecols, dtype=object, na_filter=False,
-                                 encoding="utf-8-sig", chunksize=chunk_rows)
-    ]
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    try:
+        if not utf8:
+            raise _NotPlain(f"encoding {encoding}")
+        parts = _plain_csv(path, schema, today)
+    except _NotPlain:
+        encoding = "utf-8-sig" if utf8 else encoding
+        header = pd.read_csv(path, nrows=0, encoding=encoding).columns.tolist()
+        roles = schema.resolve(header)
+        usecols = sorted({c for c in roles.values() if c is not None})
+        parts = [
+            _master_from_frame(chunk, roles, today)
+            for chunk in pd.read_csv(path, usecols=usecols, dtype=object, na_filter=False,
+                                     encoding=encoding, chunksize=chunk_rows)
+        ]
     return Master.concat(parts) if parts else _empty_master(schema)
 
 
@@ -217,12 +310,6 @@ class ReconcileReport:
     result: Reconciliation | None = field(default=None, repr=False)
 
 
-def _key_text(keys: np.ndarray) -> np.ndarray:
-    out = np.char.zfill(np.maximum(keys, 0).astype(str), 17).astype(object)
-    out[keys < 0] = ""
-    return out
-
-
 def _side_columns(master: Master, rows: np.ndarray, side: str) -> dict[str, np.ndarray]:
     """The report columns of one side for `rows` (-1: no row on this side: blank)."""
     n = len(rows)
@@ -239,12 +326,15 @@ def _side_columns(master: Master, rows: np.ndarray, side: str) -> dict[str, np.n
         f"{side}_row": column(r, blank=""),
         f"{side}_{_ID_COLUMN[side]}": column(master.ids.text(r)),
         f"{side}_id_status": column(status[master.ids.status[r]]),
-        f"{side}_name": column(np.where(pd.isna(master.name[r]), "", master.name[r])),
+        f"{side}_name": column(master.name_text(r)),
         f"{side}_birth_date": column(master.birth_text(r)),
         f"{side}_phone": column(master.phone_text(r)),
     }
     for name, values in master.carry.items():
-        cols[f"{side}_{name}"] = column(values[r])
+        taken = values[r]
+        if taken.dtype.kind == "S":
+            taken = np.strings.decode(taken, "utf-8", "replace")
+        cols[f"{side}_{name}"] = column(taken)
     return cols
 
 
@@ -286,7 +376,7 @@ def _exception_frames(core: Master, claims: Master, result: Reconciliation
         frame = pd.DataFrame({
             "class": outcome.name.lower(),
             "reason": _reason_text(reason, status),
-            "key": _key_text(key),
+            "key": key_text(key),
             **_side_columns(core, c_rows, "core"),
             **_side_columns(claims, m_rows, "claims"),
         })
@@ -334,7 +424,7 @@ def run_job(load_core, load_claims, out_dir: str | Path, *, sources: dict | None
             exception_lines += len(frame)
             samples.append(frame.head(sample_per_class))
         if header:  # nothing but matches: still a file with its header
-            f.write(",".join(["class", "reason", "key"]) + "\n")
+            f.write("class,reason,key\n")
     timings["write_report"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - start
     counts = result.counts()
@@ -363,18 +453,22 @@ def run_job(load_core, load_claims, out_dir: str | Path, *, sources: dict | None
 def _safe_url(url: str) -> str:
     """The URL without its password, for summaries and logs."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(_engine_url(url)).render_as_string(hide_password=True)
-    except Exception:
+    except ArgumentError:
         return "<unparsable url>"
 
 
 def reconcile_files(core_csv: str | Path, claims_csv: str | Path, out_dir: str | Path, *,
-                    today: datetime.date | None = None) -> ReconcileReport:
+                    encoding: str = "utf-8", today: datetime.date | None = None
+                    ) -> ReconcileReport:
     """Reconcile two CSV masters (see the module docstring for their columns)."""
-    return run_job(lambda: read_master_csv(core_csv, CORE_SCHEMA, today=today),
-                   lambda: read_master_csv(claims_csv, CLAIMS_SCHEMA, today=today), out_dir,
+    return run_job(lambda: read_master_csv(core_csv, CORE_SCHEMA, encoding=encoding,
+                                           today=today),
+                   lambda: read_master_csv(claims_csv, CLAIMS_SCHEMA, encoding=encoding,
+                                           today=today), out_dir,
                    sources={"core": str(core_csv), "claims": str(claims_csv)})
 
 
@@ -389,8 +483,12 @@ def reconcile_tables(core_url: str, core_table: str, claims_url: str, claims_tab
                                      "claims": f"{_safe_url(claims_url)} table {claims_table}"})
 
 
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _mask_birth_date(value: object) -> str:
-    text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    text = "" if _blank(value) else str(value)
     return text[:4] + "-**-**" if len(text) >= 4 else text
 
 
@@ -414,7 +512,7 @@ def masked_sample(sample: pd.DataFrame, limit_per_class: int | None = None) -> l
                 row[col] = _mask_birth_date(value)
             elif col == "key":
                 row[col] = mask_id_number(str(value)) if value else ""
-            elif value is None or (isinstance(value, float) and value != value):
+            elif _blank(value):
                 row[col] = ""
             else:
                 row[col] = value.item() if isinstance(value, np.generic) else value
@@ -436,23 +534,27 @@ def _group() -> None:
 
 @reconcile_app.command("run")
 def run(
-    out: Path = typer.Option(..., "--out", help="Folder for summary.json and exceptions.csv "
-                             "(exceptions.csv holds personal data in clear: keep it under "
-                             "the bank's controls)."),
-    core: Path | None = typer.Option(None, "--core", help="Core master CSV "
-                                     "(id_number,name,birth_date,phone)."),
-    claims: Path | None = typer.Option(None, "--claims", help="Claims master CSV "
-                                       "(insured_id,name,birth_date,phone,policy_count)."),
-    core_url: str | None = typer.Option(None, "--core-url",
-                                        help="SQLAlchemy URL to read the core master from "
-                                        "instead of --core."),
-    core_table: str = typer.Option("core_customers", "--core-table"),
-    claims_url: str | None = typer.Option(None, "--claims-url",
-                                          help="SQLAlchemy URL of the claims master "
-                                          "(default: --core-url)."),
-    claims_table: str = typer.Option("claims_insured", "--claims-table"),
-    show: int = typer.Option(0, "--show", help="Print this many exceptions per class, masked."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for summary.json and exceptions.csv (exceptions.csv holds "
+        "personal data in clear: keep it under the bank's controls).")],
+    core: Annotated[Path | None, typer.Option(
+        "--core", help="Core master CSV (id_number,name,birth_date,phone).")] = None,
+    claims: Annotated[Path | None, typer.Option(
+        "--claims", help="Claims master CSV (insured_id,name,birth_date,phone,"
+        "policy_count).")] = None,
+    core_url: Annotated[str | None, typer.Option(
+        "--core-url", help="SQLAlchemy URL to read the core master from, instead of "
+        "--core.")] = None,
+    core_table: Annotated[str, typer.Option("--core-table")] = "core_customers",
+    claims_url: Annotated[str | None, typer.Option(
+        "--claims-url", help="SQLAlchemy URL of the claims master (default: "
+        "--core-url).")] = None,
+    claims_table: Annotated[str, typer.Option("--claims-table")] = "claims_insured",
+    show: Annotated[int, typer.Option(
+        "--show", help="Print this many exceptions per class, masked.")] = 0,
+    encoding: Annotated[str, typer.Option(
+        "--encoding", help="Encoding of the CSV files (e.g. gb18030).")] = "utf-8",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Class every record as matched, mismatch, missing on either side, ambiguous or
     matched with a typo, and write the report."""
@@ -465,9 +567,11 @@ def run(
     claims_url = claims_url or core_url
     if (claims is None) == (claims_url is None):
         raise typer.BadParameter("give --claims (or --claims-url / --core-url)")
-    load_core = ((lambda: read_master_csv(core, CORE_SCHEMA)) if core is not None
+    load_core = ((lambda: read_master_csv(core, CORE_SCHEMA, encoding=encoding))
+                 if core is not None
                  else (lambda: read_master_sql(core_url, core_table, CORE_SCHEMA)))
-    load_claims = ((lambda: read_master_csv(claims, CLAIMS_SCHEMA)) if claims is not None
+    load_claims = ((lambda: read_master_csv(claims, CLAIMS_SCHEMA, encoding=encoding))
+                   if claims is not None
                    else (lambda: read_master_sql(claims_url, claims_table, CLAIMS_SCHEMA)))
     sources = {"core": str(core) if core else f"{_safe_url(core_url)} table {core_table}",
                "claims": str(claims) if claims else

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 OUT_ROOT = ROOT / "var" / "bench" / "reconcile"
 TIME_LIMIT_S = 20.0
@@ -269,12 +269,12 @@ def generate_masters(n: int, out_dir: Path, seed: int = 7) -> dict:
     claims_df.to_csv(out_dir / "claims.csv", index=False)
     planted = {
         "core_rows": len(core_df), "claims_rows": len(claims_df),
-        "core_twins": int(len(twins)), "missing_in_claims": int(n_core - present.sum()),
-        "missing_in_core": int(k), "claims_duplicates": int(len(dup)),
+        "core_twins": len(twins), "missing_in_claims": int(n_core - present.sum()),
+        "missing_in_core": k, "claims_duplicates": len(dup),
         "fifteen_digit_share": round(float((claims_df["insured_id"].str.len() == 15).mean()), 3),
-        "typos": int(len(typo)), "name_variants": int(len(variant)),
-        "other_names": int(len(other_name)), "birth_date_shifts": int(len(shifted)),
-        "wrong_phones": int(len(wrong_phone)), "seed": seed,
+        "typos": len(typo), "name_variants": len(variant),
+        "other_names": len(other_name), "birth_date_shifts": len(shifted),
+        "wrong_phones": len(wrong_phone), "seed": seed,
     }
     (out_dir / "planted.json").write_text(json.dumps(planted, indent=2))
     return planted

@@ -15,16 +15,16 @@ from backoffice.settings import apply_environment
 
 apply_environment()
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from backoffice.reconcile_job import (  # noqa: E402
+from backoffice.reconcile_job import (
     masked_sample,
     reconcile_files,
     reconcile_tables,
 )
-from backoffice.settings import get_settings  # noqa: E402
-from validators.reconcile import CLASSES  # noqa: E402
+from backoffice.settings import get_settings
+from validators.reconcile import CLASSES
 
 
 @task(name="reconcile-masters-job")
@@ -46,8 +46,8 @@ def run_reconciliation(core_csv: str | None, claims_csv: str | None, out_dir: st
 def summary_markdown(summary: dict, exceptions_path: str) -> str:
     """The run's counts as markdown (no personal data)."""
     lines = ["## Customer-master reconciliation", "",
-             f"{summary['core_rows']:,} core records × {summary['claims_rows']:,} claims "
-             f"records in {summary['timings']['total']:.1f} s", "",
+             (f"{summary['core_rows']:,} core records × {summary['claims_rows']:,} claims "
+              f"records in {summary['timings']['total']:.1f} s"), "",
              "| class | outcomes | core rows | claims rows |", "|---|---:|---:|---:|"]
     for name in CLASSES:
         row = summary["classes"][name]
@@ -58,8 +58,8 @@ def summary_markdown(summary: dict, exceptions_path: str) -> str:
     invalid = ", ".join(f"{k} {v:,}" for k, v in summary["invalid_claims_numbers"].items())
     lines += ["", f"Invalid claims numbers: {invalid or 'none'}.",
               f"Claims number forms: {summary['claims_number_forms']}.", "",
-              f"Full details ({summary['exception_lines']:,} lines, personal data in clear) "
-              f"are in `{exceptions_path}`, kept under the bank's controls."]
+              (f"Full details ({summary['exception_lines']:,} lines, personal data in clear) "
+               f"are in `{exceptions_path}`, kept under the bank's controls.")]
     return "\n".join(lines)
 
 

@@ -168,7 +168,7 @@ def test_module_doctests():
 
 
 def test_every_hand_made_row_lands_in_its_class(hand_made):
-    core, claims, result = hand_made
+    _core, _claims, result = hand_made
     got = {("c", i): CLASSES[o] for i, o in enumerate(result.core_outcome)}
     got |= {("m", i): CLASSES[o] for i, o in enumerate(result.claims_outcome)}
     assert got == EXPECTED
@@ -179,7 +179,7 @@ def test_every_hand_made_row_lands_in_its_class(hand_made):
 
 
 def test_reasons_say_which_fields_differ(hand_made):
-    core, claims, result = hand_made
+    _core, claims, result = hand_made
     text = {i: describe(int(result.claims_reason[i]), int(claims.ids.status[i]))
             for i in range(len(CLAIMS))}
     assert text[5] == "birth_date"
@@ -366,6 +366,62 @@ def test_csv_job_writes_summary_and_exceptions(tmp_path):
     assert junk["claims_insured_id"] == "ABCDEFGHIJKLMNOPQR"
     assert junk["claims_birth_date"] == "not a date"
     assert not re.search(r"\d{17}[\dX]", json.dumps(summary))  # no number in the summary
+
+
+def _columns(m: Master) -> dict:
+    return {"key": m.ids.key.tolist(), "status": m.ids.status.tolist(),
+            "ids": list(m.ids.text(np.arange(len(m)))),
+            "names": list(m.name_text(np.arange(len(m)))), "birth": m.birth.tolist(),
+            "births": list(m.birth_text(np.arange(len(m)))),
+            "phones": list(m.phone_text(np.arange(len(m))))}
+
+
+def test_plain_reader_agrees_with_pandas(tmp_path, monkeypatch):
+    """The vectorised byte scanner reads what pandas' CSV parser reads; quotes and
+    CRLF line ends also work (through pandas, and by stripping CR)."""
+    import backoffice.reconcile_job as job
+    from bench.bench_reconcile import generate_masters
+
+    generate_masters(3000, tmp_path / "g", seed=5)
+    plain = job.read_master_csv(tmp_path / "g" / "claims.csv", job.CLAIMS_SCHEMA, today=TODAY)
+    _core_csv, claims_csv = _write_csvs(tmp_path)
+    plain_small = job.read_master_csv(claims_csv, job.CLAIMS_SCHEMA, today=TODAY)
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(claims_csv.read_bytes().replace(b"\n", b"\r\n"))
+    plain_crlf = job.read_master_csv(crlf, job.CLAIMS_SCHEMA, today=TODAY)
+
+    def refuse(*args, **kwargs):
+        raise job._NotPlain("forced")
+
+    monkeypatch.setattr(job, "_plain_csv", refuse)
+    parsed = job.read_master_csv(tmp_path / "g" / "claims.csv", job.CLAIMS_SCHEMA, today=TODAY)
+    assert _columns(plain) == _columns(parsed)
+    assert _columns(plain_small) == _columns(plain_crlf) == _columns(
+        job.read_master_csv(claims_csv, job.CLAIMS_SCHEMA, today=TODAY))
+    assert list(plain.carry["policy_count"][:3].astype(str)) == \
+        list(parsed.carry["policy_count"][:3].astype(str))
+    monkeypatch.undo()
+    gbk = tmp_path / "gb18030.csv"
+    gbk.write_bytes(claims_csv.read_text("utf-8").encode("gb18030"))
+    assert _columns(job.read_master_csv(gbk, job.CLAIMS_SCHEMA, encoding="gb18030",
+                                        today=TODAY)) == _columns(plain_small)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('id_number,name,birth_date,phone\n'
+                      f'{LI},"Li, Xiuying",1949-12-31,\n{ZHANG},"张""伟",1980-01-01,\n',
+                      "utf-8")
+    m = job.read_master_csv(quoted, job.CORE_SCHEMA, today=TODAY)
+    assert list(m.name_text([0, 1])) == ["Li, Xiuying", '张"伟']
+
+
+def test_long_names_are_kept_whole():
+    long_name = "阿卜杜热合曼·" * 30  # 330 bytes: past the column's width
+    core = master([(LI, long_name, "1949-12-31", "")])
+    claims = master([(LI, long_name.replace("·", "•"), "1949-12-31", ""), (ZHANG, long_name,
+                                                                              "", "")])
+    result = reconcile(core, claims)
+    assert CLASSES[result.core_outcome[0]] == "matched"
+    assert core.name_text([0])[0] == long_name
+    assert core.name.dtype.itemsize < 64
 
 
 def test_cli_prints_only_masked_data(tmp_path):

@@ -30,10 +30,25 @@ people born since 2000 and for HK/MO/TW residence permits, who have no 15-digit 
 The check character is not part of the key: a pair whose 18-digit numbers differ only
 there is a ``mismatch`` on ``id_number``.
 
-Everything is vectorised with numpy/pandas over whole columns: the exact join is one sort
-of both key columns; name normalisation (OpenCC ``t2s``, NFKC, spaces, middle dots) runs
-only on pairs whose raw names differ, once per distinct name; the typo-tolerant match
-works on the (small) rows left over by the exact join, with equi-joins on masked keys.
+**Compared fields** of a pair: the name once normalised (:func:`name_key`), the birth
+date of the records (a blank one differs from a date), the phone (only when both sides
+have one) and, when both numbers have 18 digits, the check character.
+
+**The typo-tolerant match** takes the claims rows the exact join left without a class
+(invalid numbers, and valid ones whose key no core row holds) and the core rows left
+without one, and finds candidate pairs among them by equi-joins: the same 17-digit body
+(only the check digit was wrong); one digit changed; two adjacent digits swapped (as
+written, so a 15-digit number's region and year digits count as neighbours); or the same
+name + birth date + region. A changed or swapped digit must be corroborated by the name
+or the birth date. A claims row with exactly one candidate, itself the candidate of no
+other row, forms a pair; rows with several are ``ambiguous``. A typo'd claims record
+whose customer already has an exact partner (a duplicate with a typo) stays
+``missing_in_core``.
+
+Everything is vectorised with numpy/pandas over whole columns: the exact join is one hash
+factorisation of both key columns; name normalisation (OpenCC ``t2s``, NFKC, spaces,
+middle dots) runs only on pairs whose raw names differ, once per distinct name; the
+typo-tolerant match works on the (small) sets of rows left over by the exact join.
 
 >>> core = Master.from_columns(
 ...     ["11010519491231002X", "110105198001010016", "440301199001010012"],
@@ -53,6 +68,8 @@ from __future__ import annotations
 import datetime
 import enum
 import functools
+import hashlib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +89,7 @@ __all__ = [
     "Reason",
     "Reconciliation",
     "describe",
+    "key_text",
     "name_key",
     "parse_dates",
     "parse_id_numbers",
@@ -204,19 +222,62 @@ def _objects(values: Sequence | np.ndarray | pd.Series) -> np.ndarray:
     return arr.reshape(-1)
 
 
-def _fixed(arr: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class FixedText:
+    """A text column as a byte matrix, as a plain CSV file holds it: row i is the UTF-8
+    bytes ``mat[i, :lengths[i]]`` (what follows them is undefined). Parsing works on the
+    matrix; only the odd rows are ever decoded to Python strings."""
+
+    mat: np.ndarray  # uint8 (n, width)
+    lengths: np.ndarray  # int64 (n,)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def text(self, i: int) -> str:
+        return bytes(self.mat[i, : self.lengths[i]]).decode("utf-8", "replace")
+
+    def as_bytes(self) -> np.ndarray:
+        """The column as a numpy bytes array (dtype S<width>)."""
+        width = self.mat.shape[1]
+        if width == 0:
+            return np.zeros(len(self), dtype="S1")
+        mat = self.mat * (np.arange(width) < self.lengths[:, None])
+        return np.ascontiguousarray(mat, dtype=np.uint8).view(f"S{width}").reshape(-1)
+
+
+TextColumn = Sequence | np.ndarray | pd.Series | FixedText
+
+
+def _column(values: TextColumn):
+    """The values ready for :func:`_fixed`, and a function giving row i's value."""
+    if isinstance(values, FixedText):
+        return values, values.text
+    arr = _objects(values)
+    return arr, arr.__getitem__
+
+
+def _fixed(values: np.ndarray | FixedText, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Code points (n, width + 1) of the values' text and its length (width + 1: longer).
 
     One C-level conversion instead of a Python loop; a value longer than `width` shows
     as length width + 1 and goes to the callers' slow path. Missing values (None) read
-    as the text 'None', which no fast path accepts.
+    as the text 'None', which no fast path accepts. For a FixedText the "code points"
+    are UTF-8 bytes: any non-ASCII text fails the fast paths and is decoded there.
     """
-    text = np.array(arr, dtype=f"<U{width + 1}")
-    return text.view(np.uint32).reshape(len(arr), width + 1), np.strings.str_len(text)
+    if isinstance(values, FixedText):
+        n, have = values.mat.shape
+        if have == width + 1:
+            return values.mat, values.lengths
+        mat = np.zeros((n, width + 1), dtype=np.uint8)
+        mat[:, : min(have, width + 1)] = values.mat[:, : width + 1]
+        return mat, np.minimum(values.lengths, width + 1)
+    text = np.array(values, dtype=f"<U{width + 1}")
+    return text.view(np.uint32).reshape(len(values), width + 1), np.strings.str_len(text)
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _real_date(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -242,10 +303,15 @@ def _shape(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(strings)
     mat, lengths = _fixed(strings, 18)
     mat = mat[:, :18]
-    unusual = ((mat > 0x7F) | (mat == 0x78)).any(axis=1)  # full-width forms or a small x
-    if unusual.any():
-        mat = mat.copy()
-        mat[unusual] = _fold_chars(mat[unusual])
+    if mat.dtype == np.uint8:  # UTF-8 bytes: non-ASCII rows fail below, get decoded later
+        small_x = mat == 0x78
+        if small_x.any():
+            mat = np.where(small_x, 0x58, mat).astype(np.uint8)
+    else:
+        unusual = ((mat > 0x7F) | (mat == 0x78)).any(axis=1)  # full-width forms, a small x
+        if unusual.any():
+            mat = mat.copy()
+            mat[unusual] = _fold_chars(mat[unusual])
     digit = (mat >= 48) & (mat <= 57)
     ok15 = (lengths == 15) & digit[:, :15].all(axis=1)
     ok18 = (lengths == 18) & digit[:, :17].all(axis=1) & (digit[:, 17] | (mat[:, 17] == 0x58))
@@ -254,6 +320,28 @@ def _shape(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape_len[ok15] = 15
     shape_len[ok18] = 18
     return out, shape_len
+
+
+def _digit_matrix(values: np.ndarray, width: int) -> np.ndarray:
+    """ASCII digits (n, width) of non-negative integers, zero-padded on the left."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((np.maximum(values, 0)[:, None] // powers) % 10 + 48).astype(np.uint8)
+
+
+def _ascii_text(mat: np.ndarray) -> np.ndarray:
+    """Rows of an ASCII byte matrix as an object array of str (trailing NULs dropped)."""
+    mat = np.ascontiguousarray(mat)
+    if mat.shape[1] == 0:
+        return np.full(len(mat), "", dtype=object)
+    return np.strings.decode(mat.view(f"S{mat.shape[1]}").reshape(-1), "ascii").astype(object)
+
+
+def key_text(keys: np.ndarray) -> np.ndarray:
+    """Normalised keys as 17-digit strings ('' for -1, no key), an object array."""
+    keys = np.asarray(keys, dtype=np.int64)
+    out = _ascii_text(_digit_matrix(keys, 17))
+    out[keys < 0] = ""
+    return out
 
 
 @dataclass
@@ -281,7 +369,7 @@ class ParsedIds:
         """The numbers of `rows` in compact form (odd ones as given), as an object array."""
         rows = np.asarray(rows, dtype=np.int64)
         key, length, check = self.key[rows], self.length[rows], self.check[rows]
-        digits = ((np.maximum(key, 0)[:, None] // _P10) % 10 + 48).astype(np.uint8)
+        digits = _digit_matrix(key, 17)
         mat = np.zeros((len(rows), 18), dtype=np.uint8)
         mat[:, :17] = digits
         mat[:, 17] = check
@@ -289,13 +377,13 @@ class ParsedIds:
         mat[short] = np.concatenate(
             [digits[short][:, :6], digits[short][:, 8:17], np.zeros((short.sum(), 3), np.uint8)],
             axis=1)
-        out = mat.view("S18").ravel().astype("U18").astype(object)
+        out = _ascii_text(mat)
         for i in np.flatnonzero(length == 0):
             out[i] = self.odd.get(int(rows[i]), "")
         return out
 
 
-def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
+def parse_id_numbers(values: TextColumn, *,
                      today: datetime.date | None = None) -> ParsedIds:
     """Parse and validate a column of 15/18-digit numbers, vectorised.
 
@@ -303,7 +391,8 @@ def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
     real birth date not in the future nor before 1870, known province; an unknown county
     is not invalid), computed over the whole column. Values needing more than the
     vectorised folding (spaces, hyphens, other Unicode forms) go through
-    :func:`cn_ric.compact` one by one.
+    :func:`cn_ric.compact` one by one. (Trailing NUL characters are ignored: numpy's
+    fixed-width strings drop them.)
 
     >>> ids = parse_id_numbers(["11010519491231002X", "110105491231002", "110105194912310021",
     ...                         "110105 4912 31002", None, "12345"])
@@ -314,7 +403,7 @@ def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
     >>> list(ids.text([1, 5]))
     ['110105491231002', '12345']
     """
-    arr = _objects(values)
+    arr, value_at = _column(values)
     n = len(arr)
     mat, length = _shape(arr)
     status = np.full(n, IdStatus.VALID, dtype=np.uint8)
@@ -324,15 +413,13 @@ def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
     if len(irregular):
         compacted = np.empty(len(irregular), dtype=object)
         for j, i in enumerate(irregular):
-            value = arr[i]
+            value = value_at(i)
             if _missing(value):
                 compacted[j] = None
                 continue
-            value = str(value)
-            try:
-                compacted[j] = cn_ric.compact(value)
-            except Exception:  # junk of any kind is a bad format, never an error
-                compacted[j] = value
+            # Twice, as cn_ric.validate does (kind() compacts again): removing spaces
+            # after NFKC can leave a new combining sequence for a second NFKC to fold.
+            compacted[j] = cn_ric.compact(cn_ric.compact(str(value)))
         m2, l2 = _shape(compacted)
         mat[irregular] = m2
         length[irregular] = l2
@@ -343,7 +430,7 @@ def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
             if not value:
                 status[i] = IdStatus.MISSING
                 continue
-            odd[int(i)] = str(arr[i])
+            odd[int(i)] = str(value_at(i))
             status[i] = IdStatus.BAD_LENGTH if len(value) not in (15, 18) else IdStatus.BAD_FORMAT
             if len(value) >= 6 and value[:6].isascii() and value[:6].isdigit():
                 region[i] = int(value[:6])
@@ -384,7 +471,7 @@ def parse_id_numbers(values: Sequence | np.ndarray | pd.Series, *,
     return ParsedIds(key=key, length=length, check=check, region=region, status=status, odd=odd)
 
 
-def parse_dates(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+def parse_dates(values: TextColumn) -> tuple[np.ndarray, dict[int, str]]:
     """Read YYYY-MM-DD dates as int32 yyyymmdd (0 when missing or not a real date).
 
     Returns the column and, by row, the text of values that were present but unreadable
@@ -393,7 +480,7 @@ def parse_dates(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray, 
     >>> parse_dates(["1949-12-31", "2023-02-29", "", None, datetime.date(2000, 1, 2)])
     (array([19491231,        0,        0,        0, 20000102], dtype=int32), {1: '2023-02-29'})
     """
-    arr = _objects(values)
+    arr, value_at = _column(values)
     n = len(arr)
     out = np.zeros(n, dtype=np.int32)
     mat, lengths = _fixed(arr, 10)
@@ -410,10 +497,10 @@ def parse_dates(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray, 
     good = fast & _real_date(y, mo, d)
     out[good] = (y * 10000 + mo * 100 + d)[good]
     for i in np.flatnonzero(fast & ~good):
-        odd[int(i)] = str(arr[i])
+        odd[int(i)] = str(value_at(i))
     lengths = np.where(fast, 10, np.where(lengths == 10, -1, lengths))
     for i in np.flatnonzero((lengths != 10) & (lengths != 0)):
-        value = arr[i]
+        value = value_at(i)
         if _missing(value):
             continue
         if isinstance(value, datetime.date):
@@ -433,7 +520,7 @@ def parse_dates(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray, 
 _NON_DIGITS = re.compile(r"\D")
 
 
-def parse_phones(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def parse_phones(values: TextColumn) -> tuple[np.ndarray, np.ndarray]:
     """Read phone numbers as int64 digits (0 when missing) and their digit counts.
 
     Separators are dropped and a +86 country code is removed; the count keeps leading
@@ -448,7 +535,7 @@ def parse_phones(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray,
         out = np.where(np.isnan(num), 0, num).astype(np.int64)
         digits = np.where(out > 0, np.floor(np.log10(np.maximum(out, 1))) + 1, 0)
         return out, digits.astype(np.uint8)
-    arr = _objects(values)
+    arr, value_at = _column(values)
     mat, lengths = _fixed(arr, 15)
     pos = np.arange(16)
     digit = (mat >= 48) & (mat <= 57)
@@ -460,12 +547,10 @@ def parse_phones(values: Sequence | np.ndarray | pd.Series) -> tuple[np.ndarray,
     digits = np.where(plain, lengths, 0).astype(np.uint8)
     digits[out == 0] = 0
     for i in np.flatnonzero(~plain & (lengths > 0)):
-        value = arr[i]
+        value = value_at(i)
         if _missing(value):
             continue
-        text = str(value).strip()
-        if text.startswith("+86"):
-            text = text[3:]
+        text = str(value).strip().removeprefix("+86")
         only = _NON_DIGITS.sub("", text)
         if 0 < len(only) <= 15:
             out[i], digits[i] = int(only), len(only)
@@ -502,12 +587,55 @@ def name_key(name: str | None) -> str | None:
 
 # --- the masters --------------------------------------------------------------------
 
+_NAME_BYTES = 128
+_NAME_CHARS = 42  # 3 UTF-8 bytes a CJK character: fits _NAME_BYTES
+
+
+def _encode_names(values: TextColumn) -> tuple[np.ndarray, dict[int, str]]:
+    """Names as a bytes column; longer ones whole in a dict, a digest in the column."""
+    if isinstance(values, FixedText):
+        texts = np.array([values.text(i) for i in range(len(values))], dtype=object)
+    else:
+        texts = _objects(values)
+        blank = pd.isna(texts)
+        if blank.any():
+            texts = texts.copy()
+            texts[blank] = ""
+    n = len(texts)
+    # One C-level conversion and encoding for names up to _NAME_CHARS characters.
+    fixed = np.array(texts, dtype=f"<U{_NAME_CHARS + 1}")
+    long_rows = set(np.flatnonzero(np.strings.str_len(fixed) > _NAME_CHARS).tolist())
+    try:
+        encoded = np.strings.encode(fixed, "utf-8") if n else np.zeros(0, dtype="S1")
+    except UnicodeEncodeError:  # lone surrogates: one by one
+        encoded = np.array([str(t).encode("utf-8", "surrogatepass") for t in fixed],
+                           dtype=object)
+        long_rows |= set(range(n))
+    if encoded.dtype.itemsize > _NAME_BYTES:
+        long_rows |= set(np.flatnonzero(np.strings.str_len(encoded) > _NAME_BYTES).tolist())
+    if not long_rows:
+        return encoded, {}
+    column = [bytes(b) for b in encoded]
+    overflow: dict[int, str] = {}
+    for i in sorted(long_rows):
+        whole = str(texts[i]).encode("utf-8", "surrogatepass")
+        if len(whole) > _NAME_BYTES:  # b'\xff' never starts UTF-8: no real name looks alike
+            overflow[i] = str(texts[i])
+            column[i] = b"\xff" + hashlib.blake2b(whole, digest_size=16).digest()
+        else:
+            column[i] = whole
+    width = max((len(b) for b in column), default=1) or 1
+    return np.array(column, dtype=f"S{width}"), overflow
+
+
 @dataclass
 class Master:
     """One system's customer master in the columnar form the reconciliation works on.
 
-    ``name`` is an object array (None when blank); ``birth`` int32 yyyymmdd of the
-    birth-date field (0 when missing); ``phone`` int64 digits (0 when missing) with
+    ``name`` holds the names as UTF-8 bytes (numpy ``S`` dtype, b'' when blank: a
+    compact column that compares in C); a name longer than 128 bytes is kept whole in
+    ``name_overflow`` and stands in the column as a digest. ``birth`` int32 yyyymmdd of
+    the birth-date field (0 when missing); ``phone`` int64 digits (0 when missing) with
     ``phone_digits``. ``odd_birth`` keeps unreadable birth dates as given. ``carry``
     holds further columns that go through to the report unchanged (e.g. the claims
     system's ``policy_count``).
@@ -520,34 +648,36 @@ class Master:
     phone_digits: np.ndarray
     odd_birth: dict[int, str] = field(default_factory=dict)
     carry: dict[str, np.ndarray] = field(default_factory=dict)
+    name_overflow: dict[int, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def from_columns(cls, id_numbers, names, birth_dates, phones=None, *,
+    def from_columns(cls, id_numbers: TextColumn, names: TextColumn, birth_dates: TextColumn,
+                     phones: TextColumn | None = None, *,
                      carry: dict[str, Iterable] | None = None,
                      today: datetime.date | None = None) -> Master:
         """Parse raw columns (strings as read from a file or a table) into a master."""
         ids = parse_id_numbers(id_numbers, today=today)
         n = len(ids)
-        name = _objects(names)
-        blank = np.equal(name, "") | pd.isna(name)
-        if blank.any():
-            name = name.copy()
-            name[blank] = None
+        if isinstance(names, FixedText) and names.mat.shape[1] <= _NAME_BYTES:
+            name, overflow = names.as_bytes(), {}
+        else:
+            name, overflow = _encode_names(names)
         birth, odd_birth = parse_dates(birth_dates)
         if phones is None:
             phone, digits = np.zeros(n, np.int64), np.zeros(n, np.uint8)
         else:
             phone, digits = parse_phones(phones)
-        carried = {k: (v.to_numpy() if isinstance(v, pd.Series) else np.asarray(v))
+        carried = {k: (v.as_bytes() if isinstance(v, FixedText) else
+                       v.to_numpy() if isinstance(v, pd.Series) else np.asarray(v))
                    for k, v in (carry or {}).items()}
         if not (len(name) == len(birth) == len(phone) == n
                 and all(len(v) == n for v in carried.values())):
             raise ValueError("columns of a master must have the same length")
         return cls(ids=ids, name=name, birth=birth, phone=phone, phone_digits=digits,
-                   odd_birth=odd_birth, carry=carried)
+                   odd_birth=odd_birth, carry=carried, name_overflow=overflow)
 
     @classmethod
     def concat(cls, parts: Sequence[Master]) -> Master:
@@ -555,47 +685,58 @@ class Master:
         if len(parts) == 1:
             return parts[0]
         offsets = np.cumsum([0] + [len(p) for p in parts])
+
+        def shifted(dicts):
+            return {int(o) + k: v for o, d in zip(offsets, dicts, strict=False)
+                    for k, v in d.items()}
+
         ids = ParsedIds(
             key=np.concatenate([p.ids.key for p in parts]),
             length=np.concatenate([p.ids.length for p in parts]),
             check=np.concatenate([p.ids.check for p in parts]),
             region=np.concatenate([p.ids.region for p in parts]),
             status=np.concatenate([p.ids.status for p in parts]),
-            odd={int(o) + k: v for o, p in zip(offsets, parts, strict=False)
-                 for k, v in p.ids.odd.items()})
+            odd=shifted(p.ids.odd for p in parts))
         return cls(
             ids=ids,
             name=np.concatenate([p.name for p in parts]),
             birth=np.concatenate([p.birth for p in parts]),
             phone=np.concatenate([p.phone for p in parts]),
             phone_digits=np.concatenate([p.phone_digits for p in parts]),
-            odd_birth={int(o) + k: v for o, p in zip(offsets, parts, strict=False)
-                       for k, v in p.odd_birth.items()},
-            carry={k: np.concatenate([p.carry[k] for p in parts]) for k in parts[0].carry})
+            odd_birth=shifted(p.odd_birth for p in parts),
+            carry={k: np.concatenate([p.carry[k] for p in parts]) for k in parts[0].carry},
+            name_overflow=shifted(p.name_overflow for p in parts))
 
-    @classmethod
-    def empty(cls) -> Master:
-        return cls.from_columns([], [], [], [])
+    def name_text(self, rows: np.ndarray) -> np.ndarray:
+        """The names of `rows` as an object array of str ('' when blank)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.strings.decode(self.name[rows], "utf-8", "replace").astype(object)
+        if self.name_overflow:
+            for i in np.flatnonzero(np.isin(rows, list(self.name_overflow))):
+                out[i] = self.name_overflow[int(rows[i])]
+        return out
 
     def birth_text(self, rows: np.ndarray) -> np.ndarray:
         """Birth dates of `rows` as YYYY-MM-DD ('' if missing; unreadable ones as given)."""
         rows = np.asarray(rows, dtype=np.int64)
         v = self.birth[rows].astype(np.int64)
-        text = pd.Series(v // 10000).astype(str).str.zfill(4) + "-" + \
-            pd.Series(v // 100 % 100).astype(str).str.zfill(2) + "-" + \
-            pd.Series(v % 100).astype(str).str.zfill(2)
-        out = text.to_numpy(dtype=object)
-        out[v == 0] = ""
+        digits = _digit_matrix(v, 8)
+        mat = np.full((len(rows), 10), ord("-"), dtype=np.uint8)
+        mat[:, [0, 1, 2, 3, 5, 6, 8, 9]] = digits
+        out = _ascii_text(mat)
         for i in np.flatnonzero(v == 0):
             out[i] = self.odd_birth.get(int(rows[i]), "")
         return out
 
     def phone_text(self, rows: np.ndarray) -> np.ndarray:
-        """Phone numbers of `rows` as digits ('' if missing)."""
+        """Phone numbers of `rows` as digits, leading zeros kept ('' if missing)."""
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty(len(rows), dtype=object)
-        for i, (v, d) in enumerate(zip(self.phone[rows], self.phone_digits[rows], strict=True)):
-            out[i] = str(int(v)).zfill(int(d)) if v else ""
+        v, d = self.phone[rows], self.phone_digits[rows].astype(np.int64)
+        mat = _digit_matrix(v, 15)
+        mat[np.arange(15) < (15 - d)[:, None]] = 0  # NULs at the front: dropped below
+        mat = np.take_along_axis(mat, np.argsort(mat == 0, axis=1, kind="stable"), axis=1)
+        out = _ascii_text(mat)
+        out[v == 0] = ""
         return out
 
 
@@ -662,23 +803,49 @@ def _equi_join(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndar
     return joined["i"].to_numpy(np.int64), joined["j"].to_numpy(np.int64)
 
 
+_NAME_KEYS: dict[str, str | None] = {}
+_SEPARATOR = "\ue000"  # private use: not whitespace, kept by NFKC, upper() and OpenCC
+
+
 def _name_keys(names: np.ndarray) -> np.ndarray:
-    return np.fromiter((name_key(v) for v in names), dtype=object, count=len(names))
+    """:func:`name_key` of many names, normalising the new ones in one batch.
+
+    The distinct names not seen before are joined by a separator that none of the
+    steps touches, normalised and converted as one string, and split again: one OpenCC
+    call instead of one per name.
+    """
+    todo = [n for n in set(names.tolist()) if isinstance(n, str) and n not in _NAME_KEYS]
+    if todo:
+        if len(_NAME_KEYS) > 1 << 20:
+            _NAME_KEYS.clear()
+        odd = [n for n in todo if _SEPARATOR in n]
+        if odd:  # a name holding the separator itself: one by one
+            _NAME_KEYS.update((n, name_key(n)) for n in odd)
+            todo = [n for n in todo if _SEPARATOR not in n]
+        keys = _t2s().convert(normalize_name(_SEPARATOR.join(todo))).split(_SEPARATOR)
+        _NAME_KEYS.update(zip(todo, (k or None for k in keys), strict=True))
+    return np.array([_NAME_KEYS.get(n) if isinstance(n, str) else None for n in names.tolist()],
+                    dtype=object)
 
 
-def _same_names(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise: the names are the same once normalised (raw equality first: cheap)."""
-    same = np.asarray(a == b, dtype=bool)
+def _same_names(core: Master, rc: np.ndarray, claims: Master, rm: np.ndarray) -> np.ndarray:
+    """Element-wise: core row rc's and claims row rm's names are the same once normalised.
+
+    The raw bytes are compared first, in C; only names that differ are decoded and
+    normalised (once per distinct name: :func:`name_key` is cached).
+    """
+    same = np.asarray(core.name[rc] == claims.name[rm], dtype=bool)
     differ = np.flatnonzero(~same)
     if len(differ):
-        same[differ] = _name_keys(a[differ]) == _name_keys(b[differ])
+        same[differ] = (_name_keys(core.name_text(rc[differ]))
+                        == _name_keys(claims.name_text(rm[differ])))
     return same
 
 
 def _compare(core: Master, claims: Master, pc: np.ndarray, pm: np.ndarray) -> np.ndarray:
     """Reason bits of the fields that differ between core rows pc and claims rows pm."""
     reason = np.zeros(len(pc), dtype=np.uint32)
-    reason[~_same_names(core.name[pc], claims.name[pm])] |= np.uint32(Reason.NAME)
+    reason[~_same_names(core, pc, claims, pm)] |= np.uint32(Reason.NAME)
     reason[core.birth[pc] != claims.birth[pm]] |= np.uint32(Reason.BIRTH_DATE)
     cp, mp = core.phone[pc], claims.phone[pm]
     reason[(cp != 0) & (mp != 0) & (cp != mp)] |= np.uint32(Reason.PHONE)
@@ -721,7 +888,7 @@ def _typo_edges(core: Master, claims: Master, kc: np.ndarray, km: np.ndarray
         if len(i) == 0:
             continue
         rm, rc = km[i], kc[j]
-        agree = (_same_names(core.name[rc], claims.name[rm])
+        agree = (_same_names(core, rc, claims, rm)
                  | ((claims.birth[rm] != 0) & (claims.birth[rm] == core.birth[rc])))
         edges.append((rm[agree], rc[agree], via))
     # Same name, birth date (the fields, not the number's) and region.
@@ -730,7 +897,7 @@ def _typo_edges(core: Master, claims: Master, kc: np.ndarray, km: np.ndarray
     lc, lm = kc[rc_ok], km[rm_ok]
     i, j = _equi_join(claims.ids.region[lm].astype(np.int64) * 10**8 + claims.birth[lm],
                       core.ids.region[lc].astype(np.int64) * 10**8 + core.birth[lc])
-    same = _same_names(core.name[lc[j]], claims.name[lm[i]])
+    same = _same_names(core, lc[j], claims, lm[i])
     edges.append((lm[i[same]], lc[j[same]], Reason.VIA_NAME_BIRTH_REGION))
     rows_m = np.concatenate([e[0] for e in edges])
     rows_c = np.concatenate([e[1] for e in edges])
@@ -750,10 +917,10 @@ def reconcile(core: Master, claims: Master) -> Reconciliation:
     claims_invalid = claims.ids.status != IdStatus.VALID
     claims_reason[claims_invalid] |= np.uint32(Reason.INVALID_ID)
 
-    # 1. The exact join on the key: one sort of both key columns together.
+    # 1. The exact join on the key, over both key columns at once.
     ci = np.flatnonzero(core.ids.key >= 0)
     mi = np.flatnonzero(~claims_invalid)
-    # A hash factorisation: group numbers without sorting the 2 million keys.
+    # A hash factorisation numbers the distinct keys without sorting them.
     inverse, keys = pd.factorize(np.concatenate([core.ids.key[ci], claims.ids.key[mi]]))
     inv_c, inv_m = inverse[: len(ci)], inverse[len(ci):]
     n_core = np.bincount(inv_c, minlength=len(keys))
