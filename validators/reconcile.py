@@ -588,44 +588,26 @@ def name_key(name: str | None) -> str | None:
 # --- the masters --------------------------------------------------------------------
 
 _NAME_BYTES = 128
-_NAME_CHARS = 42  # 3 UTF-8 bytes a CJK character: fits _NAME_BYTES
 
 
 def _encode_names(values: TextColumn) -> tuple[np.ndarray, dict[int, str]]:
     """Names as a bytes column; longer ones whole in a dict, a digest in the column."""
     if isinstance(values, FixedText):
-        texts = np.array([values.text(i) for i in range(len(values))], dtype=object)
+        texts = [values.text(i) for i in range(len(values))]
     else:
-        texts = _objects(values)
-        blank = pd.isna(texts)
-        if blank.any():
-            texts = texts.copy()
-            texts[blank] = ""
-    n = len(texts)
-    # One C-level conversion and encoding for names up to _NAME_CHARS characters.
-    fixed = np.array(texts, dtype=f"<U{_NAME_CHARS + 1}")
-    long_rows = set(np.flatnonzero(np.strings.str_len(fixed) > _NAME_CHARS).tolist())
-    try:
-        encoded = np.strings.encode(fixed, "utf-8") if n else np.zeros(0, dtype="S1")
-    except UnicodeEncodeError:  # lone surrogates: one by one
-        encoded = np.array([str(t).encode("utf-8", "surrogatepass") for t in fixed],
-                           dtype=object)
-        long_rows |= set(range(n))
-    if encoded.dtype.itemsize > _NAME_BYTES:
-        long_rows |= set(np.flatnonzero(np.strings.str_len(encoded) > _NAME_BYTES).tolist())
-    if not long_rows:
-        return encoded, {}
-    column = [bytes(b) for b in encoded]
+        texts = [v if isinstance(v, str) else "" if _missing(v) else str(v)
+                 for v in _objects(values)]
+    # Python's own encoder beats numpy's per-element one by far here.
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
     overflow: dict[int, str] = {}
-    for i in sorted(long_rows):
-        whole = str(texts[i]).encode("utf-8", "surrogatepass")
-        if len(whole) > _NAME_BYTES:  # b'\xff' never starts UTF-8: no real name looks alike
-            overflow[i] = str(texts[i])
-            column[i] = b"\xff" + hashlib.blake2b(whole, digest_size=16).digest()
-        else:
-            column[i] = whole
-    width = max((len(b) for b in column), default=1) or 1
-    return np.array(column, dtype=f"S{width}"), overflow
+    width = max(map(len, encoded), default=1) or 1
+    if width > _NAME_BYTES:
+        for i, b in enumerate(encoded):
+            if len(b) > _NAME_BYTES:  # b'\xff' never starts UTF-8: no real name looks alike
+                overflow[i] = texts[i]
+                encoded[i] = b"\xff" + hashlib.blake2b(b, digest_size=16).digest()
+        width = max(map(len, encoded))
+    return np.array(encoded, dtype=f"S{width}"), overflow
 
 
 @dataclass
