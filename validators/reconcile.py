@@ -477,8 +477,9 @@ def parse_dates(values: TextColumn) -> tuple[np.ndarray, dict[int, str]]:
     Returns the column and, by row, the text of values that were present but unreadable
     (the report shows them as given). ``datetime.date`` values (from SQL) are read too.
 
-    >>> parse_dates(["1949-12-31", "2023-02-29", "", None, datetime.date(2000, 1, 2)])
-    (array([19491231,        0,        0,        0, 20000102], dtype=int32), {1: '2023-02-29'})
+    >>> days, bad = parse_dates(["1949-12-31", "2023-02-29", "", None, datetime.date(2000, 1, 2)])
+    >>> days.tolist(), str(days.dtype), bad
+    ([19491231, 0, 0, 0, 20000102], 'int32', {1: '2023-02-29'})
     """
     arr, value_at = _column(values)
     n = len(arr)
