@@ -147,8 +147,15 @@ def demo(
     copied = 0
     for name in sources:
         copied += copy_tree(FIXTURES / name, inbox / name)
-    for truth in inbox.rglob("truth.jsonl"):
+    for truth in inbox.rglob("*.jsonl"):
         truth.unlink()
+    if "bad" in sources:
+        # The corpus's symlink cannot travel in git; plant it pointing out of the inbox.
+        from fixtures.generator.badfiles import plant_symlinks
+
+        outside = demo_dir / "outside-the-inbox.txt"
+        outside.write_text("intake must not follow a link to this file\n")
+        copied += len(plant_symlinks(FIXTURES / "bad", inbox / "bad", outside))
     for readme in inbox.rglob("*.md"):
         readme.unlink()
     from backoffice.sandbox.runner import start_sandbox

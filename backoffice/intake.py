@@ -80,7 +80,7 @@ def ingest_bytes(session: Session, data: bytes, name: str, *, documents_dir: Pat
     fmt = sniff_format(data[:16]) if data else None
     reason = None
     if not data:
-        reason = "empty file (0 bytes)"
+        reason = "file is empty (0 bytes)"
     elif len(data) > max_bytes:
         reason = f"file is {len(data)} bytes, above the limit of {max_bytes}"
     elif fmt is None:

@@ -15,7 +15,7 @@ from sqlmodel import Session, delete, select
 
 from backoffice.masking import mask_text
 from backoffice.models import CheckResult, DocType
-from backoffice.routing import RouteDecision, route
+from backoffice.routing import NOT_A_DOCUMENT, RouteDecision, route
 from backoffice.settings import Settings
 from backoffice.store import CheckRow, Document, FieldValue, Status, append_audit, set_status
 from ocr.decode import DecodeError, Limits
@@ -100,11 +100,21 @@ def extract_file(path: Path, recognizer: Recognizer, settings: Settings,
         readings = read_document(data, recognizer, limits_from(settings))
     except DecodeError as exc:
         return [extraction_record(source, None, [], error=mask_text(str(exc)))]
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
+        return [extraction_record(source, None, [], error=unreadable_reason(exc))]
     records = []
     for reading in readings:
         checks = validate_reading(reading, today)
-        records.append(extraction_record(source, reading, checks, pages=len(readings)))
+        error = NOT_A_DOCUMENT if reading.doc_type is DocType.UNKNOWN else None
+        records.append(extraction_record(source, reading, checks, error=error,
+                                         pages=len(readings)))
     return records
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """A stored, shown reason for a file the reader failed on (masked: exception texts
+    may quote the data)."""
+    return mask_text(f"could not be read ({type(exc).__name__}: {exc})")[:300]
 
 
 def _save_page(session: Session, doc: Document, reading: PageReading,
@@ -152,10 +162,12 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
         path = Path(doc.stored_path)
     try:
         readings = read_document(path.read_bytes(), recognizer, limits_from(settings))
-    except DecodeError as exc:
+    except Exception as exc:  # noqa: BLE001 - a file the reader fails on is quarantined
+        reason = (mask_text(str(exc)) if isinstance(exc, DecodeError)
+                  else unreadable_reason(exc))
         with Session(engine) as session:
             doc = session.get(Document, doc_id)
-            set_status(session, doc, Status.QUARANTINED, reason=mask_text(str(exc)))
+            set_status(session, doc, Status.QUARANTINED, reason=reason)
             session.commit()
         return [doc_id]
     ids = []

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from backoffice.models import CheckResult, DocType, ExtractedField, QualityReport, Severity
 
 _ID_FIELDS = {"id_number", "insured_id_number"}
+NOT_A_DOCUMENT = "not a recognised document: no ID-card or claim-form text was found"
 # A passed rule that ties a field to independent evidence (the number's own check
 # digit, the amount written twice) vouches for that field even when the OCR engine
 # was unsure of it; the confidence threshold then does not send it to a person.
@@ -36,7 +37,7 @@ def route(
     if doc_type is DocType.UNKNOWN:
         return RouteDecision(
             status="rejected",
-            reasons=["not a recognised document: no ID-card or claim-form text was found"],
+            reasons=[NOT_A_DOCUMENT],
         )
     reasons: list[str] = []
     vouched = {field for check in checks if check.passed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,9 @@ _MAGIC = [
 ]
 SUPPORTED_FORMATS = {"png", "jpeg", "tiff", "pdf", "bmp", "webp"}
 PDF_RENDER_DPI = 200
+_PDF_ENCRYPT = re.compile(rb"/Encrypt\s*(\d+\s+\d+\s+R|<<)")
+_PDF_PAGES = re.compile(rb"/Type\s*/Pages\b")
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 
 
 class DecodeError(Exception):
@@ -154,10 +158,13 @@ def _decode_pdf(data: bytes, limits: Limits) -> list[DecodedPage]:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        text = str(exc).lower()
-        if "password" in text or "security" in text:
+        # PDFium's error code is process-global and not reset by a failed load: after an
+        # encrypted file, the next broken one would also say "password". Read the bytes.
+        if _PDF_ENCRYPT.search(data):
             raise EncryptedFile("PDF is encrypted; send an unprotected copy") from exc
-        raise CorruptFile(f"PDF cannot be opened ({exc})") from exc
+        if _PDF_PAGES.search(data) and not _PDF_PAGE.search(data):
+            raise CorruptFile("PDF has no pages") from exc
+        raise CorruptFile("PDF cannot be opened (damaged or incomplete file)") from exc
     try:
         count = len(pdf)
         if count == 0:
