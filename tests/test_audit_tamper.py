@@ -20,7 +20,13 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from backoffice.store import (
-    AuditEvent, Document, Status, append_audit, event_hash, make_engine, set_status,
+    AuditEvent,
+    Document,
+    Status,
+    append_audit,
+    event_hash,
+    make_engine,
+    set_status,
     verify_audit_chain,
 )
 
@@ -105,8 +111,9 @@ def _alter_and_rehash(engine, ids):
 
 def _delete_middle(engine, ids):
     _sql(engine, "DELETE FROM auditevent WHERE id = :i", i=ids[3])
-    return [f"event {ids[4]}: chain broken", f"removed between event {ids[2]} and event "
-            f"{ids[4]}", f"ids {ids[3]} are missing"]
+    return [f"event {ids[4]}: chain broken",
+            f"removed between event {ids[2]} and event {ids[4]}",
+            f"ids {ids[3]} are missing"]
 
 
 def _delete_last(engine, ids):
@@ -126,8 +133,8 @@ def _insert_middle(engine, ids):
     _sql(engine, "UPDATE auditevent SET id = id + 1000 WHERE id > :i", i=ids[2])
     _sql(engine, "UPDATE auditevent SET id = id - 999 WHERE id > 1000")
     _forge(engine, ids[2] + 1, _hash_of(engine, ids[2]))
-    return [f"event {ids[2] + 1} (status", f"inserted (event {ids[2] + 2} is chained to "
-            f"event {ids[2]})"]
+    return [f"event {ids[2] + 1} (status",
+            f"inserted (event {ids[2] + 2} is chained to event {ids[2]})"]
 
 
 def _insert_at_end(engine, ids):
@@ -183,7 +190,7 @@ def test_the_head_moves_with_every_writer(tmp_path):
     from backoffice.outbox import _append_audit_batch
     from backoffice.store import AuditHead
 
-    engine, ids = _trail(f"sqlite:///{tmp_path / 's.db'}")
+    engine, _ = _trail(f"sqlite:///{tmp_path / 's.db'}")
     with Session(engine) as session:
         _append_audit_batch(session, [("outbox.posted", None, "outbox:t", {"k": 1}),
                                       ("outbox.posted", None, "outbox:t", {"k": 2})])
