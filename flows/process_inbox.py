@@ -13,12 +13,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact  #
 
 from backoffice import reports  # noqa: E402
 from backoffice.intake import scan_inbox  # noqa: E402
+from backoffice.masking import mask_exceptions  # noqa: E402
 from backoffice.processing import process_document  # noqa: E402
 from backoffice.runtime import get_db, get_recognizer  # noqa: E402
 from backoffice.settings import get_settings  # noqa: E402
 
 
 @task(name="intake", retries=2, retry_delay_seconds=2)
+@mask_exceptions
 def intake(inbox: str, batch: str | None) -> dict:
     settings = get_settings()
     from sqlmodel import Session
@@ -32,6 +34,7 @@ def intake(inbox: str, batch: str | None) -> dict:
 
 
 @task(name="process-document", task_run_name="process-document-{doc_id}")
+@mask_exceptions
 def process(doc_id: int) -> list[int]:
     settings = get_settings()
     return process_document(get_db(settings), doc_id, get_recognizer(settings), settings)
