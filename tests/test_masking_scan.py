@@ -23,10 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT
-
-pytestmark = [pytest.mark.ocr, pytest.mark.integration, pytest.mark.slow]
 
 _PERSONAL = {"name", "insured_name", "claimant_name", "account_name", "id_number",
              "insured_id_number", "phone", "account_number", "address"}
@@ -119,6 +116,32 @@ def scan_sqlite(scanner: Scanner, path: Path) -> dict[str, int]:
     return rows_per_table
 
 
+def test_the_scanner_finds_planted_values(tmp_path):
+    """A negative control: values hidden the ways Prefect could store them are found."""
+    values = personal_values()
+    name = next(v for v, kind in values.items() if kind == "name")
+    number = next(v for v, kind in values.items() if kind == "id_number")
+    db = tmp_path / "p.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE log (id INTEGER, message TEXT, payload BLOB)")
+    conn.execute("INSERT INTO log VALUES (1, ?, ?)",
+                 (json.dumps({"m": f"hello {name}"}), b"x" + number[:6].encode()))
+    conn.execute("INSERT INTO log VALUES (2, 'ok', ?)", ((number[:6] + number[8:17]).encode(),))
+    conn.commit()
+    conn.close()
+    scanner = Scanner(values)
+    scan_sqlite(scanner, db)
+    scanner.scan_bytes("result.json", json.dumps(
+        {"data": base64.b64encode(f"pickled {name}".encode()).decode()}).encode())
+    found = {(where, kind) for where, kind, _ in scanner.found}
+    assert found == {("p.db:log.message", "name"), ("p.db:log.payload",
+                                                     "id_number (15-digit form)"),
+                     ("result.json:data(base64)", "name")}
+
+
+@pytest.mark.ocr
+@pytest.mark.integration
+@pytest.mark.slow
 def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "BACKOFFICE_", "PADDLE_PDX_CACHE"))}
@@ -126,6 +149,7 @@ def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "backoffice.cli", "demo"], check=False,
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=1500)
     output = proc.stdout + proc.stderr
+    print("\n" + proc.stdout[-6000:])
     assert proc.returncode == 0, output[-5000:]
     assert "Traceback" not in output
     assert "Documents by status" in output and "quarantined" in output
