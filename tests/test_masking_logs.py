@@ -87,3 +87,26 @@ def test_sql_errors_do_not_quote_values(tmp_path):
         with pytest.raises(IntegrityError) as caught:
             session.commit()
     assert ID not in str(caught.value) and "王晓明" not in str(caught.value)
+
+
+def test_connector_errors_lose_the_documents_names_and_addresses():
+    from backoffice.connectors.base import PermanentError, TransientError
+    from backoffice.outbox import _Claimed, _post
+
+    payload = {"fields": {"name": "王晓明", "address": "北京市朝阳区建国路88号院",
+                          "id_number": ID}}
+
+    class Refusing:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def post(self, outgoing):
+            raise self.exc
+
+    for exc in (PermanentError(f"HTTP 422: 王晓明 at 北京市朝阳区建国路88号院 ({ID})"),
+                TransientError("HTTP 503: busy with 王晓明")):
+        message = _Claimed(1, 7, "core", payload, 1, "doc-7:core:v1", 1)
+        outcome = _post(Refusing(exc), message)
+        assert outcome.error.startswith("HTTP ")
+        for value in ("王晓明", "建国路88号院", ID):
+            assert value not in outcome.error
