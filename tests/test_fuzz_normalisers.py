@@ -117,7 +117,7 @@ _claim_line = st.builds(
 
 @FUZZ
 @given(st.lists(_claim_line, max_size=20))
-def test_claim_extractor_never_raises_and_normalises(lines):
+def test_claim_extractor_never_raises(lines):
     fields = extract_claim_form(lines)
     for f in fields.values():
         assert f.value is None or (isinstance(f.value, str) and f.value)
@@ -145,3 +145,31 @@ def test_mask_known_hides_the_number_and_the_name(number, before, after, name):
     assert number not in masked and number[:6] + number[8:17] not in masked
     assert name not in masked
     assert number not in mask_text(f"{before} {number} {after}")
+
+
+class _SystemsDown:
+    """A lookup whose systems cannot answer (timeouts, connection refused)."""
+
+    def _down(self, *args, **kwargs):
+        from backoffice.connectors.base import LookupUnavailable
+
+        raise LookupUnavailable("core: ConnectTimeout")
+
+    find_customer = find_insured = find_policy = find_claims = _down
+
+
+@FUZZ
+@given(doc_type=st.sampled_from(["id_card_front", "id_card_back", "claim_form"]),
+       fields=st.dictionaries(st.sampled_from(FIELDS + ["name", "id_number", "birth_date",
+                                                        "sex", "valid_until"]),
+                              OCR_TEXT | st.none(), max_size=12))
+def test_rules_with_the_systems_down_never_raise_nor_quote_values(doc_type, fields):
+    from backoffice.models import CheckResult, DocType
+    from validators.registry import RuleContext, run_rules
+
+    results = run_rules(DocType(doc_type), fields, ctx=RuleContext(lookup=_SystemsDown()))
+    assert all(isinstance(r, CheckResult) for r in results)
+    for r in results:
+        for value in fields.values():
+            if value and len(value) >= 15 and value.isdigit():
+                assert value not in r.message
