@@ -184,3 +184,20 @@ def test_intake_refuses_pipes_loops_and_dangling_links_and_goes_on(tmp_path):
     assert "not a file" in reasons["d_dir_link"]
     assert docs["z_last.png"].status is Status.RECEIVED and len(result.received) == 1
     assert [p.name for p in inbox.iterdir()] == []
+
+
+def test_pdf_errors_are_named_by_the_file_not_by_the_previous_one():
+    """PDFium's error code is process-global: after an encrypted file, a broken one used
+    to be reported as encrypted too."""
+    from ocr.decode import CorruptFile, EncryptedFile, decode
+
+    order = ["encrypted.pdf", "no_pages.pdf", "encrypted.pdf", "no_pages.pdf"]
+    seen = []
+    for name in order:
+        with pytest.raises((CorruptFile, EncryptedFile)) as caught:
+            decode((BAD / name).read_bytes())
+        seen.append(str(caught.value))
+    assert seen == ["PDF is encrypted; send an unprotected copy", "PDF has no pages"] * 2
+    damaged = (BAD / "300_pages.pdf").read_bytes()[:2000]
+    with pytest.raises(CorruptFile, match="cannot be opened"):
+        decode(damaged)
