@@ -90,6 +90,11 @@ def mask_value(field: str, value: str | None) -> str | None:
 
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8}|\d{6})(\d{3})([\dXx]?)(?![0-9A-Za-z])")
 _DIGITS_RE = re.compile(r"(?<!\d)\d{11,}(?!\d)")
+# The same numbers as people write them, in groups: 138-1234-5678, 6222 0212 3456 7890,
+# 110105 19491231 002X. Separators are one space, hyphen or full-width space.
+_SEP = r"[ \-\u3000]"
+_GROUPED_RE = re.compile(
+    rf"(?<!\d)\d{{2,19}}(?:{_SEP}\d{{1,19}}){{1,6}}(?:[Xx])?(?!\d)")
 
 
 def mask_text(text: str) -> str:
@@ -97,7 +102,21 @@ def mask_text(text: str) -> str:
 
     >>> mask_text("id 11010519491231002X, tel 13812345678")
     'id 110*************2X, tel 138****5678'
+    >>> mask_text("tel 138-1234-5678, card 6222 0212 3456 7890, on 2024-05-03")
+    'tel 138****5678, card ************7890, on 2024-05-03'
     """
+
+    def _grouped(m: re.Match[str]) -> str:
+        run = m.group(0)
+        digits = re.sub(_SEP, "", run)
+        if len(digits) < 11:
+            return run  # dates (2024-05-03), short codes: not personal numbers
+        if len(digits) in (15, 18):
+            return mask_id_number(digits)
+        return mask_phone(digits) if len(digits) == 11 else mask_account(digits)
+
+    # Grouped forms first: masking a part of a group first would hide the rest.
+    text = _GROUPED_RE.sub(_grouped, text)
 
     def _id(m: re.Match[str]) -> str:
         return mask_id_number(m.group(0))

@@ -173,3 +173,33 @@ def test_rules_with_the_systems_down_never_raise_nor_quote_values(doc_type, fiel
         for value in fields.values():
             if value and len(value) >= 15 and value.isdigit():
                 assert value not in r.message
+
+
+def _grouped(digits: str, sizes: list[int], sep: str) -> str:
+    parts, i = [], 0
+    for size in sizes:
+        if i >= len(digits):
+            break
+        parts.append(digits[i:i + size])
+        i += size
+    if i < len(digits):
+        parts.append(digits[i:])
+    return sep.join(parts)
+
+
+_PHONE = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+_ACCOUNT = st.from_regex(r"[1-9][0-9]{15,18}", fullmatch=True)
+
+
+@FUZZ
+@given(number=_ID | _PHONE | _ACCOUNT, sep=st.sampled_from([" ", "-", "\u3000", ""]),
+       sizes=st.lists(st.integers(3, 8), min_size=2, max_size=5),
+       before=st.text(alphabet=st.sampled_from(list("电话卡号身份证：: ,。abc")), max_size=6),
+       after=st.text(alphabet=st.sampled_from(list("电话卡号身份证：: ,。abc")), max_size=6))
+def test_mask_text_hides_numbers_written_in_groups(number, sep, sizes, before, after):
+    written = _grouped(number, [6, 8, 4] if len(number) == 18 and sep == " " else sizes, sep)
+    masked = mask_text(f"{before}{written}{after}")
+    digits_left = re.sub(r"\D", "", masked)
+    # At most the kept ends survive: 3+2 of an ID number, 3+4 of a phone, 4 of an account.
+    assert len(digits_left) <= 7, (written, masked)
+    assert number not in re.sub(r"[ \-\u3000]", "", masked)
