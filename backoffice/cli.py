@@ -198,6 +198,8 @@ def demo(
         console.print("[bold]drain-outbox[/] flow: posting approved documents…")
         drained = drain_outbox(until_empty=True, max_seconds=300.0)
         _demo_summary(settings, result, sources)
+        if "bad" in sources:
+            _demo_bad_inputs(settings)
         _demo_posting(settings, sandbox, drained)
     finally:
         sandbox.stop()
@@ -249,6 +251,33 @@ def _demo_summary(settings, result: dict, sources: list[str]) -> None:
     t2.add_row("all", f"{hits}/{total}", pct(hits, total), "")
     out.print(t2)
     out.print(f"Data folder: {settings.data_dir} (store: {settings.database_url})")
+
+
+def _demo_bad_inputs(settings) -> None:
+    """What became of each file of the bad-input corpus (fixtures/bad)."""
+    from sqlmodel import Session, select
+
+    from backoffice.masking import mask_text
+    from backoffice.runtime import get_db
+    from backoffice.store import AuditEvent, Document
+
+    table = Table(title="Bad input (fixtures/bad): outcome and reason")
+    table.add_column("file")
+    table.add_column("outcome")
+    table.add_column("reason")
+    with Session(get_db(settings)) as session:
+        docs = session.exec(select(Document).where(Document.batch == "demo",
+                                                   Document.page == 0,
+                                                   Document.original_name.startswith("bad/"))
+                            .order_by(Document.original_name)).all()
+        for doc in docs:
+            table.add_row(doc.original_name, doc.status.value,
+                          mask_text(doc.reason or "straight through")[:100])
+        for ev in session.exec(select(AuditEvent).where(AuditEvent.action == "duplicate")):
+            name = (ev.data or {}).get("file", "")
+            if name.startswith("bad/"):
+                table.add_row(name, "duplicate", f"same bytes as document {ev.document_id}")
+    Console().print(table)
 
 
 def _demo_posting(settings, sandbox, drained: dict) -> None:

@@ -103,6 +103,15 @@ def ingest_bytes(session: Session, data: bytes, name: str, *, documents_dir: Pat
     return result
 
 
+def _take_away(entry: Path) -> None:
+    """Remove a taken file from the inbox; one that cannot be removed is recognised on the
+    next poll (same bytes: a duplicate; same refusal: the same quarantined document)."""
+    try:
+        entry.unlink()
+    except OSError:
+        pass
+
+
 def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine_dir: Path,
                max_bytes: int, batch: str | None = None, remove: bool = True) -> IntakeResult:
     """Take every settled file of an inbox folder; each is committed on its own."""
@@ -114,31 +123,43 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
         if entry.is_dir() and not entry.is_symlink():
             continue
         name = str(entry.relative_to(inbox))
+        refused = None
         if entry.is_symlink():
-            target = entry.resolve()
-            if not target.is_relative_to(inbox) or not target.is_file():
-                data = f"symlink to {target}".encode()
-                doc = _quarantine(session, name=name, data=data,
-                                  sha=hashlib.sha256(b"symlink:" + data).hexdigest(),
-                                  reason="symbolic link pointing outside the inbox; not followed",
-                                  root=quarantine_dir, source="inbox", batch=batch)
-                result.quarantined.append(doc.id)
-                session.commit()
-                if remove:
-                    entry.unlink()
-                continue
-        size = entry.stat().st_size
-        # Read at most one byte over the limit: enough to know it is too big.
-        with entry.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-        if size > max_bytes:
-            data = data[: max_bytes + 1]
+            try:
+                target = entry.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling, or a loop
+                target, refused = None, "symbolic link that leads nowhere (dangling or a loop)"
+            if target is not None and not target.is_relative_to(inbox):
+                refused = "symbolic link pointing outside the inbox; not followed"
+            elif target is not None and not target.is_file():
+                refused = "symbolic link to something that is not a file; not followed"
+        elif not entry.is_file():
+            # A named pipe would block the reader for ever; a device could be endless.
+            refused = "not a regular file (a pipe, socket or device); not read"
+        data = b""
+        if refused is None:
+            try:
+                # Read at most one byte over the limit: enough to know it is too big.
+                with entry.open("rb") as fh:
+                    data = fh.read(max_bytes + 1)
+            except OSError as exc:
+                refused = f"cannot read the file ({exc.strerror or type(exc).__name__})"
+        if refused is not None:
+            marker = f"{refused}: {name}".encode()
+            doc = _quarantine(session, name=name, data=marker,
+                              sha=hashlib.sha256(b"refused:" + marker).hexdigest(),
+                              reason=refused, root=quarantine_dir, source="inbox", batch=batch)
+            result.quarantined.append(doc.id)
+            session.commit()
+            if remove:
+                _take_away(entry)
+            continue
         ingest_bytes(session, data, name, documents_dir=documents_dir,
                      quarantine_dir=quarantine_dir, max_bytes=max_bytes, source="inbox",
                      batch=batch, result=result)
         session.commit()
         if remove:
-            entry.unlink()
+            _take_away(entry)
     if remove:
         for folder in sorted((p for p in inbox.rglob("*") if p.is_dir()), reverse=True):
             try:

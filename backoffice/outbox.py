@@ -61,11 +61,12 @@ from backoffice.connectors.base import (
     LookupUnavailable,
     Outgoing,
     PermanentError,
+    PostError,
     PostResult,
     TransientError,
     request_hash,
 )
-from backoffice.masking import mask_text
+from backoffice.masking import mask_known, mask_text
 from backoffice.store import (
     AuditEvent,
     Document,
@@ -388,6 +389,13 @@ def _claim(engine: Engine, target: str, owner: str, n: int, now: datetime,
                      r.idempotency_key, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
 
 
+def _masked_error(exc: PostError, message: _Claimed) -> str:
+    """A system's error text, with the message's own names and addresses masked too
+    (a reply may quote them; patterns alone catch only numbers)."""
+    fields = message.payload.get("fields") if isinstance(message.payload, dict) else None
+    return mask_known(exc.message, fields) if isinstance(fields, dict) else exc.message
+
+
 def _post(connector: Connector, message: _Claimed) -> _Outcome:
     start = time.perf_counter()
     outgoing = Outgoing(message.key, message.target, message.document_id, message.payload,
@@ -395,9 +403,10 @@ def _post(connector: Connector, message: _Claimed) -> _Outcome:
     try:
         outcome = _Outcome(message, result=connector.post(outgoing))
     except PermanentError as exc:
-        outcome = _Outcome(message, error=exc.message, permanent=True)
+        outcome = _Outcome(message, error=_masked_error(exc, message), permanent=True)
     except TransientError as exc:
-        outcome = _Outcome(message, error=exc.message, retry_after=exc.retry_after)
+        outcome = _Outcome(message, error=_masked_error(exc, message),
+                           retry_after=exc.retry_after)
     except Exception as exc:  # noqa: BLE001 - a connector bug must not kill the drain
         # Retried, then dead-lettered. Only the type is logged: the message may hold values.
         log.error("connector %s failed on %s: %s", message.target, message.key,

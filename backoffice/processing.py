@@ -92,6 +92,8 @@ def extract_file(path: Path, recognizer: Recognizer, settings: Settings,
                  today: date | None = None) -> list[dict[str, Any]]:
     """Read one file for the CLI: one record per page, or one record with an error."""
     source = str(path)
+    if path.exists() and not path.is_file():
+        return [extraction_record(source, None, [], error="not a regular file; not read")]
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backoffice.masking import mask_text, mask_value
+from backoffice.masking import mask_known, mask_value
 from backoffice.store import CheckRow, Document, FieldValue
 
 KEY_FIELDS = ("name", "id_number", "issuing_authority", "valid_until", "policy_number",
@@ -38,7 +38,7 @@ def document_rows(engine: Engine, ids: list[int]) -> list[dict[str, Any]]:
                 "status": doc.status.value,
                 "key_fields": key,
                 "failed_checks": ", ".join(failed),
-                "reason": mask_text(doc.reason or "")[:300],
+                "reason": mask_known(doc.reason or "", {n: f.value for n, f in fields.items()})[:300],
             })
     return rows
 

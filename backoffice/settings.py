@@ -113,6 +113,9 @@ def apply_environment(settings: Settings | None = None) -> Settings:
     Must run before `prefect` or `paddleocr` is imported: both read their environment at
     import time.
     """
+    from backoffice.masking import install_log_masking
+
+    install_log_masking()
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for key, value in _OFFLINE_ENV.items():

@@ -173,7 +173,10 @@ def event_hash(prev_hash: str, at: datetime, actor: str, document_id: int | None
 def make_engine(url: str) -> Engine:
     """An engine for the store; SQLite gets WAL and a busy timeout for concurrent work."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # hide_parameters: a database error's text must not quote personal values (it can
+        # end up in a log or a Prefect state message).
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -182,7 +185,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     SQLModel.metadata.create_all(engine)
     return engine
 

@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
 from backoffice.connectors import build_connectors, load_targets
+from backoffice.masking import mask_exceptions
 from backoffice.outbox import DrainPolicy, ensure_schema, run_drain
 from backoffice.rate_limits import ensure_rate_limits, limit_name, prefect_throttle
 from backoffice.runtime import get_db
@@ -24,12 +25,14 @@ def _routed(config) -> list[str]:
 
 
 @task(name="ensure-rate-limits", retries=2, retry_delay_seconds=2)
+@mask_exceptions
 def ensure_limits(targets_file: str | None, targets: list[str]) -> dict[str, int]:
     """Create the targets' global concurrency limits (an unknown name would not limit)."""
     return ensure_rate_limits(load_targets(targets_file), targets)
 
 
 @task(name="drain")
+@mask_exceptions
 def drain(targets_file: str | None, targets: list[str], bursts: dict[str, int],
           policy: dict, until_empty: bool, max_seconds: float | None) -> dict:
     logger = get_run_logger()

@@ -22,6 +22,7 @@ from pydantic import Field
 from backoffice import reports
 from backoffice.batch import dry_run_rows, received_ids
 from backoffice.intake import scan_inbox
+from backoffice.masking import mask_exceptions
 from backoffice.models import DocType
 from backoffice.processing import process_document
 from backoffice.runtime import get_db, get_recognizer
@@ -31,6 +32,7 @@ REVIEW_DEPLOYMENT = "review-document/review-document"
 
 
 @task(name="intake", retries=2, retry_delay_seconds=2)
+@mask_exceptions
 def intake(inbox: str, batch: str | None) -> dict:
     settings = get_settings()
     from sqlmodel import Session
@@ -51,6 +53,7 @@ def _run_settings(confidence_threshold: float | None) -> Settings:
 
 
 @task(name="process-document", task_run_name="process-document-{doc_id}")
+@mask_exceptions
 def process(doc_id: int, confidence_threshold: float | None = None,
             doc_types: list[str] | None = None) -> list[int]:
     settings = _run_settings(confidence_threshold)
@@ -59,6 +62,7 @@ def process(doc_id: int, confidence_threshold: float | None = None,
 
 
 @task(name="request-reviews")
+@mask_exceptions
 def request_reviews(doc_ids: list[int]) -> dict[int, str]:
     """Start one review-document run per document, if that deployment is served."""
     from prefect.client.orchestration import get_client
@@ -78,8 +82,7 @@ def request_reviews(doc_ids: list[int]) -> dict[int, str]:
     runs = {}
     for doc_id in doc_ids:
         run = run_deployment(REVIEW_DEPLOYMENT, parameters={"document_id": doc_id}, timeout=0,
-                             as_subflow=False, tags=["review"],
-                             idempotency_key=f"review-document-{doc_id}")
+                             as_subflow=False, tags=["review"])
         runs[doc_id] = str(run.id)
     logger.info("review runs started for documents %s", sorted(runs))
     return runs

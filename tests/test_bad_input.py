@@ -159,3 +159,45 @@ def test_corpus_through_the_cli(tmp_path):
 
 def expected_doc_type(expected: list[dict], name: str) -> str:
     return next(r["doc_type"] for r in expected if r["file"] == name)
+
+
+def test_intake_refuses_pipes_loops_and_dangling_links_and_goes_on(tmp_path):
+    from backoffice.intake import scan_inbox
+    from backoffice.store import Document, Status, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    inbox = tmp_path / "inbox"
+    (inbox / "sub").mkdir(parents=True)
+    os.mkfifo(inbox / "a_pipe.jpg")  # reading it would block intake for ever
+    os.symlink(inbox / "b_loop.png", inbox / "b_loop.png")
+    os.symlink(inbox / "gone.png", inbox / "c_dangling.png")
+    os.symlink(inbox / "sub", inbox / "d_dir_link")
+    shutil.copy(BAD / "blank_page.png", inbox / "z_last.png")
+    with Session(engine) as session:
+        result = scan_inbox(session, inbox, documents_dir=tmp_path / "d",
+                            quarantine_dir=tmp_path / "q", max_bytes=10_000_000)
+        docs = {d.original_name: d for d in session.exec(select(Document))}
+    reasons = {n: d.reason for n, d in docs.items() if d.status is Status.QUARANTINED}
+    assert "pipe" in reasons["a_pipe.jpg"]
+    assert "leads nowhere" in reasons["b_loop.png"]
+    assert "leads nowhere" in reasons["c_dangling.png"]
+    assert "not a file" in reasons["d_dir_link"]
+    assert docs["z_last.png"].status is Status.RECEIVED and len(result.received) == 1
+    assert [p.name for p in inbox.iterdir()] == []
+
+
+def test_pdf_errors_are_named_by_the_file_not_by_the_previous_one():
+    """PDFium's error code is process-global: after an encrypted file, a broken one used
+    to be reported as encrypted too."""
+    from ocr.decode import CorruptFile, EncryptedFile, decode
+
+    order = ["encrypted.pdf", "no_pages.pdf", "encrypted.pdf", "no_pages.pdf"]
+    seen = []
+    for name in order:
+        with pytest.raises((CorruptFile, EncryptedFile)) as caught:
+            decode((BAD / name).read_bytes())
+        seen.append(str(caught.value))
+    assert seen == ["PDF is encrypted; send an unprotected copy", "PDF has no pages"] * 2
+    damaged = (BAD / "300_pages.pdf").read_bytes()[:2000]
+    with pytest.raises(CorruptFile, match="cannot be opened"):
+        decode(damaged)

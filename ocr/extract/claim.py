@@ -14,6 +14,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -97,6 +98,7 @@ _NAME_RE = re.compile(rf"^[{_CJK}·]{{2,8}}$")
 _RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
               "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
               "监护人", "法定继承人", "受益人")
+MAX_CLAIM_AMOUNT = Decimal("999999999999.99")  # what capitals can write (cn_amount)
 _CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
 
 
@@ -120,7 +122,12 @@ def normalise(field: str, raw: str) -> str | None:
         m = re.search(r"\d[\d,，]*(?:\.\d{1,2})?", value)
         if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
             return None
-        return f"{float(re.sub('[,，]', '', m.group(0))):.2f}"
+        # Decimal, not float: a float rounds a 16-digit amount and writes "inf" for a
+        # long run of digits. Above the largest amount a form can state, it is not one.
+        amount = Decimal(re.sub("[,，]", "", m.group(0)))
+        if amount > MAX_CLAIM_AMOUNT:
+            return None
+        return str(amount.quantize(Decimal("0.01")))
     if field == "claim_amount_in_words":
         words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
         return words if len(words) >= 2 and re.search("[元圆]", words) else None
