@@ -38,6 +38,16 @@ def _mount_reconcile() -> None:
 
 
 _mount_reconcile()
+
+
+def _mount_worker() -> None:
+    from backoffice.cli_worker import keys_app, worker
+
+    app.command("worker")(worker)
+    app.add_typer(keys_app, name="keys")
+
+
+_mount_worker()
 console = Console(stderr=True)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"

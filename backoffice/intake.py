@@ -10,9 +10,11 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backoffice.masking import mask_text
@@ -36,7 +38,8 @@ def _store_original(data: bytes, sha: str, fmt: str | None, root: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sha}.{fmt or 'bin'}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        # A name of our own: another worker may be storing the same bytes right now.
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_bytes(data)
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
@@ -48,7 +51,9 @@ def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: s
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{sha}.bin"
     if not path.exists():
-        path.write_bytes(data)
+        tmp = root / f"{sha}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
     existing = session.exec(select(Document).where(Document.sha256 == sha,
                                                    Document.page == 0)).first()
     if existing is not None:
@@ -125,20 +130,19 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
                 result.quarantined.append(doc.id)
                 session.commit()
                 if remove:
-                    entry.unlink()
+                    entry.unlink(missing_ok=True)
                 continue
-        size = entry.stat().st_size
-        # Read at most one byte over the limit: enough to know it is too big.
-        with entry.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-        if size > max_bytes:
-            data = data[: max_bytes + 1]
-        ingest_bytes(session, data, name, documents_dir=documents_dir,
-                     quarantine_dir=quarantine_dir, max_bytes=max_bytes, source="inbox",
-                     batch=batch, result=result)
-        session.commit()
+        try:
+            # Read at most one byte over the limit: enough to know it is too big.
+            with entry.open("rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except FileNotFoundError:
+            continue  # taken by another worker scanning the same inbox
+        _ingest_committed(session, data, name, documents_dir=documents_dir,
+                          quarantine_dir=quarantine_dir, max_bytes=max_bytes, batch=batch,
+                          result=result)
         if remove:
-            entry.unlink()
+            entry.unlink(missing_ok=True)
     if remove:
         for folder in sorted((p for p in inbox.rglob("*") if p.is_dir()), reverse=True):
             try:
@@ -146,6 +150,21 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
             except OSError:
                 pass
     return result
+
+
+def _ingest_committed(session: Session, data: bytes, name: str, *, result: IntakeResult,
+                      **kwargs) -> None:
+    """Ingest and commit one file; if another worker committed the same bytes first (the
+    UNIQUE (sha256, page) constraint), it is a duplicate, not an error."""
+    mark = (len(result.received), len(result.duplicates), len(result.quarantined))
+    try:
+        ingest_bytes(session, data, name, source="inbox", result=result, **kwargs)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        del result.received[mark[0]:], result.duplicates[mark[1]:], result.quarantined[mark[2]:]
+        ingest_bytes(session, data, name, source="inbox", result=result, **kwargs)
+        session.commit()
 
 
 def copy_tree(src: Path, dst: Path) -> int:

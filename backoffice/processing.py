@@ -140,20 +140,50 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
 
 
 def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settings: Settings,
-                     today: date | None = None) -> list[int]:
+                     today: date | None = None, owner: str | None = None) -> list[int]:
     """Read, validate and route one received document. Returns the ids of its pages'
-    documents (a multi-page file becomes one document per page)."""
-    with Session(engine) as session:
-        doc = session.get(Document, doc_id)
-        if doc is None or doc.status is not Status.RECEIVED:
-            return []
-        set_status(session, doc, Status.PROCESSING)
-        session.commit()
-        path = Path(doc.stored_path)
+    documents (a multi-page file becomes one document per page); [] when the document
+    is not `received` or another worker claimed it first."""
+    from backoffice import leases
+
+    held = leases.claim(engine, owner or leases.new_owner(),
+                        lease_seconds=settings.processing_lease_seconds, document_id=doc_id)
+    if held is None:
+        return []
+    return process_claimed(engine, held, recognizer, settings, today)
+
+
+def process_claimed(engine: Engine, held: Any, recognizer: Recognizer, settings: Settings,
+                    today: date | None = None) -> list[int]:
+    """Process a document this worker holds under a lease (:mod:`backoffice.leases`).
+
+    The outcome is recorded only if the lease is still ours. An exception gives the
+    document back (retried, or quarantined after `processing_max_attempts`) and is
+    raised again.
+    """
+    from backoffice import leases
+
+    try:
+        return _process_held(engine, held, recognizer, settings, today)
+    except Exception as exc:
+        leases.release(engine, held, mask_text(f"{type(exc).__name__}: {exc}"),
+                       max_attempts=settings.processing_max_attempts)
+        raise
+
+
+def _process_held(engine: Engine, held: Any, recognizer: Recognizer, settings: Settings,
+                  today: date | None) -> list[int]:
+    from backoffice import leases
+
+    doc_id = held.document_id
+    path = Path(held.stored_path)
     try:
         readings = read_document(path.read_bytes(), recognizer, limits_from(settings))
     except DecodeError as exc:
         with Session(engine) as session:
+            if not leases.hold(session, held):
+                session.rollback()
+                return []
             doc = session.get(Document, doc_id)
             set_status(session, doc, Status.QUARANTINED, reason=mask_text(str(exc)))
             session.commit()
@@ -161,6 +191,10 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
     ids = []
     lookup = system_lookup()
     with Session(engine) as session:
+        if not leases.hold(session, held):
+            # Taken over after our lease ran out: the new holder records the outcome.
+            session.rollback()
+            return []
         doc = session.get(Document, doc_id)
         for reading in readings:
             if reading.page == 0:

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     review_min_id_number_confidence: float = 0.90
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
+    )
+    # Crash recovery: a worker holds a document in `processing` under a lease; when the
+    # lease runs out (the worker was killed) the document goes back to `received`, and
+    # after this many attempts it is quarantined instead (a poison document).
+    processing_lease_seconds: float = Field(600.0, gt=0)
+    processing_max_attempts: int = Field(3, ge=1)
+    worker_poll_seconds: float = Field(2.0, gt=0)
+    # Encryption at rest of personal-data columns (off unless a key is set). A key ring:
+    # `kid:base64key,kid2:base64key2`; the first is the primary (encrypts new writes),
+    # the others only decrypt. A bare base64 key gets a kid from its fingerprint.
+    encryption_key: SecretStr | None = Field(
+        None, description="Key ring for encryption at rest (base64 32-byte AES keys)."
+    )
+    encryption_key_file: Path | None = Field(
+        None, description="A file holding the key ring (same format; newlines allowed)."
     )
 
     @model_validator(mode="after")
