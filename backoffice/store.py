@@ -56,6 +56,7 @@ FINAL_STATUSES = {Status.POSTED, Status.REJECTED, Status.QUARANTINED}
 
 
 AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"; the outbox uses the same key
+SCHEMA_LOCK_KEY = 0x626F5F736368656D  # "bo_schem"
 
 
 class InvalidTransition(RuntimeError):
@@ -163,7 +164,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        # Workers starting together on an empty database would race to create the
+        # same tables (a unique violation in the catalogue): one at a time.
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            SQLModel.metadata.create_all(conn)
+    else:
+        SQLModel.metadata.create_all(engine)
     return engine
 
 
@@ -177,6 +185,11 @@ def append_audit(session: Session, action: str, *, document_id: int | None = Non
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    elif bind.dialect.name == "sqlite":
+        # Take the write lock before reading the head: a transaction whose first
+        # statement is this read would otherwise chain onto a head that another
+        # process replaces before our insert (two workers forked the chain).
+        session.execute(text("UPDATE auditevent SET id = id WHERE id = -1"))
     last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else ""
     at = utcnow()
