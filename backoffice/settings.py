@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
     )
+    prefect_auth_string: SecretStr | None = Field(
+        None, description="`user:password` protecting the operators' Prefect server (basic "
+        "auth); sets PREFECT_SERVER_API_AUTH_STRING for the server and PREFECT_API_AUTH_STRING "
+        "for its clients.",
+    )
     # Crash recovery: a worker holds a document in `processing` under a lease; when the
     # lease runs out (the worker was killed) the document goes back to `received`, and
     # after this many attempts it is quarantined instead (a poison document).
@@ -97,6 +102,8 @@ _OFFLINE_ENV = {
     # The temporary Prefect server can take long to start on a busy 2-core machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_LEVEL": "INFO",
+    # Prefect's own default, pinned: a profile must not open the server to the network.
+    "PREFECT_SERVER_API_HOST": "127.0.0.1",
 }
 
 
@@ -119,4 +126,8 @@ def apply_environment(settings: Settings | None = None) -> Settings:
     os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(settings.paddle_cache))
     if settings.prefect_api_url:
         os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
+    if settings.prefect_auth_string is not None:
+        auth = settings.prefect_auth_string.get_secret_value()
+        os.environ.setdefault("PREFECT_SERVER_API_AUTH_STRING", auth)
+        os.environ.setdefault("PREFECT_API_AUTH_STRING", auth)
     return settings
