@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact  #
 
 from backoffice import reports  # noqa: E402
 from backoffice.intake import scan_inbox  # noqa: E402
+from backoffice.leases import recover_expired  # noqa: E402
 from backoffice.processing import process_document  # noqa: E402
 from backoffice.runtime import get_db, get_recognizer  # noqa: E402
 from backoffice.settings import get_settings  # noqa: E402
@@ -27,8 +28,11 @@ def intake(inbox: str, batch: str | None) -> dict:
         result = scan_inbox(session, Path(inbox), documents_dir=settings.documents_dir,
                             quarantine_dir=settings.quarantine_dir,
                             max_bytes=settings.max_file_bytes, batch=batch)
-    return {"received": result.received, "duplicates": len(result.duplicates),
-            "quarantined": result.quarantined}
+    # Documents of a run that died mid-way come back once their lease has expired.
+    recovered = recover_expired(get_db(settings), max_attempts=settings.processing_max_attempts)
+    return {"received": recovered.requeued + result.received,
+            "duplicates": len(result.duplicates),
+            "quarantined": recovered.quarantined + result.quarantined}
 
 
 @task(name="process-document", task_run_name="process-document-{doc_id}")
