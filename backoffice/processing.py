@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
+from backoffice import leases
 from backoffice.masking import mask_text
 from backoffice.models import CheckResult, DocType
 from backoffice.routing import RouteDecision, route
@@ -144,8 +145,6 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
     """Read, validate and route one received document. Returns the ids of its pages'
     documents (a multi-page file becomes one document per page); [] when the document
     is not `received` or another worker claimed it first."""
-    from backoffice import leases
-
     held = leases.claim(engine, owner or leases.new_owner(),
                         lease_seconds=settings.processing_lease_seconds, document_id=doc_id)
     if held is None:
@@ -153,7 +152,7 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
     return process_claimed(engine, held, recognizer, settings, today)
 
 
-def process_claimed(engine: Engine, held: Any, recognizer: Recognizer, settings: Settings,
+def process_claimed(engine: Engine, held: leases.Claim, recognizer: Recognizer, settings: Settings,
                     today: date | None = None) -> list[int]:
     """Process a document this worker holds under a lease (:mod:`backoffice.leases`).
 
@@ -161,8 +160,6 @@ def process_claimed(engine: Engine, held: Any, recognizer: Recognizer, settings:
     document back (retried, or quarantined after `processing_max_attempts`) and is
     raised again.
     """
-    from backoffice import leases
-
     try:
         return _process_held(engine, held, recognizer, settings, today)
     except Exception as exc:
@@ -171,10 +168,8 @@ def process_claimed(engine: Engine, held: Any, recognizer: Recognizer, settings:
         raise
 
 
-def _process_held(engine: Engine, held: Any, recognizer: Recognizer, settings: Settings,
+def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, settings: Settings,
                   today: date | None) -> list[int]:
-    from backoffice import leases
-
     doc_id = held.document_id
     path = Path(held.stored_path)
     try:
