@@ -70,15 +70,25 @@ def run_worker(engine: Engine, recognizer, settings: Settings, *, inbox: Path | 
     report = WorkerReport(owner=owner or leases.new_owner())
     start = time.monotonic()
     scanned = False
+    recovery_every = max(settings.worker_poll_seconds * 10, 5.0)
+    last_recovery = 0.0
+
+    def recover() -> None:
+        nonlocal last_recovery
+        last_recovery = time.monotonic()
+        found = leases.recover_expired(engine, max_attempts=settings.processing_max_attempts,
+                                       actor=report.owner)
+        report.requeued += len(found.requeued)
+        report.quarantined_poison += len(found.quarantined)
+
     while not (stop and stop()):
         if inbox is not None and (not once or not scanned):
             take_inbox(engine, inbox, settings, report, batch)
             scanned = True
-        recovered = leases.recover_expired(engine, max_attempts=settings.processing_max_attempts,
-                                           actor=report.owner)
-        report.requeued += len(recovered.requeued)
-        report.quarantined_poison += len(recovered.quarantined)
+        recover()
         while not (stop and stop()):
+            if time.monotonic() - last_recovery > recovery_every:
+                recover()  # a queue that never empties must not starve expired leases
             held = leases.claim(engine, report.owner,
                                 lease_seconds=settings.processing_lease_seconds)
             if held is None:

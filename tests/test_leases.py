@@ -126,3 +126,25 @@ def test_a_document_that_crashes_the_engine_is_quarantined(engine, tmp_path, mon
     assert "110105194912310021" not in doc.reason  # masked
     with Session(engine) as session:
         assert verify_audit_chain(session) == []
+
+
+def test_worker_takes_the_inbox_and_a_dead_workers_document(engine, tmp_path):
+    from worker_support import BlankRecognizer, write_tiny_documents
+
+    from backoffice.worker import run_worker
+
+    (orphan,) = _docs(engine, 1, tmp_path)
+    leases.claim(engine, "dead", lease_seconds=0.05)  # and then it died
+    inbox = tmp_path / "inbox"
+    write_tiny_documents(inbox, 3)
+    settings = get_settings().model_copy(update={
+        "worker_poll_seconds": 0.05, "data_dir": tmp_path / "data"})
+    time.sleep(0.1)
+    report = run_worker(engine, BlankRecognizer(), settings, inbox=inbox, owner="w", once=True,
+                        max_seconds=60)
+    assert report.received == 3 and report.requeued == 1 and report.failed == 0
+    assert len(report.processed) == 4 and orphan in report.processed
+    assert leases.count_active(engine) == {"received": 0, "processing": 0}
+    assert list(inbox.iterdir()) == []
+    with Session(engine) as session:
+        assert verify_audit_chain(session) == []
