@@ -47,6 +47,14 @@ def _mount_operations() -> None:
 
 
 _mount_operations()
+def _mount_worker() -> None:
+    from backoffice.cli_worker import keys_app, worker
+
+    app.command("worker")(worker)
+    app.add_typer(keys_app, name="keys")
+
+
+_mount_worker()
 console = Console(stderr=True)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"

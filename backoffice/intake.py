@@ -10,9 +10,11 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backoffice.masking import mask_text
@@ -36,7 +38,8 @@ def _store_original(data: bytes, sha: str, fmt: str | None, root: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sha}.{fmt or 'bin'}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        # A name of our own: another worker may be storing the same bytes right now.
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_bytes(data)
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
@@ -48,7 +51,9 @@ def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: s
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{sha}.bin"
     if not path.exists():
-        path.write_bytes(data)
+        tmp = root / f"{sha}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
     existing = session.exec(select(Document).where(Document.sha256 == sha,
                                                    Document.page == 0)).first()
     if existing is not None:
@@ -133,6 +138,8 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
                 refused = "symbolic link pointing outside the inbox; not followed"
             elif target is not None and not target.is_file():
                 refused = "symbolic link to something that is not a file; not followed"
+        elif not entry.exists():
+            continue  # taken by another worker scanning the same inbox
         elif not entry.is_file():
             # A named pipe would block the reader for ever; a device could be endless.
             refused = "not a regular file (a pipe, socket or device); not read"
@@ -142,6 +149,8 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
                 # Read at most one byte over the limit: enough to know it is too big.
                 with entry.open("rb") as fh:
                     data = fh.read(max_bytes + 1)
+            except FileNotFoundError:
+                continue  # taken by another worker scanning the same inbox
             except OSError as exc:
                 refused = f"cannot read the file ({exc.strerror or type(exc).__name__})"
         if refused is not None:
@@ -154,10 +163,9 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
             if remove:
                 _take_away(entry)
             continue
-        ingest_bytes(session, data, name, documents_dir=documents_dir,
-                     quarantine_dir=quarantine_dir, max_bytes=max_bytes, source="inbox",
-                     batch=batch, result=result)
-        session.commit()
+        _ingest_committed(session, data, name, documents_dir=documents_dir,
+                          quarantine_dir=quarantine_dir, max_bytes=max_bytes, batch=batch,
+                          result=result)
         if remove:
             _take_away(entry)
     if remove:
@@ -167,6 +175,21 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine
             except OSError:
                 pass
     return result
+
+
+def _ingest_committed(session: Session, data: bytes, name: str, *, result: IntakeResult,
+                      **kwargs) -> None:
+    """Ingest and commit one file; if another worker committed the same bytes first (the
+    UNIQUE (sha256, page) constraint), it is a duplicate, not an error."""
+    mark = (len(result.received), len(result.duplicates), len(result.quarantined))
+    try:
+        ingest_bytes(session, data, name, source="inbox", result=result, **kwargs)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        del result.received[mark[0]:], result.duplicates[mark[1]:], result.quarantined[mark[2]:]
+        ingest_bytes(session, data, name, source="inbox", result=result, **kwargs)
+        session.commit()
 
 
 def copy_tree(src: Path, dst: Path) -> int:

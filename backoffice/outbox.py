@@ -38,7 +38,6 @@ from enum import StrEnum
 from typing import Any, Self
 
 from sqlalchemy import (
-    JSON,
     Column,
     DateTime,
     Index,
@@ -66,6 +65,7 @@ from backoffice.connectors.base import (
     TransientError,
     request_hash,
 )
+from backoffice.crypto import EncryptedJSON
 from backoffice.masking import mask_known, mask_text
 from backoffice.store import (
     AuditEvent,
@@ -116,7 +116,8 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     document_id: int = Field(foreign_key="document.id", index=True)
     target: str = Field(index=True, max_length=64)
-    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(
+        sa_column=Column(EncryptedJSON("outbox_message.payload"), nullable=False))
     payload_version: int = 1
     payload_sha256: str = Field(max_length=64)
     idempotency_key: str = Field(unique=True, max_length=200)

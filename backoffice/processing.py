@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
+from backoffice import leases
 from backoffice.masking import mask_text
 from backoffice.models import CheckResult, DocType
 from backoffice.routing import NOT_A_DOCUMENT, RouteDecision, route
@@ -152,34 +153,63 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
 
 
 def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settings: Settings,
-                     today: date | None = None,
+                     today: date | None = None, owner: str | None = None,
                      doc_types: set[str] | None = None) -> list[int]:
     """Read, validate and route one received document. Returns the ids of its pages'
-    documents (a multi-page file becomes one document per page).
+    documents (a multi-page file becomes one document per page); [] when the document
+    is not `received` or another worker claimed it first.
 
     ``doc_types``: route only documents of these types; one of another type (by its first
     page) goes back to ``received`` with the reason, for a later run without the filter.
     """
-    with Session(engine) as session:
-        doc = session.get(Document, doc_id)
-        if doc is None or doc.status is not Status.RECEIVED:
-            return []
-        set_status(session, doc, Status.PROCESSING)
-        session.commit()
-        path = Path(doc.stored_path)
+    held = leases.claim(engine, owner or leases.new_owner(),
+                        lease_seconds=settings.processing_lease_seconds, document_id=doc_id)
+    if held is None:
+        return []
+    return process_claimed(engine, held, recognizer, settings, today, doc_types)
+
+
+def process_claimed(engine: Engine, held: leases.Claim, recognizer: Recognizer, settings: Settings,
+                    today: date | None = None, doc_types: set[str] | None = None) -> list[int]:
+    """Process a document this worker holds under a lease (:mod:`backoffice.leases`).
+
+    The outcome is recorded only if the lease is still ours. An exception gives the
+    document back (retried, or quarantined after `processing_max_attempts`) and is
+    raised again.
+    """
+    try:
+        return _process_held(engine, held, recognizer, settings, today, doc_types)
+    except Exception as exc:
+        leases.release(engine, held, mask_text(f"{type(exc).__name__}: {exc}"),
+                       max_attempts=settings.processing_max_attempts)
+        raise
+
+
+def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, settings: Settings,
+                  today: date | None, doc_types: set[str] | None = None) -> list[int]:
+    doc_id = held.document_id
+    path = Path(held.stored_path)
     try:
         readings = read_document(path.read_bytes(), recognizer, limits_from(settings))
     except Exception as exc:  # noqa: BLE001 - a file the reader fails on is quarantined
         reason = (mask_text(str(exc)) if isinstance(exc, DecodeError)
                   else unreadable_reason(exc))
         with Session(engine) as session:
+            if not leases.hold(session, held):
+                session.rollback()
+                return []
             doc = session.get(Document, doc_id)
             set_status(session, doc, Status.QUARANTINED, reason=reason)
             session.commit()
         return [doc_id]
     if doc_types is not None and readings and readings[0].doc_type.value not in doc_types:
         with Session(engine) as session:
+            if not leases.hold(session, held):
+                session.rollback()
+                return []
             doc = session.get(Document, doc_id)
+            # Not a failed attempt: the document was only left for another run.
+            doc.attempts = max(doc.attempts - 1, 0)
             set_status(session, doc, Status.RECEIVED,
                        reason=f"left for later: {readings[0].doc_type.value} is outside this "
                        "run's document-type filter")
@@ -188,6 +218,10 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
     ids = []
     lookup = system_lookup()
     with Session(engine) as session:
+        if not leases.hold(session, held):
+            # Taken over after our lease ran out: the new holder records the outcome.
+            session.rollback()
+            return []
         doc = session.get(Document, doc_id)
         for reading in readings:
             if reading.page == 0:

@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     review_timeout_seconds: int = Field(
         24 * 3600, ge=1, description="How long a review-document run waits for a decision; "
         "after that the document stays queued (in_review) for `backoffice review`.")
+    prefect_auth_string: SecretStr | None = Field(
+        None, description="`user:password` protecting the operators' Prefect server (basic "
+        "auth); sets PREFECT_SERVER_API_AUTH_STRING for the server and PREFECT_API_AUTH_STRING "
+        "for its clients.",
+    )
+    # Crash recovery: a worker holds a document in `processing` under a lease; when the
+    # lease runs out (the worker was killed) the document goes back to `received`, and
+    # after this many attempts it is quarantined instead (a poison document).
+    processing_lease_seconds: float = Field(600.0, gt=0)
+    processing_max_attempts: int = Field(3, ge=1)
+    worker_poll_seconds: float = Field(2.0, gt=0)
+    # Encryption at rest of personal-data columns (off unless a key is set). A key ring:
+    # `kid:base64key,kid2:base64key2`; the first is the primary (encrypts new writes),
+    # the others only decrypt. A bare base64 key gets a kid from its fingerprint.
+    encryption_key: SecretStr | None = Field(
+        None, description="Key ring for encryption at rest (base64 32-byte AES keys)."
+    )
+    encryption_key_file: Path | None = Field(
+        None, description="A file holding the key ring (same format; newlines allowed)."
+    )
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
@@ -99,6 +119,8 @@ _OFFLINE_ENV = {
     # The temporary Prefect server can take long to start on a busy 2-core machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_LEVEL": "INFO",
+    # Prefect's own default, pinned: a profile must not open the server to the network.
+    "PREFECT_SERVER_API_HOST": "127.0.0.1",
 }
 
 
@@ -124,4 +146,8 @@ def apply_environment(settings: Settings | None = None) -> Settings:
     os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(settings.paddle_cache))
     if settings.prefect_api_url:
         os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
+    if settings.prefect_auth_string is not None:
+        auth = settings.prefect_auth_string.get_secret_value()
+        os.environ.setdefault("PREFECT_SERVER_API_AUTH_STRING", auth)
+        os.environ.setdefault("PREFECT_API_AUTH_STRING", auth)
     return settings

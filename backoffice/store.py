@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, event, text
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from backoffice.crypto import EncryptedJSON, EncryptedText
 
 
 def utcnow() -> datetime:
@@ -54,6 +56,7 @@ FINAL_STATUSES = {Status.POSTED, Status.REJECTED, Status.QUARANTINED}
 
 
 AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"; the outbox uses the same key
+SCHEMA_LOCK_KEY = 0x626F5F736368656D  # "bo_schem"
 
 
 class InvalidTransition(RuntimeError):
@@ -79,10 +82,17 @@ class Document(SQLModel, table=True):
     reason: str | None = None
     doc_type: str | None = None
     quality: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    ocr_lines: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Recognised text is personal data: encrypted at rest when a key is configured.
+    ocr_lines: list[Any] | None = Field(
+        default=None, sa_column=Column(EncryptedJSON("document.ocr_lines")))
     ocr_seconds: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The worker holding the document in `processing`, until when (see backoffice.leases),
+    # and how many times processing was started.
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    attempts: int = 0
 
 
 class FieldValue(SQLModel, table=True):
@@ -93,12 +103,13 @@ class FieldValue(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     document_id: int = Field(foreign_key="document.id", index=True)
     name: str
-    value: str | None = None
+    value: str | None = Field(default=None, sa_column=Column(EncryptedText("fieldvalue.value")))
     confidence: float = 0.0
-    raw: str | None = None
+    raw: str | None = Field(default=None, sa_column=Column(EncryptedText("fieldvalue.raw")))
     corrections: list[str] | None = Field(default=None, sa_column=Column(JSON))
     boxes: list[Any] | None = Field(default=None, sa_column=Column(JSON))
-    reviewed_value: str | None = None
+    reviewed_value: str | None = Field(
+        default=None, sa_column=Column(EncryptedText("fieldvalue.reviewed_value")))
 
 
 class CheckRow(SQLModel, table=True):
@@ -122,7 +133,11 @@ class AuditEvent(SQLModel, table=True):
     actor: str = "system"
     document_id: int | None = Field(default=None, index=True)
     action: str
-    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Events may carry the before/after values of a reviewed field: encrypted at rest
+    # like the fields. The hash covers the plaintext, so it verifies under any key and
+    # survives a rotation; an altered ciphertext reads as a marker and fails the hash.
+    data: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(EncryptedJSON("auditevent.data", on_tamper="mark")))
     prev_hash: str = ""
     hash: str = Field(default="", max_length=64)
 
@@ -186,7 +201,14 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        # Workers starting together on an empty database would race to create the
+        # same tables (a unique violation in the catalogue): one at a time.
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            SQLModel.metadata.create_all(conn)
+    else:
+        SQLModel.metadata.create_all(engine)
     return engine
 
 
@@ -200,6 +222,11 @@ def append_audit(session: Session, action: str, *, document_id: int | None = Non
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    elif bind.dialect.name == "sqlite":
+        # Take the write lock before reading the head: a transaction whose first
+        # statement is this read would otherwise chain onto a head that another
+        # process replaces before our insert (two workers forked the chain).
+        session.execute(text("UPDATE auditevent SET id = id WHERE id = -1"))
     last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev = last.hash if last else ""
     at = utcnow()
@@ -297,3 +324,72 @@ def verify_audit_chain(session: Session) -> list[str]:
     if head.count != len(events):
         problems.append(f"the head records {head.count} events, the trail holds {len(events)}")
     return problems
+
+
+def rotate_encryption(engine: Engine, batch_size: int = 500) -> dict[str, Any]:
+    """Re-encrypt every encrypted column to the primary key (plaintext rows included).
+
+    Batches of rows, each in its own transaction, rows locked on PostgreSQL; rows already
+    under the primary key are left alone, so a rotation interrupted half way is resumed by
+    running it again. Afterwards no row needs the old keys: they can be removed.
+    """
+    from sqlalchemy import JSON as RawJSON
+    from sqlalchemy import String, bindparam, type_coerce
+    from sqlalchemy import select as sa_select
+
+    from backoffice.crypto import (
+        KeyConfigError,
+        active_keyring,
+        encrypted_columns,
+        envelope_kid,
+        is_envelope,
+    )
+
+    ring = active_keyring()
+    if ring is None:
+        raise KeyConfigError("no encryption key is configured: nothing to rotate to")
+    rewritten: dict[str, int] = {}
+    found: dict[str, int] = {}
+    for table, column in encrypted_columns(SQLModel.metadata):
+        raw_type = RawJSON() if isinstance(column.type, EncryptedJSON) else String()
+        name = f"{table.name}.{column.name}"
+        raw = type_coerce(column, raw_type)
+        last_id = 0
+        rewritten[name] = 0
+        while True:
+            pick = (sa_select(table.c.id, raw.label("v"))
+                    .where(table.c.id > last_id, column.is_not(None))
+                    .order_by(table.c.id).limit(batch_size))
+            if engine.dialect.name == "postgresql":
+                pick = pick.with_for_update()
+            with engine.begin() as conn:
+                rows = conn.execute(pick).all()
+                if not rows:
+                    break
+                last_id = rows[-1].id
+                updates = []
+                for row in rows:
+                    value = row.v
+                    if value is None:
+                        continue
+                    if is_envelope(value):
+                        kid = envelope_kid(value)
+                        found[kid] = found.get(kid, 0) + 1
+                        if kid == ring.primary:
+                            continue
+                        plain = ring.decrypt(value, column.type.context)
+                    else:
+                        found["(plaintext)"] = found.get("(plaintext)", 0) + 1
+                        if isinstance(column.type, EncryptedJSON):
+                            plain = json.dumps(value, ensure_ascii=False,
+                                               separators=(",", ":"), default=str).encode()
+                        else:
+                            plain = str(value).encode("utf-8")
+                    updates.append({"b_id": row.id,
+                                    "b_v": ring.encrypt(plain, column.type.context)})
+                if updates:
+                    conn.execute(table.update().where(table.c.id == bindparam("b_id"))
+                                 .values({column.name: bindparam("b_v", type_=raw_type)}),
+                                 updates)
+                    rewritten[name] += len(updates)
+    return {"primary": ring.primary, "rewritten": rewritten, "found_under": found}

@@ -22,6 +22,7 @@ from pydantic import Field
 from backoffice import reports
 from backoffice.batch import dry_run_rows, received_ids
 from backoffice.intake import scan_inbox
+from backoffice.leases import recover_expired
 from backoffice.masking import mask_exceptions
 from backoffice.models import DocType
 from backoffice.processing import process_document
@@ -41,8 +42,11 @@ def intake(inbox: str, batch: str | None) -> dict:
         result = scan_inbox(session, Path(inbox), documents_dir=settings.documents_dir,
                             quarantine_dir=settings.quarantine_dir,
                             max_bytes=settings.max_file_bytes, batch=batch)
-    return {"received": result.received, "duplicates": len(result.duplicates),
-            "quarantined": result.quarantined}
+    # Documents of a run that died mid-way come back once their lease has expired.
+    recovered = recover_expired(get_db(settings), max_attempts=settings.processing_max_attempts)
+    return {"received": recovered.requeued + result.received,
+            "duplicates": len(result.duplicates),
+            "quarantined": recovered.quarantined + result.quarantined}
 
 
 def _run_settings(confidence_threshold: float | None) -> Settings:

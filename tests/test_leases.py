@@ -1,0 +1,150 @@
+"""Processing leases: exclusive claims, recovery of expired leases, poison documents."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from backoffice import leases
+from backoffice.processing import process_claimed, process_document
+from backoffice.settings import get_settings
+from backoffice.store import AuditEvent, Document, Status, make_engine, verify_audit_chain
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    import backoffice.outbox  # noqa: F401  (the outbox table, for approvals)
+
+    if request.param == "sqlite":
+        yield make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        return
+    from conftest import PG_ADMIN_URL
+    from outbox_support import fresh_pg_database
+
+    with fresh_pg_database(PG_ADMIN_URL) as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
+
+
+def _docs(engine, n, tmp_path) -> list[int]:
+    ids = []
+    with Session(engine) as session:
+        for i in range(n):
+            path = tmp_path / f"{i}.bin"
+            path.write_bytes(b"not an image")
+            doc = Document(sha256=f"{i:064x}", original_name=f"{i}.bin",
+                           stored_path=str(path), status=Status.RECEIVED)
+            session.add(doc)
+            session.flush()
+            ids.append(doc.id)
+        session.commit()
+    return ids
+
+
+def _doc(engine, doc_id) -> Document:
+    with Session(engine) as session:
+        return session.get(Document, doc_id)
+
+
+def test_claims_are_exclusive_and_counted(engine, tmp_path):
+    ids = _docs(engine, 3, tmp_path)
+    a = leases.claim(engine, "a", lease_seconds=60)
+    b = leases.claim(engine, "b", lease_seconds=60)
+    assert a.document_id == ids[0] and b.document_id == ids[1] and a.attempt == 1
+    assert leases.claim(engine, "c", lease_seconds=60, document_id=ids[0]) is None
+    doc = _doc(engine, ids[0])
+    assert doc.status is Status.PROCESSING and doc.lease_owner == "a" and doc.attempts == 1
+    assert leases.count_active(engine) == {"received": 1, "processing": 2}
+
+
+def test_expired_lease_requeued_then_poison_quarantined(engine, tmp_path):
+    (doc_id,) = _docs(engine, 1, tmp_path)
+    # A worker that dies twice on the same document (lease 0.1 s, nobody finishes it).
+    for attempt in (1, 2):
+        held = leases.claim(engine, f"dead-{attempt}", lease_seconds=0.1)
+        assert held.attempt == attempt
+        assert leases.recover_expired(engine, max_attempts=2).requeued == []  # still live
+        time.sleep(0.2)
+        recovered = leases.recover_expired(engine, max_attempts=2)
+        if attempt == 1:
+            assert recovered.requeued == [doc_id] and recovered.quarantined == []
+            assert _doc(engine, doc_id).status is Status.RECEIVED
+        else:
+            assert recovered.quarantined == [doc_id]
+    doc = _doc(engine, doc_id)
+    assert doc.status is Status.QUARANTINED and "2 attempts" in doc.reason
+    assert leases.claim(engine, "late", lease_seconds=1) is None
+    with Session(engine) as session:
+        moves = [e.data for e in session.exec(select(AuditEvent).where(
+            AuditEvent.document_id == doc_id).order_by(AuditEvent.id))]
+        assert [(m["from"], m["to"]) for m in moves] == [
+            ("received", "processing"), ("processing", "received"),
+            ("received", "processing"), ("processing", "quarantined")]
+        assert moves[1]["lease_expired"] and moves[1]["attempt"] == 1
+        assert verify_audit_chain(session) == []
+
+
+def test_a_late_worker_records_nothing(engine, tmp_path, monkeypatch):
+    (doc_id,) = _docs(engine, 1, tmp_path)
+    slow = leases.claim(engine, "slow", lease_seconds=0.1)
+    time.sleep(0.2)
+    leases.recover_expired(engine, max_attempts=3)
+    fresh = leases.claim(engine, "fresh", lease_seconds=60)
+    assert fresh.document_id == doc_id and fresh.attempt == 2
+    settings = get_settings()
+    # The slow worker finishes now: a decode error it would record as a quarantine.
+    assert process_claimed(engine, slow, None, settings) == []
+    assert _doc(engine, doc_id).status is Status.PROCESSING
+    assert process_claimed(engine, fresh, None, settings) == [doc_id]
+    doc = _doc(engine, doc_id)
+    assert doc.status is Status.QUARANTINED and doc.lease_owner is None
+
+
+class _Crashing:
+    def recognize(self, image):
+        raise MemoryError("the engine fell over on 110105194912310021")
+
+
+def test_a_document_that_crashes_the_engine_is_quarantined(engine, tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    (doc_id,) = _docs(engine, 1, tmp_path)
+    path = tmp_path / "0.bin"
+    path.write_bytes(cv2.imencode(".png", np.full((60, 100), 255, np.uint8))[1].tobytes())
+    settings = get_settings().model_copy(update={"processing_max_attempts": 2})
+    for attempt in (1, 2):
+        with pytest.raises(MemoryError):
+            process_document(engine, doc_id, _Crashing(), settings)
+        status = _doc(engine, doc_id).status
+        assert status is (Status.RECEIVED if attempt == 1 else Status.QUARANTINED)
+    doc = _doc(engine, doc_id)
+    assert "failed 2 times" in doc.reason and "MemoryError" in doc.reason
+    assert "110105194912310021" not in doc.reason  # masked
+    with Session(engine) as session:
+        assert verify_audit_chain(session) == []
+
+
+def test_worker_takes_the_inbox_and_a_dead_workers_document(engine, tmp_path):
+    from worker_support import BlankRecognizer, write_tiny_documents
+
+    from backoffice.worker import run_worker
+
+    (orphan,) = _docs(engine, 1, tmp_path)
+    leases.claim(engine, "dead", lease_seconds=0.05)  # and then it died
+    inbox = tmp_path / "inbox"
+    write_tiny_documents(inbox, 3)
+    settings = get_settings().model_copy(update={
+        "worker_poll_seconds": 0.05, "data_dir": tmp_path / "data"})
+    time.sleep(0.1)
+    report = run_worker(engine, BlankRecognizer(), settings, inbox=inbox, owner="w", once=True,
+                        max_seconds=60)
+    assert report.received == 3 and report.requeued == 1 and report.failed == 0
+    assert len(report.processed) == 4 and orphan in report.processed
+    assert leases.count_active(engine) == {"received": 0, "processing": 0}
+    assert list(inbox.iterdir()) == []
+    with Session(engine) as session:
+        assert verify_audit_chain(session) == []
