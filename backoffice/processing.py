@@ -191,6 +191,8 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
     path = Path(held.stored_path)
     try:
         readings = read_document(path.read_bytes(), recognizer, limits_from(settings))
+    except (MemoryError, OSError):
+        raise  # the machine, not the file: given back and retried (process_claimed)
     except Exception as exc:  # noqa: BLE001 - a file the reader fails on is quarantined
         reason = (mask_text(str(exc)) if isinstance(exc, DecodeError)
                   else unreadable_reason(exc))

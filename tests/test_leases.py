@@ -62,12 +62,13 @@ def test_claims_are_exclusive_and_counted(engine, tmp_path):
 
 def test_expired_lease_requeued_then_poison_quarantined(engine, tmp_path):
     (doc_id,) = _docs(engine, 1, tmp_path)
-    # A worker that dies twice on the same document (lease 0.1 s, nobody finishes it).
+    # A worker that dies twice on the same document (lease 1 s, nobody finishes it; long
+    # enough that a loaded machine still sees it live right after the claim).
     for attempt in (1, 2):
-        held = leases.claim(engine, f"dead-{attempt}", lease_seconds=0.1)
+        held = leases.claim(engine, f"dead-{attempt}", lease_seconds=1.0)
         assert held.attempt == attempt
         assert leases.recover_expired(engine, max_attempts=2).requeued == []  # still live
-        time.sleep(0.2)
+        time.sleep(1.1)
         recovered = leases.recover_expired(engine, max_attempts=2)
         if attempt == 1:
             assert recovered.requeued == [doc_id] and recovered.quarantined == []
