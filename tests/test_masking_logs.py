@@ -110,3 +110,54 @@ def test_connector_errors_lose_the_documents_names_and_addresses():
         assert outcome.error.startswith("HTTP ")
         for value in ("王晓明", "建国路88号院", ID):
             assert value not in outcome.error
+
+
+@pytest.mark.integration
+def test_prefect_run_logs_and_failed_states_are_masked(prefect_harness):
+    """Through a real Prefect server: what the run logger ships to the API and the state
+    message of a failed task hold no full value."""
+    import asyncio
+
+    from prefect import flow, get_run_logger, task
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    install_log_masking()
+
+    @task(name="masking-probe-task")
+    @mask_exceptions
+    def failing(number: int) -> None:
+        raise LookupError(f"no customer {ID}, phone {PHONE}, account {ACCOUNT}")
+
+    @flow(name="masking-probe")
+    def probe() -> str:
+        get_run_logger().info("customer %s phone %s account %s", ID, PHONE, ACCOUNT)
+        state = failing(1, return_state=True)
+        return state.message or ""
+
+    state = probe(return_state=True)
+    message = state.result()
+    assert "LookupError" in message
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs travel in background batches
+
+    async def _read():
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            return logs, runs
+
+    logs, runs = asyncio.run(_read())
+    shipped = "\n".join(log.message for log in logs)
+    assert "110*************2X" in shipped  # the record was shipped, masked
+    states = "\n".join(str(r.state.message) for r in runs if r.state)
+    for value in (ID, PHONE, ACCOUNT):
+        assert value not in shipped and value not in message and value not in states
