@@ -229,7 +229,8 @@ def test_altered_audit_ciphertext_is_named_by_verify(engine, use_key):
         conn.execute(text("UPDATE auditevent SET data = (SELECT data FROM auditevent WHERE "
                           "id = :o) WHERE id = :i"), {"o": target + 1, "i": target})
     with Session(engine) as session:
-        assert any(f"event {target}: content altered" in p for p in verify_audit_chain(session))
+        assert any(p.startswith(f"event {target} ") and "content altered" in p
+                   for p in verify_audit_chain(session))
 
 
 def test_encrypted_columns_refuse_sql_comparison(use_key):
