@@ -144,7 +144,7 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     schema = json.loads(asyncio.run(_run_input(run, "schema")))
     props = schema["properties"]
     assert props["decision"]["$ref"] or props["decision"].get("enum")
-    assert set(("decision", "reviewer", "reject_reason", "override")) <= set(props)
+    assert {"decision", "reviewer", "reject_reason", "override"} <= set(props)
     assert props["name"]["default"] == FRONT["name"]  # needs correction: in clear
     assert "id_number" not in props and "address" not in props  # personal, fine: not in form
     assert props["birth_date"]["default"] == FRONT["birth_date"]
@@ -221,6 +221,13 @@ def test_correction_is_revalidated_and_audited(prefect_harness):
         ("carol", "422823194201039462", FRONT["id_number"])]
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI as a terminal operator runs it: another process, the same data folder."""
+    return subprocess.run([sys.executable, "-m", "backoffice.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          timeout=120, check=False)
+
+
 def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness):
     from backoffice.store import AuditEvent, Status
 
@@ -234,23 +241,16 @@ def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness)
     with Session(_engine()) as session:
         assert session.exec(select(AuditEvent).where(
             AuditEvent.document_id == doc_id, AuditEvent.action == "review.timed_out")).one()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "list", "--json",
-                          "--batch", "review-test"], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
+    out = _cli("review", "list", "--json", "--batch", "review-test")
     assert out.returncode == 0, out.stderr
     listed = {json.loads(line)["document_id"]: json.loads(line) for line in
               out.stdout.splitlines()}
     assert doc_id in listed and listed[doc_id]["to_correct"] == ["name"]
     assert FRONT["id_number"] not in out.stdout and FRONT["name"] not in out.stdout
     # ...and a terminal operator can decide it; the decision is audited with the actor.
-    shown = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "show",
-                            str(doc_id)], capture_output=True, text=True, env=env, cwd=ROOT,
-                           timeout=120)
+    shown = _cli("review", "show", str(doc_id))
     assert shown.returncode == 0 and FRONT["id_number"] not in shown.stdout
-    decided = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "decide",
-                              str(doc_id), "-d", "approve", "-r", "dave"],
-                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    decided = _cli("review", "decide", str(doc_id), "-d", "approve", "-r", "dave")
     assert decided.returncode == 0, decided.stderr + decided.stdout
     assert _doc(doc_id).status is Status.APPROVED
 
