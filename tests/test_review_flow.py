@@ -35,14 +35,14 @@ def _engine():
 
 
 def make_review_doc(values: dict[str, str | None], *, reason: str,
-                    confidences: dict[str, float] | None = None) -> int:
+                    confidences: dict[str, float] | None = None, engine=None) -> int:
     """An ID-card front in review, as processing would leave it (rules really run)."""
     from backoffice.models import DocType
     from backoffice.processing import validate_fields
     from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
 
     image = FIXTURES / "idcards" / "clean" / "s2026_0000_front.jpg"
-    with Session(_engine()) as session:
+    with Session(engine or _engine()) as session:
         doc = Document(sha256=uuid.uuid4().hex * 2, original_name="front.jpg",
                        stored_path=str(image), batch="review-test", doc_type="id_card_front",
                        status=Status.PROCESSED)
