@@ -231,6 +231,29 @@ def review_decide(
         raise typer.Exit(3)
 
 
+@review_app.command("requeue")
+def review_requeue(
+    document_ids: list[int] = typer.Argument(None, help="Documents (default: the whole queue)."),
+) -> None:
+    """Give documents waiting for review a fresh review run in the Prefect UI (after a
+    timeout, or when `backoffice serve` restarted under a paused run)."""
+    settings = apply_environment()
+    os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url or
+                          f"http://127.0.0.1:{settings.prefect_port}/api")
+    from backoffice.review import review_queue
+    from backoffice.runtime import get_db
+
+    ids = document_ids or [i.document_id for i in review_queue(get_db(settings), settings)]
+    from flows.review_document import requeue_reviews
+
+    started = requeue_reviews(ids)
+    for doc_id, run_id in started.items():
+        Console().print(f"document {doc_id}: review run {run_id}")
+    skipped = sorted(set(ids) - set(started))
+    if skipped:
+        err.print(f"not in review (skipped): {skipped}")
+
+
 # --- kpi -----------------------------------------------------------------------------
 
 

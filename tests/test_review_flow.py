@@ -154,6 +154,7 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     assert FRONT["id_number"] not in description and "422*" in description
     arts = {a.key: a for a in asyncio.run(_artifacts(run.id))}
     assert arts["review-image"].data.count("data:image/jpeg;base64,") == 1
+    assert f"/artifacts/artifact/{arts['review-image'].id}" in description
     assert FRONT["id_number"] not in arts["review-document"].data
 
     resume(run, decision="approve", reviewer="alice", name=FRONT["name"])
@@ -247,7 +248,28 @@ def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness)
               out.stdout.splitlines()}
     assert doc_id in listed and listed[doc_id]["to_correct"] == ["name"]
     assert FRONT["id_number"] not in out.stdout and FRONT["name"] not in out.stdout
-    # ...and a terminal operator can decide it; the decision is audited with the actor.
+    # The operator can give it a fresh review run in the UI...
+    from prefect.client.orchestration import get_client
+
+    from flows.review_document import requeue_reviews, review_document
+
+    deployment_id = review_document.to_deployment(name="review-document").apply()
+
+    async def _read(run_id):
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    async def _delete():
+        async with get_client() as client:
+            await client.delete_deployment(deployment_id)
+
+    try:
+        started = requeue_reviews([doc_id])
+        fresh = asyncio.run(_read(started[doc_id]))
+        assert fresh.parameters == {"document_id": doc_id} and fresh.state.is_scheduled()
+    finally:
+        asyncio.run(_delete())
+    # ...or decide it at a terminal; the decision is audited with the actor.
     shown = _cli("review", "show", str(doc_id))
     assert shown.returncode == 0 and FRONT["id_number"] not in shown.stdout
     decided = _cli("review", "decide", str(doc_id), "-d", "approve", "-r", "dave")
@@ -298,3 +320,25 @@ def test_process_inbox_routes_to_review_and_starts_review_runs(prefect_harness, 
         assert review_run.deployment_id == deployment_id
     finally:
         asyncio.run(_delete())
+
+
+def test_kpi_report_flow_publishes_artifacts(prefect_harness):
+    from flows.kpi_report import kpi_report
+
+    make_review_doc(FRONT, reason="name: confidence 0.50 below 0.85")
+    result = kpi_report(days=1)
+    assert result["by_status"]["in_review"] >= 1
+    assert 0.0 <= result["straight_through_rate"] <= 1.0
+    arts = asyncio.run(_artifacts_by_key(["kpi-report", "kpi-rule-errors"]))
+    assert {a.key for a in arts} == {"kpi-report", "kpi-rule-errors"}
+    text = " ".join(str(a.data) for a in arts)
+    assert "straight-through rate" in text and FRONT["id_number"] not in text
+
+
+async def _artifacts_by_key(keys):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        return await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=keys)))
