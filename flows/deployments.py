@@ -66,6 +66,8 @@ def build_deployments(settings: Settings | None = None, *,
             name="process-inbox", tags=["operations"],
             schedules=[Interval(timedelta(seconds=settings.inbox_poll_seconds), timezone=tz)],
             paused=pause_schedules, parameters={"inbox": str(settings.inbox)},
+            # One at a time: a slow poll and a run started from the UI queue, not race.
+            concurrency_limit=1,
             description="Poll the inbox: intake, OCR, rules, routing; documents to review "
             "get a review-document run."),
         drain_outbox.to_deployment(
