@@ -342,3 +342,17 @@ async def _artifacts_by_key(keys):
     async with get_client() as client:
         return await client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=keys)))
+
+
+def test_cli_batch_run_follows_its_progress(prefect_harness, tmp_path):
+    """`backoffice process` runs the flow in a thread and follows the batch in the store."""
+    from backoffice.batch import batch_progress
+    from backoffice.cli_ops import run_with_progress
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "not-an-image.jpg").write_bytes(b"plain text, not a picture " * 4)
+    result = run_with_progress(inbox, "progress-test")
+    assert result["batch"] == "progress-test" and result["statuses"] == {"quarantined": 1}
+    state = batch_progress(_engine(), "progress-test")
+    assert (state.total, state.settled, state.by_status) == (1, 1, {"quarantined": 1})
