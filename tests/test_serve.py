@@ -94,3 +94,33 @@ def test_serve_runs_the_review_deployment_and_stops_cleanly(tmp_path):
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
     assert "Prefect server stopped" in (tmp_path / "serve.log").read_text()
+
+
+@pytest.mark.postgres
+def test_prefect_server_on_postgresql(tmp_path, monkeypatch):
+    """The README's at-scale path: Prefect's own server database on PostgreSQL."""
+    import uuid
+
+    import psycopg
+    from conftest import PG_ADMIN_URL
+
+    from backoffice.server import free_port, start_prefect_server
+
+    name = f"prefect_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL",
+                       f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}")
+    server = start_prefect_server(port=free_port(), home=tmp_path / "prefect")
+    try:
+        assert server.healthy()
+        made = httpx.post(f"{server.api_url}/flows/", json={"name": "pg-check"}, timeout=10)
+        assert made.status_code in (200, 201), made.text
+        with psycopg.connect(f"{base}/{name}") as conn:
+            assert conn.execute("SELECT name FROM flow").fetchall() == [("pg-check",)]
+    finally:
+        server.stop()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert not server.healthy()
