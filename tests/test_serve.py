@@ -66,6 +66,8 @@ def test_serve_runs_the_review_deployment_and_stops_cleanly(tmp_path):
             return {d["name"]: d for d in found} if len(found) == 5 else None
 
         deps = _wait(deployments, 240, "five deployments")
+        assert deps["process-inbox"]["global_concurrency_limit"]["limit"] == 1
+        assert deps["drain-outbox"]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
         for name in ("reconcile-masters", "kpi-report"):
             (sched,) = deps[name]["schedules"]
             assert sched["schedule"]["timezone"] == "Asia/Shanghai"
