@@ -23,7 +23,6 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-
 from browser import PrefectUI, chromium, wait_until
 from conftest import ROOT
 
@@ -125,10 +124,12 @@ def served(server: LiveServer, argv: list[str], deployment: str, log: Path,
         def registered() -> UUID | None:
             if process.poll() is not None:
                 raise RuntimeError(f"serving {deployment} exited:\n" + _tail(log))
+            from prefect.exceptions import ObjectNotFound
+
             with prefect_client(server) as client:
                 try:
                     return client.read_deployment_by_name(deployment).id
-                except Exception:  # ObjectNotFound until serve() registered it
+                except ObjectNotFound:
                     return None
 
         yield wait_until(f"deployment {deployment}", registered, timeout, interval=0.5)
@@ -141,9 +142,9 @@ def prefect_client(server: LiveServer):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        with get_client(sync_client=True) as client:
-            yield client
+    with (temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+          get_client(sync_client=True) as client):
+        yield client
 
 
 @pytest.fixture(scope="module")

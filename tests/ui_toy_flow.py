@@ -10,11 +10,10 @@ the resume form) apart from OCR, so a failure of the real test can be located.
 # types of this module loaded under another name, and string annotations would not resolve.
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
-
 from prefect import flow, get_run_logger
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from pydantic import BaseModel, Field
 
 
 class Kind(StrEnum):
