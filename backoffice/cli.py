@@ -38,6 +38,15 @@ def _mount_reconcile() -> None:
 
 
 _mount_reconcile()
+
+
+def _mount_operations() -> None:
+    from backoffice.cli_ops import mount
+
+    mount(app)  # serve, review list|show|decide, kpi
+
+
+_mount_operations()
 console = Console(stderr=True)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT_ROOT / "fixtures"
@@ -117,13 +126,29 @@ def id_number(
 @app.command()
 def process(
     inbox: Path = typer.Argument(..., help="Folder to take documents from."),
-    batch: str | None = typer.Option(None, help="A batch label stored with each document."),
+    batch: str | None = typer.Option(None, help="A batch label stored with each document "
+                                     "(default: a new cli-<time> label)."),
+    doc_type: list[str] = typer.Option([], "--doc-type", help="Route only this document "
+                                       "type (repeatable): id_card_front, id_card_back, "
+                                       "claim_form, unknown."),
+    confidence_threshold: float | None = typer.Option(None, min=0.0, max=1.0,
+                                                      help="Review below this confidence."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and validate only."),
+    max_documents: int | None = typer.Option(None, min=1, help="At most N documents."),
+    progress: bool = typer.Option(True, help="Show a progress bar (stderr)."),
 ) -> None:
     """Run the process-inbox flow once on a folder (Prefect, temporary or configured server)."""
     apply_environment()
-    from flows.process_inbox import process_inbox
+    params = {"doc_types": doc_type or None, "confidence_threshold": confidence_threshold,
+              "dry_run": dry_run, "max_documents": max_documents}
+    if progress and not dry_run:
+        from backoffice.cli_ops import run_with_progress
 
-    result = process_inbox(inbox=str(inbox), batch=batch)
+        result = run_with_progress(inbox, batch, **params)
+    else:
+        from flows.process_inbox import process_inbox
+
+        result = process_inbox(inbox=str(inbox), batch=batch, **params)
     console.print_json(json.dumps(result))
 
 
@@ -172,9 +197,9 @@ def demo(
 
 
 def _demo_summary(settings, result: dict, sources: list[str]) -> None:
-    from sqlmodel import Session, select
-
     from collections import Counter
+
+    from sqlmodel import Session, select
 
     from backoffice.accuracy import AccuracyTable, load_truth, pct, split_key
     from backoffice.runtime import get_db

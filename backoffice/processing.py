@@ -140,9 +140,14 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
 
 
 def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settings: Settings,
-                     today: date | None = None) -> list[int]:
+                     today: date | None = None,
+                     doc_types: set[str] | None = None) -> list[int]:
     """Read, validate and route one received document. Returns the ids of its pages'
-    documents (a multi-page file becomes one document per page)."""
+    documents (a multi-page file becomes one document per page).
+
+    ``doc_types``: route only documents of these types; one of another type (by its first
+    page) goes back to ``received`` with the reason, for a later run without the filter.
+    """
     with Session(engine) as session:
         doc = session.get(Document, doc_id)
         if doc is None or doc.status is not Status.RECEIVED:
@@ -158,6 +163,14 @@ def process_document(engine: Engine, doc_id: int, recognizer: Recognizer, settin
             set_status(session, doc, Status.QUARANTINED, reason=mask_text(str(exc)))
             session.commit()
         return [doc_id]
+    if doc_types is not None and readings and readings[0].doc_type.value not in doc_types:
+        with Session(engine) as session:
+            doc = session.get(Document, doc_id)
+            set_status(session, doc, Status.RECEIVED,
+                       reason=f"left for later: {readings[0].doc_type.value} is outside this "
+                       "run's document-type filter")
+            session.commit()
+        return []
     ids = []
     lookup = system_lookup()
     with Session(engine) as session:

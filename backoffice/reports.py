@@ -26,7 +26,7 @@ def document_rows(engine: Engine, ids: list[int]) -> list[dict[str, Any]]:
             fields = {f.name: f for f in session.exec(
                 select(FieldValue).where(FieldValue.document_id == doc_id))}
             failed = [c.rule for c in session.exec(select(CheckRow).where(
-                CheckRow.document_id == doc_id, CheckRow.passed == False))]  # noqa: E712
+                CheckRow.document_id == doc_id, CheckRow.passed == False))]
             key = "; ".join(
                 f"{n}={mask_value(n, fields[n].value)}" for n in KEY_FIELDS
                 if n in fields and fields[n].value)
@@ -47,13 +47,23 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(Counter(r["status"] for r in rows).items()))
 
 
-def summary_markdown(counts: dict[str, int], duplicates: int = 0) -> str:
+def summary_markdown(counts: dict[str, int], duplicates: int = 0,
+                     rows: list[dict[str, Any]] | None = None) -> str:
     total = sum(counts.values())
     lines = ["# process-inbox", "", f"**{total} documents**, {duplicates} duplicate files skipped.",
              "", "| status | documents |", "|---|---:|"]
     lines += [f"| {status} | {n} |" for status, n in counts.items()]
     straight = counts.get("approved", 0) + counts.get("posted", 0)
     if total:
-        lines += ["", f"Straight-through: {straight / total:.0%}; "
-                      f"to review: {counts.get('in_review', 0) / total:.0%}."]
+        lines += ["", (f"Straight-through: {straight / total:.0%}; "
+                      f"to review: {counts.get('in_review', 0) / total:.0%}.")]
+    failed = Counter(rule for r in rows or [] for rule in
+                     filter(None, (x.strip() for x in r.get("failed_checks", "").split(","))))
+    if failed:
+        lines += ["", "| failed check | documents |", "|---|---:|"]
+        lines += [f"| `{rule}` | {n} |" for rule, n in failed.most_common()]
+    waiting = [str(r["document"]) for r in rows or [] if r.get("status") == "in_review"]
+    if waiting:
+        lines += ["", (f"Waiting for review: documents {', '.join(waiting)} "
+                      "(their review-document runs, or `backoffice review list`).")]
     return "\n".join(lines)

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
     )
+    # Operations (`backoffice serve`): the local Prefect server, schedules, review.
+    prefect_port: int = Field(4200, description="Port of the local Prefect server.")
+    inbox_dir: Path | None = Field(None, description="Polled inbox; default data_dir/inbox.")
+    inbox_poll_seconds: int = Field(60, ge=5, description="process-inbox polling interval.")
+    drain_interval_seconds: int = Field(60, ge=5, description="drain-outbox interval.")
+    schedule_timezone: str = Field("Asia/Shanghai", description="Time zone of the crons.")
+    reconcile_cron: str = Field("0 2 * * *", description="reconcile-masters schedule.")
+    kpi_cron: str = Field("30 7 * * *", description="kpi-report schedule.")
+    reconcile_core_csv: Path | None = Field(None, description="Core master for the daily run.")
+    reconcile_claims_csv: Path | None = Field(None, description="Claims master for the daily run.")
+    review_timeout_seconds: int = Field(
+        24 * 3600, ge=1, description="How long a review-document run waits for a decision; "
+        "after that the document stays queued (in_review) for `backoffice review`.")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
@@ -65,6 +78,10 @@ class Settings(BaseSettings):
     @property
     def prefect_home(self) -> Path:
         return self.data_dir / "prefect"
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir or self.data_dir / "inbox"
 
     @property
     def paddle_cache(self) -> Path:

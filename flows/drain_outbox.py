@@ -6,8 +6,11 @@ from backoffice.settings import apply_environment
 
 apply_environment()
 
+from typing import Annotated
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from pydantic import Field
 
 from backoffice.connectors import build_connectors, load_targets
 from backoffice.outbox import DrainPolicy, ensure_schema, run_drain
@@ -46,20 +49,32 @@ def drain(targets_file: str | None, targets: list[str], bursts: dict[str, int],
 def drain_outbox(
     targets: list[str] | None = None,
     until_empty: bool = True,
-    max_seconds: float | None = 600.0,
+    max_seconds: Annotated[float | None, Field(gt=0, le=24 * 3600)] = 600.0,
     rate_limits: bool = True,
-    batch_size: int = 64,
-    workers: int = 8,
-    max_attempts: int = 8,
-    lease_seconds: float = 60.0,
-    backoff_base: float = 1.0,
-    backoff_max: float = 300.0,
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 64,
+    workers: Annotated[int, Field(ge=1, le=64)] = 8,
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8,
+    lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0,
+    backoff_base: Annotated[float, Field(gt=0, le=600)] = 1.0,
+    backoff_max: Annotated[float, Field(gt=0, le=24 * 3600)] = 300.0,
     targets_file: str | None = None,
 ) -> dict:
     """Post pending outbox messages (retries, backoff, dead-letter) until none is left.
 
-    ``targets``: default every routed target of the targets file (``targets_file``,
-    default ``BACKOFFICE_TARGETS_FILE`` or the packaged ``targets.json``).
+    Args:
+        targets: Target systems to post to; empty means every routed target of the
+            targets file.
+        until_empty: Keep draining until no message is due (else one round).
+        max_seconds: Stop after this many seconds even if messages are left.
+        rate_limits: Respect each target's rate limit (Prefect global concurrency limits).
+        batch_size: Messages claimed per round (1 to 1000).
+        workers: Parallel posts (1 to 64).
+        max_attempts: Transient failures before a message is dead-lettered (1 to 100).
+        lease_seconds: How long a claimed message is ours before another drain may take it.
+        backoff_base: First retry delay in seconds (doubles each attempt, with jitter).
+        backoff_max: Longest retry delay in seconds.
+        targets_file: Targets configuration; empty means BACKOFFICE_TARGETS_FILE or the
+            packaged targets.json.
     """
     logger = get_run_logger()
     config = load_targets(targets_file)

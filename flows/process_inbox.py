@@ -1,21 +1,33 @@
-"""`process-inbox`: take an inbox folder's files through intake, OCR, rules and routing."""
+"""`process-inbox`: take an inbox folder's files through intake, OCR, rules and routing.
+
+Parameters are typed (pydantic ``Field`` bounds, descriptions and an enum), so the Prefect
+UI renders a form and the server refuses a bad value when the run is created. Documents
+routed to review each get a ``review-document`` run when that deployment is served;
+otherwise they stay queued ``in_review`` (``backoffice review list``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from backoffice.settings import apply_environment
 
 apply_environment()
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
 
-from backoffice import reports  # noqa: E402
-from backoffice.intake import scan_inbox  # noqa: E402
-from backoffice.processing import process_document  # noqa: E402
-from backoffice.runtime import get_db, get_recognizer  # noqa: E402
-from backoffice.settings import get_settings  # noqa: E402
+from backoffice import reports
+from backoffice.batch import dry_run_rows, received_ids
+from backoffice.intake import scan_inbox
+from backoffice.models import DocType
+from backoffice.processing import process_document
+from backoffice.runtime import get_db, get_recognizer
+from backoffice.settings import Settings, get_settings
+
+REVIEW_DEPLOYMENT = "review-document/review-document"
 
 
 @task(name="intake", retries=2, retry_delay_seconds=2)
@@ -31,30 +43,107 @@ def intake(inbox: str, batch: str | None) -> dict:
             "quarantined": result.quarantined}
 
 
-@task(name="process-document", task_run_name="process-document-{doc_id}")
-def process(doc_id: int) -> list[int]:
+def _run_settings(confidence_threshold: float | None) -> Settings:
     settings = get_settings()
-    return process_document(get_db(settings), doc_id, get_recognizer(settings), settings)
+    if confidence_threshold is None:
+        return settings
+    return settings.model_copy(update={"review_min_field_confidence": confidence_threshold})
+
+
+@task(name="process-document", task_run_name="process-document-{doc_id}")
+def process(doc_id: int, confidence_threshold: float | None = None,
+            doc_types: list[str] | None = None) -> list[int]:
+    settings = _run_settings(confidence_threshold)
+    return process_document(get_db(settings), doc_id, get_recognizer(settings), settings,
+                            doc_types=set(doc_types) if doc_types else None)
+
+
+@task(name="request-reviews")
+def request_reviews(doc_ids: list[int]) -> dict[int, str]:
+    """Start one review-document run per document, if that deployment is served."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    logger = get_run_logger()
+    if not doc_ids:
+        return {}
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(REVIEW_DEPLOYMENT)
+        except ObjectNotFound:
+            logger.info("%d documents wait in the review queue (no review-document "
+                        "deployment is served; backoffice review list)", len(doc_ids))
+            return {}
+    runs = {}
+    for doc_id in doc_ids:
+        run = run_deployment(REVIEW_DEPLOYMENT, parameters={"document_id": doc_id}, timeout=0,
+                             as_subflow=False, tags=["review"],
+                             idempotency_key=f"review-document-{doc_id}")
+        runs[doc_id] = str(run.id)
+    logger.info("review runs started for documents %s", sorted(runs))
+    return runs
 
 
 @flow(name="process-inbox")
-def process_inbox(inbox: str = "var/inbox", batch: str | None = None) -> dict:
-    """Take every file of `inbox` through intake, OCR, validation and routing."""
+def process_inbox(
+    inbox: str | None = None,
+    batch: Annotated[str | None, Field(max_length=100)] = None,
+    doc_types: list[DocType] | None = None,
+    confidence_threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None,
+    dry_run: bool = False,
+    max_documents: Annotated[int | None, Field(ge=1, le=10000)] = None,
+    request_review: bool = True,
+) -> dict:
+    """Take every file of `inbox` through intake, OCR, validation and routing.
+
+    Args:
+        inbox: Folder to take documents from; empty means BACKOFFICE_INBOX_DIR (the data
+            folder's inbox).
+        batch: A label stored with each document of this run.
+        doc_types: Route only these document types; documents of other types go back to
+            'received' for a later run. Empty means all types.
+        confidence_threshold: A field read below this confidence (0 to 1) goes to review;
+            empty means BACKOFFICE_REVIEW_MIN_FIELD_CONFIDENCE.
+        dry_run: Read and validate only; store, move and post nothing.
+        max_documents: Process at most this many documents in this run (1 to 10000); the
+            rest stay 'received' for the next run.
+        request_review: Start a review-document run for each document routed to review.
+    """
     logger = get_run_logger()
+    settings = get_settings()
+    inbox = inbox or str(settings.inbox)
+    types = sorted({DocType(t).value for t in doc_types}) if doc_types else None
+    if dry_run:
+        rows = dry_run_rows(Path(inbox), get_recognizer(settings),
+                            _run_settings(confidence_threshold),
+                            doc_types=set(types) if types else None, limit=max_documents)
+        create_table_artifact(key="process-inbox-documents", table=rows,
+                              description="DRY RUN: what a run would decide (nothing stored)")
+        counts = reports.status_counts([{"status": r["would_be"]} for r in rows])
+        create_markdown_artifact(
+            key="process-inbox-summary",
+            markdown="**Dry run**: nothing was stored, moved or posted.\n\n"
+            + reports.summary_markdown(counts), description="Run summary (dry run)")
+        logger.info("dry run: %s", counts)
+        return {"documents": len(rows), "duplicates": 0, "statuses": counts, "dry_run": True}
     taken = intake(inbox, batch)
     logger.info("intake: %d received, %d duplicates, %d quarantined",
                 len(taken["received"]), taken["duplicates"], len(taken["quarantined"]))
     processed: list[int] = []
-    for doc_id in taken["received"]:
-        processed.extend(process(doc_id))
+    for doc_id in received_ids(get_db(settings), taken["received"], max_documents):
+        processed.extend(process(doc_id, confidence_threshold, types))
     ids = processed + taken["quarantined"]
-    settings = get_settings()
     rows = reports.document_rows(get_db(settings), ids)
     create_table_artifact(key="process-inbox-documents", table=rows,
                           description="Documents of this run (personal data masked)")
     summary = reports.status_counts(rows)
     create_markdown_artifact(key="process-inbox-summary",
-                             markdown=reports.summary_markdown(summary, taken["duplicates"]),
+                             markdown=reports.summary_markdown(summary, taken["duplicates"],
+                                                               rows),
                              description="Run summary")
     logger.info("statuses: %s", summary)
-    return {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary}
+    review_ids = [r["document"] for r in rows if r["status"] == "in_review"]
+    reviews = request_reviews(review_ids) if request_review else {}
+    return {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary,
+            "review_runs": {str(k): v for k, v in reviews.items()}}

@@ -10,6 +10,7 @@ value masked. The full values stay in ``exceptions.csv``, under the bank's contr
 from __future__ import annotations
 
 import datetime
+from typing import Annotated
 
 from backoffice.settings import apply_environment
 
@@ -17,6 +18,7 @@ apply_environment()
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
 
 from backoffice.reconcile_job import (
     masked_sample,
@@ -72,14 +74,24 @@ def reconcile_masters(
     core_table: str = "core_customers",
     claims_url: str | None = None,
     claims_table: str = "claims_insured",
-    sample_rows: int = 10,
+    sample_rows: Annotated[int, Field(ge=0, le=1000)] = 10,
 ) -> dict:
     """Class every core and claims record as matched, mismatch, missing or ambiguous.
 
     Inputs: two CSV files (``core_csv``, ``claims_csv``) or two SQL tables
     (``core_url`` + ``core_table``, ``claims_url`` (default ``core_url``) +
-    ``claims_table``). ``out_dir`` defaults to ``<data_dir>/reconcile/<UTC time>``.
-    ``sample_rows``: masked exceptions per class in the table artifact.
+    ``claims_table``).
+
+    Args:
+        core_csv: The core system's customer master as CSV (with claims_csv).
+        claims_csv: The claims system's insured master as CSV (with core_csv).
+        out_dir: Where summary.json and exceptions.csv go; empty means
+            data folder/reconcile/UTC time.
+        core_url: SQLAlchemy URL of the core database (instead of CSV files).
+        core_table: The core customer table.
+        claims_url: SQLAlchemy URL of the claims database; empty means core_url.
+        claims_table: The claims insured table.
+        sample_rows: Masked sample exceptions per class in the table artifact (0 to 1000).
     """
     logger = get_run_logger()
     if out_dir is None:

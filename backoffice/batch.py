@@ -1,0 +1,92 @@
+"""Batches: which received documents a run takes, a dry run, and a batch's progress."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from backoffice.masking import mask_text, mask_value
+from backoffice.settings import Settings
+from backoffice.store import Document, Status
+
+#: Statuses of a document that a run has finished with.
+SETTLED = {Status.PROCESSED, Status.IN_REVIEW, Status.APPROVED, Status.POSTED,
+           Status.REJECTED, Status.QUARANTINED}
+
+
+def received_ids(engine: Engine, first: list[int], limit: int | None = None) -> list[int]:
+    """The documents a run processes: ``first`` (this run's intake), then any older
+    ``received`` ones (left by a filtered, limited or crashed run), at most ``limit``."""
+    with Session(engine) as session:
+        waiting = session.exec(select(Document.id).where(
+            Document.status == Status.RECEIVED, Document.page == 0)
+            .order_by(Document.id)).all()
+    waiting_set = set(waiting)
+    ids = [i for i in dict.fromkeys([*first, *waiting]) if i in waiting_set]
+    return ids[:limit] if limit is not None else ids
+
+
+@dataclass
+class BatchProgress:
+    total: int
+    settled: int
+    by_status: dict[str, int]
+
+
+def batch_progress(engine: Engine, batch: str) -> BatchProgress:
+    """How far a batch is: documents taken in, and how many a run has finished with."""
+    with Session(engine) as session:
+        statuses = session.exec(select(Document.status).where(Document.batch == batch)).all()
+    counts = Counter(Status(s) for s in statuses)
+    return BatchProgress(total=len(statuses),
+                         settled=sum(n for s, n in counts.items() if s in SETTLED),
+                         by_status={s.value: n for s, n in sorted(counts.items())})
+
+
+def dry_run_rows(inbox: Path, recognizer: Any, settings: Settings,
+                 doc_types: set[str] | None = None, limit: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """Read and validate an inbox's files without storing, moving or posting anything.
+
+    One masked row per page: what a real run would decide.
+    """
+    from backoffice.processing import extract_file
+    from backoffice.routing import route
+
+    files = sorted(p for p in inbox.rglob("*") if p.is_file()
+                   and not p.name.startswith("."))[: limit or None]
+    rows = []
+    for path in files:
+        for record in extract_file(path, recognizer, settings):
+            if doc_types is not None and record["doc_type"] not in doc_types:
+                continue
+            rows.append(_dry_row(path.relative_to(inbox), record, settings, route))
+    return rows
+
+
+def _dry_row(rel: Path, record: dict[str, Any], settings: Settings, route) -> dict[str, Any]:
+    from backoffice.models import CheckResult, DocType, ExtractedField
+
+    if record["error"]:
+        return {"file": mask_text(str(rel)), "page": record.get("page", 1), "type": "-",
+                "would_be": "quarantined", "key_fields": "", "failed_checks": "",
+                "reason": mask_text(record["error"])}
+    fields = {n: ExtractedField(value=f["value"], confidence=f["confidence"])
+              for n, f in record["fields"].items()}
+    checks = [CheckResult.model_validate(c) for c in record["checks"]]
+    decision = route(DocType(record["doc_type"]), fields, checks, None,
+                     min_confidence=settings.review_min_field_confidence,
+                     min_id_confidence=settings.review_min_id_number_confidence)
+    from backoffice.reports import KEY_FIELDS
+
+    return {"file": mask_text(str(rel)), "page": record.get("page", 1),
+            "type": record["doc_type"], "would_be": decision.status,
+            "key_fields": "; ".join(f"{n}={mask_value(n, fields[n].value)}" for n in KEY_FIELDS
+                                    if n in fields and fields[n].value),
+            "failed_checks": ", ".join(c.rule for c in checks if not c.passed),
+            "reason": mask_text("; ".join(decision.reasons))[:300]}

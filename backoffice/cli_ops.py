@@ -1,0 +1,263 @@
+"""Operator commands: `backoffice serve`, `backoffice review list|show|decide`, `backoffice kpi`,
+and the progress display of `backoffice process`. Mounted by the main CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from backoffice.settings import apply_environment
+
+review_app = typer.Typer(help="The review queue: documents waiting for a person.",
+                         no_args_is_help=True)
+err = Console(stderr=True)
+
+
+# --- serve ---------------------------------------------------------------------------
+
+
+def serve(
+    port: int | None = typer.Option(None, help="Port of the local Prefect server "
+                                    "(default BACKOFFICE_PREFECT_PORT, 4200)."),
+    pause_schedules: bool = typer.Option(False, "--pause-schedules", help="Create every "
+                                         "schedule paused: runs only when triggered."),
+    limit: int | None = typer.Option(None, help="At most this many flow runs at once."),
+) -> None:
+    """Start a local Prefect server on 127.0.0.1 and serve all deployments (Ctrl-C stops).
+
+    With BACKOFFICE_PREFECT_API_URL set, serve the deployments against that server instead.
+    """
+    settings = apply_environment()
+    server = None
+    if settings.prefect_api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+        err.print(f"serving deployments against {settings.prefect_api_url}")
+    else:
+        from backoffice.server import start_prefect_server
+
+        err.print(f"starting the Prefect server on 127.0.0.1:{port or settings.prefect_port} "
+                  f"(home {settings.prefect_home})…")
+        server = start_prefect_server(port=port, home=settings.prefect_home)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        err.print(f"[bold]Prefect UI[/]: {server.url}  (log {server.log_path})")
+
+    def _terminate(signum, frame):  # SIGTERM stops like Ctrl-C: the finally below runs
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
+        from flows.deployments import serve_deployments
+
+        err.print("serving: process-inbox, drain-outbox, reconcile-masters, kpi-report, "
+                  "review-document")
+        serve_deployments(settings, pause_schedules=pause_schedules, limit=limit)
+    except KeyboardInterrupt:
+        err.print("stopping…")
+    finally:
+        if server is not None:
+            server.stop()
+            err.print("Prefect server stopped")
+
+
+# --- process with a progress bar ----------------------------------------------------
+
+
+def run_with_progress(inbox: Path, batch: str | None, **params) -> dict:
+    """Run the process-inbox flow in a thread while a rich progress bar follows the
+    batch's documents in the store (taken in vs. finished)."""
+    settings = apply_environment()
+    from backoffice.batch import batch_progress
+    from backoffice.runtime import get_db
+
+    batch = batch or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
+    files = sum(1 for p in inbox.rglob("*") if p.is_file())
+    outcome: dict = {}
+
+    def _run() -> None:
+        from flows.process_inbox import process_inbox
+
+        try:
+            outcome["result"] = process_inbox(inbox=str(inbox), batch=batch, **params)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=_run, name="process-inbox", daemon=True)
+    engine = get_db(settings)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[statuses]}"), TimeElapsedColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task(f"batch {batch}", total=files or None, statuses="starting")
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            state = batch_progress(engine, batch)
+            progress.update(task, total=max(state.total, files) or None,
+                            completed=state.settled,
+                            statuses=" ".join(f"{k}={v}" for k, v in state.by_status.items()))
+        state = batch_progress(engine, batch)
+        progress.update(task, total=state.total or 1, completed=state.settled or 1,
+                        statuses=" ".join(f"{k}={v}" for k, v in state.by_status.items()))
+    if "error" in outcome:
+        raise outcome["error"]
+    return {"batch": batch, **outcome["result"]}
+
+
+# --- review --------------------------------------------------------------------------
+
+
+def _item_table(item, reveal: set[str]) -> Table:
+    table = Table(title=f"document {item.document_id} — {item.doc_type} — {item.file} "
+                  f"p.{item.page}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_column("conf.", justify="right")
+    table.add_column("to check")
+    for f in item.fields:
+        shown = f.shown(reveal=f.name in reveal)
+        table.add_row(f.name, "—" if shown is None else shown, f"{f.confidence:.2f}",
+                      "; ".join(f.why))
+    return table
+
+
+@review_app.command("list")
+def review_list(
+    batch: str | None = typer.Option(None, help="Only this batch."),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines (masked)."),
+) -> None:
+    """Documents waiting for review, oldest first (personal data masked)."""
+    settings = apply_environment()
+    from backoffice.review import review_queue
+    from backoffice.runtime import get_db
+
+    items = review_queue(get_db(settings), settings, batch=batch)
+    if as_json:
+        for i in items:
+            sys.stdout.write(json.dumps({
+                "document_id": i.document_id, "doc_type": i.doc_type, "file": i.file,
+                "batch": i.batch, "waiting_since": i.waiting_since.isoformat(),
+                "reasons": i.reasons, "to_correct": i.to_correct}, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"Review queue: {len(items)} document(s)")
+    for col in ("id", "type", "file", "batch", "waiting", "why"):
+        table.add_column(col)
+    now = datetime.now(UTC)
+    for i in items:
+        waited = now - i.waiting_since
+        table.add_row(str(i.document_id), i.doc_type or "-", i.file, i.batch or "-",
+                      str(timedelta(seconds=int(waited.total_seconds()))),
+                      "; ".join(i.reasons)[:120])
+    Console().print(table)
+
+
+@review_app.command("show")
+def review_show(
+    document_id: int = typer.Argument(..., help="The document."),
+    reveal: list[str] = typer.Option([], "--reveal", help="Show this personal field in clear "
+                                     "(repeatable); fields to check are always in clear."),
+) -> None:
+    """One document: its fields (masked unless revealed or to check) and failed checks."""
+    settings = apply_environment()
+    from backoffice.review import ReviewError, review_item
+    from backoffice.runtime import get_db
+
+    try:
+        item = review_item(get_db(settings), document_id, settings)
+    except ReviewError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    out = Console()
+    out.print(f"status [bold]{item.status}[/], batch {item.batch or '-'}, waiting since "
+              f"{item.waiting_since:%Y-%m-%d %H:%M:%S} UTC")
+    for r in item.reasons:
+        out.print(f"  • {r}")
+    out.print(_item_table(item, set(reveal)))
+    for c in item.failed_checks:
+        out.print(f"[yellow]{c.rule}[/] ({c.severity}) {c.explanation}")
+
+
+@review_app.command("decide")
+def review_decide(
+    document_id: int = typer.Argument(..., help="The document."),
+    decision: str = typer.Option(..., "--decision", "-d",
+                                 help="approve | correct | reject"),
+    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your name (audited)."),
+    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE correction (repeatable)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required to reject)."),
+    override: bool = typer.Option(False, "--override", help="Approve although a rule still "
+                                  "fails with an error (audited)."),
+) -> None:
+    """Approve, correct or reject a document waiting for review."""
+    settings = apply_environment()
+    from pydantic import ValidationError
+
+    from backoffice.review import ReviewDecision, ReviewError, apply_review
+    from backoffice.runtime import get_db
+
+    corrections = {}
+    for item in set_:
+        name, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"[red]--set needs FIELD=VALUE, got {item!r}[/]")
+            raise typer.Exit(2)
+        corrections[name.strip()] = value
+    try:
+        chosen = ReviewDecision(decision=decision, reviewer=reviewer, corrections=corrections,
+                                reject_reason=reason, override=override)
+        outcome = apply_review(get_db(settings), document_id, chosen)
+    except ValidationError as exc:
+        err.print("[red]" + "; ".join(e["msg"] for e in exc.errors()) + "[/]")
+        raise typer.Exit(2) from None
+    except ReviewError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    colour = "yellow" if outcome.status == "in_review" else "green"
+    Console().print(f"[{colour}]document {document_id}: {outcome.status}[/] — "
+                    f"{outcome.message}; corrected {outcome.corrected or 'nothing'}; "
+                    f"{outcome.outbox_messages} outbox message(s)")
+    if outcome.status == "in_review":
+        raise typer.Exit(3)
+
+
+# --- kpi -----------------------------------------------------------------------------
+
+
+def kpi(
+    days: int | None = typer.Option(None, help="Documents received in the last N days "
+                                    "(default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """KPIs from the store: straight-through and manual-touch rates, handling time,
+    error rate per rule, documents per status."""
+    settings = apply_environment()
+    from backoffice.kpi import compute_kpis, kpi_markdown, rule_table
+    from backoffice.runtime import get_db
+
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
+    report = compute_kpis(get_db(settings), since=since)
+    if as_json:
+        sys.stdout.write(json.dumps({
+            **report.model_dump(mode="json", exclude={"rules"}),
+            "straight_through_rate": report.straight_through_rate,
+            "manual_touch_rate": report.manual_touch_rate, "rules": rule_table(report)}) + "\n")
+        return
+    Console().print(Markdown(kpi_markdown(report)))
+
+
+def mount(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("kpi")(kpi)
+    app.add_typer(review_app, name="review")
+

@@ -1,0 +1,398 @@
+"""Human review: the queue, what a reviewer sees, and applying their decision. No Prefect.
+
+A document routed to review (``in_review``) waits here until a person decides, in the
+Prefect UI (the ``review-document`` flow pauses for a form built by
+:func:`form_fields`) or in the terminal (``backoffice review``). Both end in
+:func:`apply_review`:
+
+- **reject** needs a reason; the document becomes ``rejected``.
+- **approve** / **correct**: every changed value is stored as ``FieldValue.reviewed_value``
+  and audited (who, when, before, after); the document is re-validated with the rules on
+  its corrected values. When no check fails with severity *error* it is approved and its
+  outbox messages are written in the same transaction. When one still fails, the document
+  stays ``in_review`` with the new reasons, unless the reviewer sets ``override`` (then
+  the approval is audited with the failing rules). Warnings do not block: a person has
+  looked.
+
+The store holds full values; the audit events of corrections carry them too (the audit
+log lives in the store). Nothing here logs a value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, delete, select
+
+from backoffice.masking import PERSONAL_FIELDS, mask_text, mask_value
+from backoffice.models import DocType, Severity
+from backoffice.settings import Settings, get_settings
+from backoffice.store import (
+    AuditEvent,
+    CheckRow,
+    Document,
+    FieldValue,
+    Status,
+    append_audit,
+    set_status,
+)
+
+_ID_FIELDS = {"id_number", "insured_id_number"}
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    CORRECT = "correct"
+    REJECT = "reject"
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be applied (wrong state, missing reason, unknown field)."""
+
+
+class ReviewDecision(BaseModel):
+    """What a reviewer decided about one document."""
+
+    decision: Decision
+    reviewer: str = Field(min_length=1, max_length=100)
+    corrections: dict[str, str | None] = Field(default_factory=dict)
+    reject_reason: str | None = None
+    override: bool = Field(False, description="Approve although a rule still fails.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReviewDecision:
+        self.reviewer = self.reviewer.strip()
+        if not self.reviewer:
+            raise ValueError("the reviewer's name is required (it goes into the audit trail)")
+        if self.decision is Decision.REJECT and not (self.reject_reason or "").strip():
+            raise ValueError("a rejection needs a reason")
+        return self
+
+
+class ReviewField(BaseModel):
+    """One field as the reviewer sees it."""
+
+    name: str
+    value: str | None
+    reviewed_value: str | None = None
+    confidence: float
+    personal: bool
+    needs_correction: bool
+    why: list[str] = Field(default_factory=list)
+    boxes: list[Any] = Field(default_factory=list)
+
+    @property
+    def current(self) -> str | None:
+        return self.reviewed_value if self.reviewed_value is not None else self.value
+
+    def shown(self, reveal: bool = False) -> str | None:
+        """The value as displayed: masked personal data unless revealed or under correction."""
+        if self.personal and not (reveal or self.needs_correction):
+            return mask_value(self.name, self.current)
+        return self.current
+
+
+class FailedCheck(BaseModel):
+    rule: str
+    severity: str
+    fields: list[str]
+    explanation: str
+
+
+class ReviewItem(BaseModel):
+    """A document in the review queue with everything a reviewer needs."""
+
+    document_id: int
+    file: str
+    page: int
+    doc_type: str | None
+    status: str
+    batch: str | None
+    reasons: list[str]
+    waiting_since: datetime
+    fields: list[ReviewField]
+    failed_checks: list[FailedCheck]
+    stored_path: str
+
+    @property
+    def to_correct(self) -> list[str]:
+        return [f.name for f in self.fields if f.needs_correction]
+
+
+class ReviewOutcome(BaseModel):
+    document_id: int
+    status: str
+    corrected: list[str] = Field(default_factory=list)
+    failed_checks: list[str] = Field(default_factory=list)
+    outbox_messages: int = 0
+    message: str = ""
+
+
+def _explain(check: CheckRow, describe: dict[str, str]) -> str:
+    """A failed check in words: what the rule requires and what was wrong (masked)."""
+    what = describe.get(check.rule, "")
+    said = mask_text(check.message or "").strip()
+    parts = [p for p in (what, said) if p]
+    return " — ".join(parts) or check.rule
+
+
+def _rule_descriptions() -> dict[str, str]:
+    from validators.registry import default_registry
+
+    return {r.name: r.description for r in default_registry()}
+
+
+def _thresholds(settings: Settings, name: str) -> float:
+    return (settings.review_min_id_number_confidence if name in _ID_FIELDS
+            else settings.review_min_field_confidence)
+
+
+def _reason_fields(reason: str | None) -> dict[str, list[str]]:
+    """Routing reasons name their field first (``name: confidence 0.62 below 0.85``)."""
+    out: dict[str, list[str]] = {}
+    for part in (reason or "").split("; "):
+        head, sep, tail = part.partition(": ")
+        if sep and head and " " not in head and "(" not in head:
+            out.setdefault(head, []).append(tail)
+    return out
+
+
+def load_item(session: Session, doc: Document, settings: Settings | None = None,
+              describe: dict[str, str] | None = None) -> ReviewItem:
+    settings = settings or get_settings()
+    describe = describe if describe is not None else _rule_descriptions()
+    values = session.exec(select(FieldValue).where(FieldValue.document_id == doc.id)
+                          .order_by(FieldValue.id)).all()
+    checks = session.exec(select(CheckRow).where(CheckRow.document_id == doc.id,
+                                                 CheckRow.passed == False)
+                          .order_by(CheckRow.id)).all()
+    # A skipped check (no lookup configured, input missing) says nothing about the data.
+    checks = [c for c in checks if not (c.details or {}).get("skipped")]
+    blocking = [c for c in checks if Severity(c.severity) >= Severity.WARNING]
+    by_reason = _reason_fields(doc.reason)
+    flagged: dict[str, list[str]] = {}
+    for c in blocking:
+        for name in c.fields or []:
+            flagged.setdefault(name, []).append(f"{c.rule} failed")
+    fields = []
+    for f in values:
+        why = list(by_reason.get(f.name, [])) + flagged.get(f.name, [])
+        if f.value is None and f.reviewed_value is None and not why:
+            why.append("not found")
+        elif f.reviewed_value is None and f.confidence < _thresholds(settings, f.name) \
+                and not why:
+            why.append(f"confidence {f.confidence:.2f}")
+        fields.append(ReviewField(
+            name=f.name, value=f.value, reviewed_value=f.reviewed_value,
+            confidence=f.confidence, personal=f.name in PERSONAL_FIELDS,
+            needs_correction=bool(why), why=why, boxes=f.boxes or []))
+    waiting = session.exec(select(AuditEvent.at).where(
+        AuditEvent.document_id == doc.id, AuditEvent.action == "status")
+        .order_by(AuditEvent.id.desc()).limit(1)).first() or doc.updated_at
+    return ReviewItem(
+        document_id=doc.id, file=mask_text(doc.original_name), page=doc.page + 1,
+        doc_type=doc.doc_type, status=doc.status.value, batch=doc.batch,
+        reasons=[mask_text(r) for r in (doc.reason or "").split("; ") if r],
+        waiting_since=waiting if waiting.tzinfo else waiting.replace(tzinfo=UTC),
+        fields=fields,
+        failed_checks=[FailedCheck(rule=c.rule, severity=c.severity, fields=c.fields or [],
+                                   explanation=_explain(c, describe)) for c in checks],
+        stored_path=doc.stored_path)
+
+
+def review_item(engine: Engine, doc_id: int, settings: Settings | None = None) -> ReviewItem:
+    """One document as a reviewer sees it (raises ``ReviewError`` if unknown)."""
+    with Session(engine) as session:
+        doc = session.get(Document, doc_id)
+        if doc is None:
+            raise ReviewError(f"document {doc_id} does not exist")
+        return load_item(session, doc, settings)
+
+
+def review_queue(engine: Engine, settings: Settings | None = None,
+                 batch: str | None = None) -> list[ReviewItem]:
+    """Every document waiting for a person, oldest first."""
+    describe = _rule_descriptions()
+    with Session(engine) as session:
+        query = select(Document).where(Document.status == Status.IN_REVIEW)
+        if batch is not None:
+            query = query.where(Document.batch == batch)
+        docs = session.exec(query.order_by(Document.id)).all()
+        items = [load_item(session, d, settings, describe) for d in docs]
+    return sorted(items, key=lambda i: (i.waiting_since, i.document_id))
+
+
+def description_markdown(item: ReviewItem) -> str:
+    """The review form's text: why the document is here, its fields (masked), the checks."""
+    lines = [f"## Review document {item.document_id} ({item.doc_type or 'unknown type'})", "",
+             f"File `{item.file}`, page {item.page}, batch `{item.batch or '-'}`.", ""]
+    if item.reasons:
+        lines += ["**Why it needs you:**", ""] + [f"- {r}" for r in item.reasons] + [""]
+    if item.failed_checks:
+        lines += ["**Failed checks:**", ""]
+        for c in item.failed_checks:
+            on = f" (fields: {', '.join(c.fields)})" if c.fields else ""
+            lines.append(f"- `{c.rule}` — {c.severity}{on}: {c.explanation}")
+        lines.append("")
+    lines += ["| field | value read | confidence | to check |", "|---|---|---:|---|"]
+    for f in item.fields:
+        shown = f.shown()
+        lines.append(f"| {f.name} | {shown if shown is not None else '—'} | "
+                     f"{f.confidence:.2f} | {'**' + '; '.join(f.why) + '**' if f.why else ''} |")
+    lines += ["", ("Fields in **to check** are editable in clear below; other personal data "
+              "stays masked (use `backoffice review show --reveal FIELD` at a terminal if "
+              "you must see it). Choose **approve** (edits are kept), **correct** (at "
+              "least one edit), or **reject** with a reason. The picture of the document "
+              "with the fields boxed is the run's `review-image` artifact.")]
+    return "\n".join(lines)
+
+
+def form_fields(item: ReviewItem) -> dict[str, tuple[str | None, str]]:
+    """Editable fields of the review form: name -> (prefill, description).
+
+    Non-personal fields are editable with their value; personal fields only when they
+    need correction (otherwise they are not in the form: the form would show them in
+    clear).
+    """
+    out = {}
+    for f in item.fields:
+        if f.personal and not f.needs_correction:
+            continue
+        hint = f"OCR confidence {f.confidence:.2f}"
+        if f.why:
+            hint = "CHECK: " + "; ".join(mask_text(w) for w in f.why) + f" ({hint})"
+        out[f.name] = (f.current, hint)
+    return out
+
+
+def _effective(session: Session, doc_id: int) -> dict[str, FieldValue]:
+    return {f.name: f for f in session.exec(
+        select(FieldValue).where(FieldValue.document_id == doc_id))}
+
+
+def revalidate(session: Session, doc: Document) -> list[CheckRow]:
+    """Run the rules again on the document's current values and store the new checks."""
+    from backoffice.processing import system_lookup, validate_fields
+
+    values = {n: (f.reviewed_value if f.reviewed_value is not None else f.value)
+              for n, f in _effective(session, doc.id).items()}
+    checks = validate_fields(DocType(doc.doc_type or "unknown"), values,
+                             lookup=system_lookup())
+    session.exec(delete(CheckRow).where(CheckRow.document_id == doc.id))
+    rows = [CheckRow(document_id=doc.id, rule=c.rule, severity=c.severity.value,
+                     passed=c.passed, message=c.message, fields=c.fields,
+                     details=c.model_dump(mode="json")["details"]) for c in checks]
+    for row in rows:
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def apply_review(engine: Engine, doc_id: int, decision: ReviewDecision,
+                 actor: str | None = None) -> ReviewOutcome:
+    """Apply a reviewer's decision (one transaction). Raises ``ReviewError`` when the
+    document is not waiting for review or a corrected field does not exist."""
+    actor = (actor or decision.reviewer).strip()
+    with Session(engine) as session:
+        query = select(Document).where(Document.id == doc_id)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        doc = session.exec(query).first()
+        if doc is None:
+            raise ReviewError(f"document {doc_id} does not exist")
+        if doc.status is not Status.IN_REVIEW:
+            raise ReviewError(f"document {doc_id} is {doc.status.value}, not in_review: "
+                              "someone else decided already")
+        if decision.decision is Decision.REJECT:
+            reason = "rejected by reviewer: " + decision.reject_reason.strip()
+            set_status(session, doc, Status.REJECTED, reason=reason, actor=actor)
+            append_audit(session, "review.rejected", document_id=doc.id, actor=actor,
+                         data={"reason": decision.reject_reason.strip()})
+            session.commit()
+            return ReviewOutcome(document_id=doc_id, status=Status.REJECTED.value,
+                                 message=reason)
+        fields = _effective(session, doc.id)
+        unknown = sorted(set(decision.corrections) - set(fields))
+        if unknown:
+            raise ReviewError(f"document {doc_id} has no field(s) {', '.join(unknown)}")
+        corrected = []
+        for name, new in sorted(decision.corrections.items()):
+            f = fields[name]
+            new = new.strip() if isinstance(new, str) else new
+            new = new or None
+            before = f.reviewed_value if f.reviewed_value is not None else f.value
+            if new == before:
+                continue
+            f.reviewed_value = new
+            session.add(f)
+            corrected.append(name)
+            append_audit(session, "review.corrected", document_id=doc.id, actor=actor,
+                         data={"field": name, "before": before, "after": new,
+                               "ocr_value": f.value})
+        if decision.decision is Decision.CORRECT and not corrected:
+            raise ReviewError("decision 'correct' but no value was changed; choose approve")
+        session.flush()
+        rows = revalidate(session, doc)
+        errors = [r for r in rows if not r.passed and Severity(r.severity) >= Severity.ERROR]
+        failing = [r.rule for r in errors]
+        if errors and not decision.override:
+            reasons = [f"{r.rule} ({r.severity}): {r.message}" for r in errors]
+            set_status(session, doc, Status.IN_REVIEW, reason="; ".join(
+                ["after review by " + actor] + reasons), actor=actor)
+            append_audit(session, "review.still_failing", document_id=doc.id, actor=actor,
+                         data={"rules": failing, "corrected": corrected})
+            session.commit()
+            return ReviewOutcome(
+                document_id=doc_id, status=Status.IN_REVIEW.value, corrected=corrected,
+                failed_checks=failing,
+                message="still failing after correction: " + ", ".join(failing)
+                + "; correct again, reject, or approve with override")
+        from backoffice.outbox import approve_document
+
+        append_audit(session, "review.approved", document_id=doc.id, actor=actor, data={
+            "decision": decision.decision.value, "corrected": corrected,
+            "override": bool(errors), "failing_rules": failing})
+        messages = approve_document(session, doc, actor=actor,
+                                    reason=f"approved by reviewer {actor}"
+                                    + (" (override: " + ", ".join(failing) + ")"
+                                       if errors else ""))
+        session.commit()
+        return ReviewOutcome(document_id=doc_id, status=doc.status.value, corrected=corrected,
+                             failed_checks=failing, outbox_messages=len(messages),
+                             message="approved" + (" with override" if errors else ""))
+
+
+def record_timeout(engine: Engine, doc_id: int, waited_seconds: int) -> None:
+    """Audit that a review run gave up waiting; the document stays queued in_review."""
+    with Session(engine) as session:
+        append_audit(session, "review.timed_out", document_id=doc_id,
+                     data={"waited_seconds": waited_seconds,
+                           "at": datetime.now(UTC).isoformat()})
+        session.commit()
+
+
+def review_image(item: ReviewItem, settings: Settings | None = None) -> bytes | None:
+    """JPEG of the document page with its fields boxed: fields to check in red, personal
+    data not under review blacked out. None if the original cannot be decoded."""
+    from backoffice.processing import limits_from
+    from ocr.annotate import FieldBoxes, annotate, encode_jpeg
+    from ocr.decode import DecodeError, decode
+
+    settings = settings or get_settings()
+    try:
+        with open(item.stored_path, "rb") as fh:
+            pages = decode(fh.read(), limits_from(settings))
+    except (OSError, DecodeError):
+        return None
+    page = next((p for p in pages if p.index == item.page - 1), None)
+    if page is None:
+        return None
+    boxes = {f.name: FieldBoxes([[tuple(pt) for pt in poly] for poly in f.boxes])
+             for f in item.fields}
+    image = annotate(page.image, boxes, highlight=item.to_correct,
+                     redact=[f.name for f in item.fields if f.personal])
+    return encode_jpeg(image)

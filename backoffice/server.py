@@ -1,0 +1,127 @@
+"""A local Prefect server for operators: start it on 127.0.0.1, wait until healthy, stop it.
+
+``backoffice serve`` uses :func:`start_prefect_server` then
+:func:`flows.deployments.serve_deployments`; a test can do the same::
+
+    server = start_prefect_server(port=free_port(), home=tmp / "prefect")
+    try:
+        ...  # PREFECT_API_URL=server.api_url for the processes that talk to it
+    finally:
+        server.stop()
+
+Prefect's own database is SQLite under ``home`` unless
+``PREFECT_SERVER_DATABASE_CONNECTION_URL`` (``postgresql+asyncpg://...``) is set in the
+environment, which the server process inherits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from backoffice.settings import apply_environment
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class PrefectServer:
+    """A running ``prefect server start`` process."""
+
+    url: str
+    process: subprocess.Popen
+    home: Path
+    log_path: Path
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api"
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.api_url + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the server and everything it started (its process group)."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def server_environment(home: Path, api_url: str | None = None) -> dict[str, str]:
+    """The environment of a server process (and of processes that talk to it): offline
+    switches on, Prefect's home inside the data folder."""
+    apply_environment()
+    env = dict(os.environ)
+    env["PREFECT_HOME"] = str(home)
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def start_prefect_server(port: int | None = None, home: Path | None = None, *,
+                         host: str = "127.0.0.1", timeout: float = 180.0) -> PrefectServer:
+    """Start ``prefect server start`` on ``host:port`` and wait until it answers.
+
+    ``home``: Prefect's home (its SQLite database, logs); default the data folder's
+    ``prefect/``. Raises ``RuntimeError`` with the end of the server's log if it dies or
+    does not become healthy within ``timeout`` seconds.
+    """
+    settings = apply_environment()
+    port = port or settings.prefect_port
+    home = Path(home or settings.prefect_home)
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - closed by PrefectServer.stop
+    # With its services: the scheduler creates the deployments' scheduled runs.
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host,
+           "--port", str(port)]
+    process = subprocess.Popen(cmd, env=server_environment(home), stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    server = PrefectServer(url=f"http://{host}:{port}", process=process, home=home,
+                           log_path=log_path, _log=log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            server.stop()
+            raise RuntimeError(f"prefect server exited ({process.returncode}):\n"
+                               + _tail(log_path))
+        if server.healthy():
+            return server
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s:\n" + _tail(log_path))
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

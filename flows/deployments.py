@@ -1,0 +1,91 @@
+"""Every deployment of the back office, declared in this one place, and serving them.
+
+| deployment (``flow/deployment``) | schedule |
+|---|---|
+| ``process-inbox/process-inbox`` | every ``BACKOFFICE_INBOX_POLL_SECONDS`` (60 s), inbox ``BACKOFFICE_INBOX_DIR`` |
+| ``drain-outbox/drain-outbox`` | every ``BACKOFFICE_DRAIN_INTERVAL_SECONDS`` (60 s) |
+| ``reconcile-masters/reconcile-masters`` | cron ``BACKOFFICE_RECONCILE_CRON`` (02:00), Asia/Shanghai; paused until ``BACKOFFICE_RECONCILE_CORE_CSV`` and ``_CLAIMS_CSV`` are set |
+| ``kpi-report/kpi-report`` | cron ``BACKOFFICE_KPI_CRON`` (07:30), Asia/Shanghai |
+| ``review-document/review-document`` | none: started by process-inbox per document to review |
+
+The time zone is ``BACKOFFICE_SCHEDULE_TIMEZONE`` (default Asia/Shanghai), always explicit.
+``serve_deployments`` blocks, running each flow run as a subprocess of this process; it
+needs ``PREFECT_API_URL`` to point at a server (``backoffice serve`` starts one).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from backoffice.settings import Settings, apply_environment, get_settings
+
+apply_environment()
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron, Interval
+
+from flows.drain_outbox import drain_outbox
+from flows.kpi_report import kpi_report
+from flows.process_inbox import process_inbox
+from flows.reconcile_masters import reconcile_masters
+from flows.review_document import review_document
+
+#: ``flow-name/deployment-name`` of each deployment, for ``run_deployment`` and tests.
+PROCESS_INBOX = "process-inbox/process-inbox"
+DRAIN_OUTBOX = "drain-outbox/drain-outbox"
+RECONCILE_MASTERS = "reconcile-masters/reconcile-masters"
+KPI_REPORT = "kpi-report/kpi-report"
+REVIEW_DOCUMENT = "review-document/review-document"
+
+
+def build_deployments(settings: Settings | None = None, *,
+                      pause_schedules: bool = False) -> list[RunnerDeployment]:
+    """The deployments with their schedules. ``pause_schedules``: create every schedule
+    paused (runs only when triggered, e.g. from the UI)."""
+    settings = settings or get_settings()
+    tz = settings.schedule_timezone
+    reconcile_ready = bool(settings.reconcile_core_csv and settings.reconcile_claims_csv)
+    return [
+        process_inbox.to_deployment(
+            name="process-inbox", tags=["operations"],
+            schedules=[Interval(timedelta(seconds=settings.inbox_poll_seconds), timezone=tz)],
+            paused=pause_schedules, parameters={"inbox": str(settings.inbox)},
+            description="Poll the inbox: intake, OCR, rules, routing; documents to review "
+            "get a review-document run."),
+        drain_outbox.to_deployment(
+            name="drain-outbox", tags=["operations"],
+            schedules=[Interval(timedelta(seconds=settings.drain_interval_seconds),
+                                timezone=tz)],
+            paused=pause_schedules,
+            description="Post approved documents' outbox messages to the downstream systems."),
+        reconcile_masters.to_deployment(
+            name="reconcile-masters", tags=["operations", "daily"],
+            schedules=[Cron(settings.reconcile_cron, timezone=tz)],
+            paused=pause_schedules or not reconcile_ready,
+            parameters={"core_csv": str(settings.reconcile_core_csv),
+                        "claims_csv": str(settings.reconcile_claims_csv)}
+            if reconcile_ready else {},
+            description="Daily reconciliation of the core and claims customer masters "
+            f"({settings.reconcile_cron}, {tz})."),
+        kpi_report.to_deployment(
+            name="kpi-report", tags=["operations", "daily"],
+            schedules=[Cron(settings.kpi_cron, timezone=tz)], paused=pause_schedules,
+            description=f"Daily KPI report ({settings.kpi_cron}, {tz})."),
+        review_document.to_deployment(
+            name="review-document", tags=["review"],
+            description="Pause for a reviewer's decision on one document (started by "
+            "process-inbox)."),
+    ]
+
+
+def serve_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,
+                      limit: int | None = None) -> None:
+    """Register the deployments with the server at ``PREFECT_API_URL`` and run their flow
+    runs until interrupted (Ctrl-C or SIGTERM)."""
+    serve(*build_deployments(settings, pause_schedules=pause_schedules), limit=limit,
+          print_starting_message=False)
+
+
+if __name__ == "__main__":
+    serve_deployments()
