@@ -134,20 +134,35 @@ class PrefectUI:
         wait_until(f"menu item {label!r}",
                    lambda: self.driver.find_element(By.XPATH, xpath).click() or True, timeout)
 
-    def field(self, label: str, timeout: float = 30.0, scope: str = "") -> WebElement:
-        """The input of a schema form field, found by its label ("Threshold (Optional)")."""
+    def _label(self, label: str, scope: str = "") -> WebElement:
         lit = _xpath_literal(label)
         xpath = (f"{scope}//label[normalize-space()={lit} or "
                  f"starts-with(normalize-space(), concat({lit}, ' ('))]")
+        return self.driver.find_element(By.XPATH, xpath)
+
+    def field(self, label: str, timeout: float = 30.0, scope: str = "") -> WebElement:
+        """The control of a schema form field, found by its label ("Threshold (Optional)")."""
 
         def probe() -> WebElement | None:
-            for lab in self.driver.find_elements(By.XPATH, xpath):
-                target = lab.get_attribute("for")
-                if target:
-                    return self.driver.find_element(By.ID, target)
-            return None
+            lab = self._label(label, scope)
+            target = lab.get_attribute("for")
+            found = self.driver.find_elements(By.ID, target) if target else []
+            if found:
+                return found[0]
+            # A union field (``float | None``) labels its tabs, not the control under them.
+            return next(iter(lab.find_elements(By.XPATH, _CONTROL_IN_FIELD)), None)
 
         return wait_until(f"form field {label!r}", probe, timeout)
+
+    def variant(self, label: str, type_name: str, scope: str = "") -> None:
+        """Pick the type of a union field (``str | None`` shows tabs "str" and "None")."""
+        tab = wait_until(f"type {type_name!r} of {label!r}", lambda: self._label(
+            label, scope).find_element(By.XPATH, "./ancestor::div[fieldset][1]/fieldset//"
+                                       f"button[@role='tab'][normalize-space()="
+                                       f"{_xpath_literal(type_name)}]"))
+        self.click(tab)
+        wait_until(f"{label!r} as {type_name!r}", lambda: tab.get_attribute(
+            "aria-selected") == "true", timeout=5)
 
     def fill(self, label: str, value: str, scope: str = "") -> None:
         """Replace a text or number field's value by typing, as a person would."""
@@ -192,25 +207,49 @@ class PrefectUI:
     def flow_run(self, flow_run_id: str) -> None:
         self.open(f"runs/flow-run/{flow_run_id}")
 
-    def wait_state(self, flow_run_id: str, state: str, timeout: float = 120.0) -> None:
-        """Reload the run's page until its header badge shows `state` (e.g. Paused)."""
-        badge = f"//*[@data-slot='badge' or contains(@class,'badge')][normalize-space()=" \
-                f"{_xpath_literal(state)}]"
+    def reload_until(self, what: str, loaded: Callable[[], bool],
+                     found: Callable[[], T | None], timeout: float,
+                     every: float = 3.0) -> T:
+        """Reload the page until `found` gives something; judge only once `loaded` says the
+        page has rendered (a slow page must not be reloaded before it shows anything)."""
+        last_load = time.monotonic()
 
-        def probe() -> bool:
-            if f"/runs/flow-run/{flow_run_id}" not in self.driver.current_url:
-                self.flow_run(flow_run_id)
-            if self.driver.find_elements(By.XPATH, badge):
+        def probe() -> T | None:
+            nonlocal last_load
+            if not loaded():
+                return None
+            value = found()
+            if value:
+                return value
+            if time.monotonic() - last_load > every:
+                self.driver.refresh()
+                last_load = time.monotonic()
+            return None
+
+        return wait_until(what, probe, timeout, interval=0.5)
+
+    def wait_state(self, flow_run_id: str, state: str, timeout: float = 120.0) -> None:
+        """Watch the run's page until its state badge shows `state` (e.g. Paused)."""
+        if f"/runs/flow-run/{flow_run_id}" not in self.driver.current_url:
+            self.flow_run(flow_run_id)
+        states = {"Scheduled", "Pending", "Running", "Paused", "Completed", "Failed",
+                  "Crashed", "Cancelled", "Cancelling", "Late", "Submitting", "Suspended"}
+
+        def badges() -> set[str]:
+            return {b.text.strip() for b in self.driver.find_elements(
+                By.XPATH, "//*[@data-slot='badge']")} & states
+
+        def found() -> bool:
+            shown = badges()
+            if state in shown:
                 return True
-            for final in ("Failed", "Crashed", "Cancelled", "Completed"):
-                if final != state and self.driver.find_elements(By.XPATH, badge.replace(
-                        _xpath_literal(state), _xpath_literal(final))):
-                    raise AssertionError(f"flow run {flow_run_id} is {final}, not {state}")
-            time.sleep(1.0)
-            self.driver.refresh()
+            final = shown & {"Failed", "Crashed", "Cancelled", "Completed"}
+            if final:
+                raise AssertionError(f"flow run {flow_run_id} is {final.pop()}, not {state}")
             return False
 
-        wait_until(f"flow run {flow_run_id} to be {state}", probe, timeout, interval=0.5)
+        self.reload_until(f"flow run {flow_run_id} to be {state}", lambda: bool(badges()),
+                          found, timeout)
 
     def open_resume_form(self) -> WebElement:
         """The run's menu → Resume: the dialog with the typed run-input form."""
@@ -229,6 +268,10 @@ class PrefectUI:
         self.click(self.button("Resume", scope="//*[@role='dialog']"))
         wait_until("the resume dialog to close", lambda: not self.driver.find_elements(
             By.CSS_SELECTOR, "[role=dialog]"), timeout=30)
+
+
+_CONTROL_IN_FIELD = ("./ancestor::div[fieldset][1]/fieldset//*[self::input[not(@type='checkbox')] "
+                     "or self::textarea or @role='switch'][1]")
 
 
 def _css_string(text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,19 +25,40 @@ from uuid import UUID
 
 import pytest
 from browser import PrefectUI, chromium, wait_until
-from conftest import ROOT
+from conftest import FIXTURES, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-# -- a live Prefect server, served deployments, a browser ---------------------------------
-class LiveServer:
-    def __init__(self, url: str, home: Path, process: subprocess.Popen, log: Path) -> None:
-        self.url, self.home, self.process, self.log = url, home, process, log
+# -- the operator's stack: `backoffice serve` on a free port, a browser -------------------
+class OperatorStack:
+    """A running ``backoffice serve``: the Prefect server with its UI and every deployment."""
+
+    def __init__(self, url: str, data_dir: Path, process: subprocess.Popen, log: Path) -> None:
+        self.url, self.data_dir, self.process, self.log = url, data_dir, process, log
 
     @property
     def api_url(self) -> str:
         return self.url + "/api"
+
+    @property
+    def inbox(self) -> Path:
+        return self.data_dir / "inbox"
+
+    def engine(self):
+        """The store that the served flows write (the same SQLite file)."""
+        from backoffice.runtime import db_engine
+        from backoffice.settings import Settings
+
+        return db_engine(Settings(data_dir=self.data_dir).database_url)
+
+    def healthy(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(self.api_url + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def _free_port() -> int:
@@ -47,7 +69,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
+def _stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """Stop a process and its children (it runs in its own process group)."""
     if process.poll() is not None:
         return
@@ -68,69 +90,73 @@ def _tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-def _server_env(home: Path, url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)
-    env.update(
-        PREFECT_HOME=str(home),
-        # The UI asks the API at this address; by default it assumes port 4200.
-        PREFECT_UI_API_URL=url + "/api",
-        PREFECT_SERVER_UI_V2_ENABLED="true",
-    )
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_API_URL", "BACKOFFICE_PREFECT_API_URL",
+                        "BACKOFFICE_DATABASE_URL")}
+    env.update(BACKOFFICE_DATA_DIR=str(data_dir), PREFECT_HOME=str(data_dir / "prefect"),
+               PYTHONPATH=str(ROOT), PREFECT_SERVER_UI_V2_ENABLED="true",
+               # Served deployments pick up a run created in the UI within a second.
+               PREFECT_RUNNER_POLL_FREQUENCY="1", **extra)
     return env
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory) -> Iterator[LiveServer]:
-    """``prefect server start`` on 127.0.0.1 (a free port) with the UI, offline settings."""
-    import httpx
+def _deployment_id(api_url: str, name: str) -> UUID | None:
+    from prefect.exceptions import ObjectNotFound
 
-    home = tmp_path_factory.mktemp("prefect-ui-home")
+    with prefect_client(api_url) as client:
+        try:
+            return client.read_deployment_by_name(name).id
+        except ObjectNotFound:
+            return None
+
+
+@pytest.fixture(scope="module")
+def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
+    """``backoffice serve --pause-schedules`` on 127.0.0.1:<free port>, its own data folder.
+
+    Schedules are paused so that only the runs this test starts from the UI happen.
+    """
+    data_dir = tmp_path_factory.mktemp("operator-data")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = home / "server.log"
+    log = data_dir / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port)], env=_server_env(home, url), stdout=out,
+            [sys.executable, "-m", "backoffice.cli", "serve", "--port", str(port),
+             "--pause-schedules"],
+            env=_env(data_dir, PREFECT_UI_API_URL=url + "/api"), cwd=ROOT, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
+    stack = OperatorStack(url, data_dir, process, log)
     try:
-        def healthy() -> bool:
+        def ready() -> bool:
             if process.poll() is not None:
-                raise RuntimeError("prefect server exited:\n" + _tail(log))
-            try:
-                return httpx.get(url + "/api/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
+                raise RuntimeError("backoffice serve exited:\n" + _tail(log))
+            return stack.healthy() and all(
+                _deployment_id(stack.api_url, name) for name in
+                ("process-inbox/process-inbox", "review-document/review-document"))
 
-        wait_until("the Prefect server", healthy, timeout=180, interval=0.5)
-        yield LiveServer(url, home, process, log)
+        wait_until("backoffice serve", ready, timeout=240, interval=1.0)
+        yield stack
     finally:
         _stop(process)
+        # `backoffice serve` stops the server it started; make sure nothing is left behind.
+        assert not stack.healthy(), "the Prefect server outlived backoffice serve"
 
 
 @contextmanager
-def served(server: LiveServer, argv: list[str], deployment: str, log: Path,
-           extra_env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[UUID]:
-    """Serve deployments in a subprocess; yield the id of `deployment` once registered."""
-    env = _server_env(server.home, server.url)
-    env.update(PREFECT_API_URL=server.api_url, PYTHONPATH=str(ROOT),
-               # Pick up a run created in the UI within a second, not the default ten.
-               PREFECT_RUNNER_POLL_FREQUENCY="1", **(extra_env or {}))
+def served(stack: OperatorStack, argv: list[str], deployment: str, log: Path,
+           timeout: float = 120.0) -> Iterator[UUID]:
+    """Serve more deployments in a subprocess; yield `deployment`'s id once registered."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(argv, env=_env(stack.data_dir, PREFECT_API_URL=stack.api_url),
+                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     try:
         def registered() -> UUID | None:
             if process.poll() is not None:
                 raise RuntimeError(f"serving {deployment} exited:\n" + _tail(log))
-            from prefect.exceptions import ObjectNotFound
-
-            with prefect_client(server) as client:
-                try:
-                    return client.read_deployment_by_name(deployment).id
-                except ObjectNotFound:
-                    return None
+            return _deployment_id(stack.api_url, deployment)
 
         yield wait_until(f"deployment {deployment}", registered, timeout, interval=0.5)
     finally:
@@ -138,11 +164,11 @@ def served(server: LiveServer, argv: list[str], deployment: str, log: Path,
 
 
 @contextmanager
-def prefect_client(server: LiveServer):
+def prefect_client(api_url: str):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with (temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+    with (temporary_settings(updates={PREFECT_API_URL: api_url}),
           get_client(sync_client=True) as client):
         yield client
 
@@ -157,8 +183,9 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def ui(browser, live_server, tmp_path) -> PrefectUI:
-    return PrefectUI(browser, live_server.url, tmp_path / "ui-shots")
+def ui(browser, operator_stack, tmp_path) -> PrefectUI:
+    browser.set_window_size(1400, 1000)
+    return PrefectUI(browser, operator_stack.url, tmp_path / "ui-shots")
 
 
 def run_id_from_toast(ui: PrefectUI) -> str:
@@ -172,9 +199,9 @@ def run_id_from_toast(ui: PrefectUI) -> str:
     return url.split("/runs/flow-run/")[1].split("?")[0].split("/")[0]
 
 
-def run_input(server: LiveServer, flow_run_id: str) -> dict:
+def run_input(stack: OperatorStack, flow_run_id: str) -> dict:
     """What the resume form sent, as the server stored it."""
-    with prefect_client(server) as client:
+    with prefect_client(stack.api_url) as client:
         inputs = client.filter_flow_run_input(UUID(flow_run_id), key_prefix="paused-",
                                               limit=20, exclude_keys=set())
     responses = [i for i in inputs if i.key.endswith("-response")]
@@ -182,9 +209,9 @@ def run_input(server: LiveServer, flow_run_id: str) -> dict:
     return json.loads(responses[-1].value)
 
 
-def final_state(server: LiveServer, flow_run_id: str, timeout: float = 60.0):
+def final_state(stack: OperatorStack, flow_run_id: str, timeout: float = 60.0):
     def probe():
-        with prefect_client(server) as client:
+        with prefect_client(stack.api_url) as client:
             run = client.read_flow_run(UUID(flow_run_id))
         return run if run.state and run.state.is_final() else None
 
@@ -192,10 +219,10 @@ def final_state(server: LiveServer, flow_run_id: str, timeout: float = 60.0):
 
 
 # -- the harness on a toy deployment (no OCR) ----------------------------------------------
-def test_ui_run_form_and_resume_form_toy(live_server, ui, tmp_path):
+def test_ui_run_form_and_resume_form_toy(operator_stack, ui, tmp_path):
     """Both typed forms work in this browser against this server, apart from any OCR."""
     started = time.monotonic()
-    with served(live_server, [sys.executable, str(ROOT / "tests" / "ui_toy_flow.py")],
+    with served(operator_stack, [sys.executable, str(ROOT / "tests" / "ui_toy_flow.py")],
                 "ui-toy/ui-toy", tmp_path / "serve.log") as deployment_id:
         ui.custom_run(str(deployment_id))
         ui.fill("Label", "ui-e2e")
@@ -219,10 +246,95 @@ def test_ui_run_form_and_resume_form_toy(live_server, ui, tmp_path):
         ui.wait_state(run_id, "Completed", timeout=60)
         ui.shot("toy-completed")
 
-    run = final_state(live_server, run_id)
+    run = final_state(operator_stack, run_id)
     assert run.state.is_completed(), run.state
     assert run.parameters["batch"] == {"label": "ui-e2e", "kind": "claim_form",
                                        "threshold": 0.5}
-    assert run_input(live_server, run_id) == {"decision": "approve", "reviewer": "operator-7",
+    assert run_input(operator_stack, run_id) == {"decision": "approve", "reviewer": "operator-7",
                                               "name": "王五"}
     print(f"toy UI path in {time.monotonic() - started:.1f} s; screenshots: {ui.shots}")
+
+
+# -- the real thing: process-inbox → review-document paused → review form → outbox --------
+REVIEW_FIXTURE = "photo/s2026_0003_front.jpg"  # compound surname 慕容 read at ~0.75: review
+
+
+@pytest.mark.ocr
+def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
+        operator_stack, ui, tmp_path, idcard_truth):
+    from sqlmodel import Session, select
+
+    from backoffice.outbox import OutboxMessage
+    from backoffice.store import AuditEvent, Document, Status
+
+    truth = idcard_truth[REVIEW_FIXTURE]["fields"]
+    started = time.monotonic()
+    operator_stack.inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / "idcards" / REVIEW_FIXTURE, operator_stack.inbox / "front.jpg")
+
+    # 1. Deployments → process-inbox → Run → Custom run: the typed form, submitted.
+    ui.custom_run(str(_deployment_id(operator_stack.api_url, "process-inbox/process-inbox")))
+    ui.variant("batch", "str")
+    ui.fill("batch", "ui-e2e")
+    ui.variant("confidence_threshold", "float")
+    ui.fill("confidence_threshold", "0.9")
+    ui.shot("process-inbox-run-form")
+    ui.submit_run()
+    process_run = run_id_from_toast(ui)
+    ui.wait_state(process_run, "Completed", timeout=240)
+    ui.shot("process-inbox-completed")
+    run = final_state(operator_stack, process_run)
+    assert run.parameters["batch"] == "ui-e2e" and run.parameters["confidence_threshold"] == 0.9
+
+    with Session(operator_stack.engine()) as session:
+        doc = session.exec(select(Document).where(Document.batch == "ui-e2e")).one()
+    assert doc.status is Status.IN_REVIEW, (doc.status, doc.reason)
+
+    # 2. Runs → the review-document run of that document, paused → Resume → the form.
+    ui.open("runs")
+    runs_links = "//a[contains(@href, '/runs/flow-run/')]"
+    name = f"review-document-{doc.id}"  # the run takes this name when it starts
+    ui.click(ui.reload_until(
+        f"run {name} in the runs list",
+        loaded=lambda: bool(ui.driver.find_elements("xpath", runs_links)),
+        found=lambda: next((a for a in ui.driver.find_elements("xpath", runs_links)
+                            if a.text.strip() == name), None), timeout=120))
+    review_run = wait_until("the review run's page", lambda: "/runs/flow-run/" in
+                            ui.driver.current_url and ui.driver.current_url).split(
+        "/runs/flow-run/")[1].split("?")[0].split("/")[0]
+    ui.wait_state(review_run, "Paused", timeout=120)
+    ui.shot("review-run-paused")
+    ui.click("Artifacts")
+    ui.wait_text("review-image")
+    ui.shot("review-run-artifacts")
+
+    ui.driver.set_window_size(1400, 1800)  # the whole form in one screenshot
+    dialog = ui.open_resume_form()
+    ui.wait_text(f"Review document {doc.id}")
+    explained = dialog.text
+    assert "name: confidence" in explained  # why it is here, in words
+    assert truth["id_number"] not in explained and truth["address"] not in explained
+    assert truth["id_number"][:3] + "*" in explained  # masked, not hidden
+    assert ui.field("name").get_attribute("value") == truth["name"]  # prefilled, in clear
+    ui.choose("Decision", "approve")
+    ui.fill("Reviewer", "operator-ui")
+    review_shot = ui.shot("review-form-filled")
+    ui.submit_resume()
+    ui.driver.set_window_size(1400, 1000)
+    ui.wait_state(review_run, "Completed", timeout=120)
+    ui.shot("review-run-completed")
+
+    # 3. The document is approved and its messages wait in the outbox.
+    assert final_state(operator_stack, review_run).state.is_completed()
+    assert run_input(operator_stack, review_run)["reviewer"] == "operator-ui"
+    with Session(operator_stack.engine()) as session:
+        doc = session.get(Document, doc.id)
+        messages = session.exec(select(OutboxMessage).where(
+            OutboxMessage.document_id == doc.id)).all()
+        actors = {e.actor for e in session.exec(select(AuditEvent).where(
+            AuditEvent.document_id == doc.id))}
+    assert doc.status is Status.APPROVED, (doc.status, doc.reason)
+    assert messages and {m.target for m in messages} >= {"core"}, messages
+    assert "operator-ui" in actors
+    print(f"\noperator path in {time.monotonic() - started:.1f} s; review screen: "
+          f"{review_shot}; all screenshots: {ui.shots}")
