@@ -91,11 +91,18 @@ class PrefectUI:
     def open(self, path: str) -> None:
         self.driver.get(f"{self.base_url}/v2/{path.lstrip('/')}")
 
-    def shot(self, name: str) -> Path:
-        """Save what the operator sees now (after in-flight renders settle)."""
+    def shot(self, name: str, element: WebElement | None = None) -> Path:
+        """Save what the operator sees now (after in-flight renders settle): the window, or
+        only `element` (a dialog, scrolled to its top)."""
         self._settle()
         path = self.shots / f"{len(self.taken) + 1:02d}-{name}.png"
-        self.driver.save_screenshot(str(path))
+        if element is None:
+            self.driver.save_screenshot(str(path))
+        else:
+            self.driver.execute_script(
+                "for (const e of arguments[0].querySelectorAll('*'))"
+                " if (e.scrollHeight > e.clientHeight) e.scrollTop = 0;", element)
+            element.screenshot(str(path))
         self.taken.append(path)
         return path
 
@@ -235,20 +242,26 @@ class PrefectUI:
         states = {"Scheduled", "Pending", "Running", "Paused", "Completed", "Failed",
                   "Crashed", "Cancelled", "Cancelling", "Late", "Submitting", "Suspended"}
 
-        def badges() -> set[str]:
-            return {b.text.strip() for b in self.driver.find_elements(
-                By.XPATH, "//*[@data-slot='badge']")} & states
+        def shown() -> str | None:
+            # Only once the run's page has replaced the previous one (a click changes the
+            # URL before the new page renders): its tabs, then the first state badge, which
+            # is the header's.
+            if not self.driver.find_elements(
+                    By.XPATH, "//button[normalize-space()='Job Variables']"):
+                return None
+            return next((text for b in self.driver.find_elements(
+                By.XPATH, "//*[@data-slot='badge']") if (text := b.text.strip()) in states),
+                None)
 
         def found() -> bool:
-            shown = badges()
-            if state in shown:
+            now = shown()
+            if now == state:
                 return True
-            final = shown & {"Failed", "Crashed", "Cancelled", "Completed"}
-            if final:
-                raise AssertionError(f"flow run {flow_run_id} is {final.pop()}, not {state}")
+            if now in {"Failed", "Crashed", "Cancelled", "Completed"}:
+                raise AssertionError(f"flow run {flow_run_id} is {now}, not {state}")
             return False
 
-        self.reload_until(f"flow run {flow_run_id} to be {state}", lambda: bool(badges()),
+        self.reload_until(f"flow run {flow_run_id} to be {state}", lambda: bool(shown()),
                           found, timeout)
 
     def open_resume_form(self) -> WebElement:

@@ -6,7 +6,8 @@ pydantic parameter model (Run → Custom run) and a ``RunInput`` (run menu → R
 forms, and V1 is the legacy UI. The server is started with
 ``PREFECT_SERVER_UI_V2_ENABLED=true`` so a changed default cannot switch UIs under the test.
 
-Screenshots of every step go to the test's ``tmp_path`` (``ui-shots/``).
+Screenshots of every step go to the test's ``tmp_path`` (``ui-shots/``); the test prints
+where.
 """
 
 from __future__ import annotations
@@ -218,43 +219,6 @@ def final_state(stack: OperatorStack, flow_run_id: str, timeout: float = 60.0):
     return wait_until(f"flow run {flow_run_id} to finish", probe, timeout, interval=0.5)
 
 
-# -- the harness on a toy deployment (no OCR) ----------------------------------------------
-def test_ui_run_form_and_resume_form_toy(operator_stack, ui, tmp_path):
-    """Both typed forms work in this browser against this server, apart from any OCR."""
-    started = time.monotonic()
-    with served(operator_stack, [sys.executable, str(ROOT / "tests" / "ui_toy_flow.py")],
-                "ui-toy/ui-toy", tmp_path / "serve.log") as deployment_id:
-        ui.custom_run(str(deployment_id))
-        ui.fill("Label", "ui-e2e")
-        ui.choose("Kind", "claim_form")
-        ui.fill("Threshold", "0.5")
-        ui.shot("toy-run-form")
-        ui.submit_run()
-        ui.shot("toy-run-submitted")
-        run_id = run_id_from_toast(ui)
-
-        ui.wait_state(run_id, "Paused", timeout=60)
-        ui.shot("toy-paused")
-        ui.open_resume_form()
-        ui.wait_text("Check the name")
-        assert ui.field("Name").get_attribute("value") == "李四"  # prefilled
-        ui.choose("Decision", "approve")
-        ui.fill("Reviewer", "operator-7")
-        ui.fill("Name", "王五")
-        ui.shot("toy-resume-form")
-        ui.submit_resume()
-        ui.wait_state(run_id, "Completed", timeout=60)
-        ui.shot("toy-completed")
-
-    run = final_state(operator_stack, run_id)
-    assert run.state.is_completed(), run.state
-    assert run.parameters["batch"] == {"label": "ui-e2e", "kind": "claim_form",
-                                       "threshold": 0.5}
-    assert run_input(operator_stack, run_id) == {"decision": "approve", "reviewer": "operator-7",
-                                              "name": "王五"}
-    print(f"toy UI path in {time.monotonic() - started:.1f} s; screenshots: {ui.shots}")
-
-
 # -- the real thing: process-inbox → review-document paused → review form → outbox --------
 REVIEW_FIXTURE = "photo/s2026_0003_front.jpg"  # compound surname 慕容 read at ~0.75: review
 
@@ -282,7 +246,9 @@ def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
     ui.submit_run()
     process_run = run_id_from_toast(ui)
     ui.wait_state(process_run, "Completed", timeout=240)
-    ui.shot("process-inbox-completed")
+    ui.click("Artifacts")
+    ui.wait_text("process-inbox-documents")
+    ui.shot("process-inbox-completed-artifacts")
     run = final_state(operator_stack, process_run)
     assert run.parameters["batch"] == "ui-e2e" and run.parameters["confidence_threshold"] == 0.9
 
@@ -305,10 +271,19 @@ def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
     ui.wait_state(review_run, "Paused", timeout=120)
     ui.shot("review-run-paused")
     ui.click("Artifacts")
-    ui.wait_text("review-image")
-    ui.shot("review-run-artifacts")
+    ui.click(wait_until("the review-image artifact", lambda: ui.driver.find_element(
+        "xpath", "//*[normalize-space()='review-image']")))
+    ui.click(wait_until("its latest version", lambda: ui.driver.find_element(
+        "xpath", "//a[contains(@href, '/artifacts/artifact/')]")))
+    wait_until("the boxed picture", lambda: any(
+        img.get_attribute("src").startswith("data:image/jpeg") and
+        img.get_property("naturalWidth") > 0
+        for img in ui.driver.find_elements("tag name", "img")), timeout=60)
+    ui.shot("review-image-artifact")
+    ui.flow_run(review_run)
+    ui.wait_state(review_run, "Paused")
 
-    ui.driver.set_window_size(1400, 1800)  # the whole form in one screenshot
+    ui.driver.set_window_size(1400, 2200)  # the form's explanation and fields in one shot
     dialog = ui.open_resume_form()
     ui.wait_text(f"Review document {doc.id}")
     explained = dialog.text
@@ -318,10 +293,12 @@ def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
     assert ui.field("name").get_attribute("value") == truth["name"]  # prefilled, in clear
     ui.choose("Decision", "approve")
     ui.fill("Reviewer", "operator-ui")
-    review_shot = ui.shot("review-form-filled")
+    review_shot = ui.shot("review-form-filled", element=dialog)
     ui.submit_resume()
     ui.driver.set_window_size(1400, 1000)
     ui.wait_state(review_run, "Completed", timeout=120)
+    ui.click("Logs")
+    ui.wait_text("approved by operator-ui")  # the run says where the document went
     ui.shot("review-run-completed")
 
     # 3. The document is approved and its messages wait in the outbox.
