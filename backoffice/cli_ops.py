@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,10 @@ def serve(
     pause_schedules: bool = typer.Option(False, "--pause-schedules", help="Create every "
                                          "schedule paused: runs only when triggered."),
     limit: int | None = typer.Option(None, help="At most this many flow runs at once."),
+    requeue_reviews: bool = typer.Option(
+        False, "--requeue-reviews", help="Once served, give every document waiting for "
+        "review a fresh review run (runs paused under a previous `serve` have no process "
+        "behind them any more). Only when this is the one process serving reviews."),
 ) -> None:
     """Start a local Prefect server on 127.0.0.1 and serve all deployments (Ctrl-C stops).
 
@@ -57,6 +62,9 @@ def serve(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    if requeue_reviews:
+        threading.Thread(target=_requeue_when_served, args=(settings,), daemon=True,
+                         name="requeue-reviews").start()
     try:
         # Imported only now: Prefect reads PREFECT_API_URL when it is first imported.
         from flows.deployments import serve_deployments
@@ -70,6 +78,27 @@ def serve(
         if server is not None:
             server.stop()
             err.print("Prefect server stopped")
+
+
+def _requeue_when_served(settings, timeout: float = 300.0) -> None:
+    """Wait until the review-document deployment is registered, then requeue the queue."""
+    from backoffice.review import review_queue
+    from backoffice.runtime import get_db
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            from flows.review_document import requeue_reviews
+
+            ids = [i.document_id for i in review_queue(get_db(settings), settings)]
+            started = requeue_reviews(ids)
+            err.print(f"review runs requeued for {len(started)} document(s)")
+            return
+        except Exception as exc:  # noqa: BLE001 - not served yet: try again
+            last = exc
+            time.sleep(3)
+    err.print(f"[red]could not requeue reviews: {last}[/]")
 
 
 # --- process with a progress bar ----------------------------------------------------
@@ -229,6 +258,29 @@ def review_decide(
                     f"{outcome.outbox_messages} outbox message(s)")
     if outcome.status == "in_review":
         raise typer.Exit(3)
+
+
+@review_app.command("requeue")
+def review_requeue(
+    document_ids: list[int] = typer.Argument(None, help="Documents (default: the whole queue)."),
+) -> None:
+    """Give documents waiting for review a fresh review run in the Prefect UI (after a
+    timeout, or when `backoffice serve` restarted under a paused run)."""
+    settings = apply_environment()
+    os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url or
+                          f"http://127.0.0.1:{settings.prefect_port}/api")
+    from backoffice.review import review_queue
+    from backoffice.runtime import get_db
+
+    ids = document_ids or [i.document_id for i in review_queue(get_db(settings), settings)]
+    from flows.review_document import requeue_reviews
+
+    started = requeue_reviews(ids)
+    for doc_id, run_id in started.items():
+        Console().print(f"document {doc_id}: review run {run_id}")
+    skipped = sorted(set(ids) - set(started))
+    if skipped:
+        err.print(f"not in review (skipped): {skipped}")
 
 
 # --- kpi -----------------------------------------------------------------------------

@@ -226,10 +226,16 @@ def review_queue(engine: Engine, settings: Settings | None = None,
     return sorted(items, key=lambda i: (i.waiting_since, i.document_id))
 
 
-def description_markdown(item: ReviewItem) -> str:
-    """The review form's text: why the document is here, its fields (masked), the checks."""
+def description_markdown(item: ReviewItem, picture_url: str | None = None) -> str:
+    """The review form's text: why the document is here, its fields (masked), the checks.
+
+    ``picture_url``: the UI path of the boxed picture (``/artifacts/artifact/<id>``);
+    linked for Prefect's V2 UI (``/v2`` prefix) and its classic UI.
+    """
     lines = [f"## Review document {item.document_id} ({item.doc_type or 'unknown type'})", "",
-             f"File `{item.file}`, page {item.page}, batch `{item.batch or '-'}`.", ""]
+             f"File `{item.file}`, page {item.page}, batch `{item.batch or '-'}`."
+             + (f" **[Open the picture with the fields boxed](/v2{picture_url})** "
+                f"([classic UI]({picture_url}))" if picture_url else ""), ""]
     if item.reasons:
         lines += ["**Why it needs you:**", ""] + [f"- {r}" for r in item.reasons] + [""]
     if item.failed_checks:

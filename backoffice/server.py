@@ -103,7 +103,11 @@ def start_prefect_server(port: int | None = None, home: Path | None = None, *,
     # With its services: the scheduler creates the deployments' scheduled runs.
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host,
            "--port", str(port)]
-    process = subprocess.Popen(cmd, env=server_environment(home), stdout=log,
+    env = server_environment(home)
+    # The UI asks its browser to call this URL; by default it would say port 4200.
+    env.update(PREFECT_SERVER_API_HOST=host, PREFECT_SERVER_API_PORT=str(port),
+               PREFECT_UI_API_URL=f"http://{host}:{port}/api")
+    process = subprocess.Popen(cmd, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     server = PrefectServer(url=f"http://{host}:{port}", process=process, home=home,
                            log_path=log_path, _log=log)

@@ -9,6 +9,21 @@
 | ``review-document/review-document`` | none: started by process-inbox per document to review |
 
 The time zone is ``BACKOFFICE_SCHEDULE_TIMEZONE`` (default Asia/Shanghai), always explicit.
+
+Driving it from a test (what ``tests/test_serve.py`` does): start
+``python -m backoffice.cli serve --port P --pause-schedules`` as a subprocess with
+``BACKOFFICE_DATA_DIR`` set and no ``PREFECT_*`` variables (``start_new_session=True``);
+poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the five deployments exist;
+stop it with ``os.killpg(pid, SIGTERM)`` (it stops its Prefect server). Or in-process:
+``backoffice.server.start_prefect_server(port, home)`` then, with ``PREFECT_API_URL`` set
+to ``server.api_url`` before Prefect is imported, ``serve_deployments(...)``.
+In the UI: *process-inbox* → Run → Custom run, parameters ``inbox``, ``batch``,
+``doc_types``, ``confidence_threshold``, ``dry_run``, ``max_documents``,
+``request_review``; a document routed to review gets a run named
+``review-document-<document id>`` that pauses; its *Resume* form has ``decision``
+(approve/correct/reject), ``reviewer``, ``reject_reason``, ``override`` and the editable
+document fields by name. ``confidence_threshold=1.0`` sends every ID card to review.
+The boxed picture is the run's ``review-image`` markdown artifact (a data: URI image).
 ``serve_deployments`` blocks, running each flow run as a subprocess of this process; it
 needs ``PREFECT_API_URL`` to point at a server (``backoffice serve`` starts one).
 """
@@ -51,6 +66,8 @@ def build_deployments(settings: Settings | None = None, *,
             name="process-inbox", tags=["operations"],
             schedules=[Interval(timedelta(seconds=settings.inbox_poll_seconds), timezone=tz)],
             paused=pause_schedules, parameters={"inbox": str(settings.inbox)},
+            # One at a time: a slow poll and a run started from the UI queue, not race.
+            concurrency_limit=1,
             description="Poll the inbox: intake, OCR, rules, routing; documents to review "
             "get a review-document run."),
         drain_outbox.to_deployment(

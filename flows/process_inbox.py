@@ -78,8 +78,7 @@ def request_reviews(doc_ids: list[int]) -> dict[int, str]:
     runs = {}
     for doc_id in doc_ids:
         run = run_deployment(REVIEW_DEPLOYMENT, parameters={"document_id": doc_id}, timeout=0,
-                             as_subflow=False, tags=["review"],
-                             idempotency_key=f"review-document-{doc_id}")
+                             as_subflow=False, tags=["review"])
         runs[doc_id] = str(run.id)
     logger.info("review runs started for documents %s", sorted(runs))
     return runs

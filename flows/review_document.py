@@ -62,7 +62,8 @@ from backoffice.settings import get_settings
 CONTROL_FIELDS = ("decision", "reviewer", "reject_reason", "override")
 
 
-def review_form(item: ReviewItem, problem: str | None = None) -> type[RunInput]:
+def review_form(item: ReviewItem, problem: str | None = None,
+                picture_url: str | None = None) -> type[RunInput]:
     """The typed form for one document, prefilled, with the explanation as description."""
     fields: dict = {
         "decision": (Decision, pydantic.Field(
@@ -83,7 +84,7 @@ def review_form(item: ReviewItem, problem: str | None = None) -> type[RunInput]:
                                                    max_length=500))
     model = pydantic.create_model(f"ReviewDocument{item.document_id}", __base__=RunInput,
                                   **fields)
-    text = description_markdown(item)
+    text = description_markdown(item, picture_url)
     if problem:
         text = f"> **Please fix:** {problem}\n\n" + text
     model._description = text
@@ -100,10 +101,8 @@ def to_decision(answer: RunInput, item: ReviewItem) -> ReviewDecision:
         corrections={k: data.get(k) for k in editable if data.get(k) != editable[k][0]})
 
 
-def _publish(item: ReviewItem) -> None:
-    create_markdown_artifact(key="review-document", markdown=description_markdown(item),
-                             description=f"Document {item.document_id}: why it needs a person "
-                             "(personal data masked except fields to check)")
+def _publish(item: ReviewItem) -> str:
+    """Publish the explanation and the boxed picture; return the picture's UI path."""
     jpeg = review_image(item, get_settings())
     if jpeg is None:
         markdown = "The original could not be decoded for the picture."
@@ -113,8 +112,15 @@ def _publish(item: ReviewItem) -> None:
                     "Red: fields to check (named). Green: fields read confidently. "
                     f"Black: personal data not under review.\n\n![document {item.document_id}]"
                     f"({uri})")
-    create_markdown_artifact(key="review-image", markdown=markdown,
-                             description=f"Document {item.document_id} with its fields boxed")
+    picture = create_markdown_artifact(key="review-image", markdown=markdown,
+                                       description=f"Document {item.document_id} with its "
+                                       "fields boxed")
+    # A path on the UI's own origin: the link works wherever the UI is served from.
+    url = f"/artifacts/artifact/{picture}"
+    create_markdown_artifact(key="review-document", markdown=description_markdown(item, url),
+                             description=f"Document {item.document_id}: why it needs a person "
+                             "(personal data masked except fields to check)")
+    return url
 
 
 @flow(name="review-document", flow_run_name="review-document-{document_id}",
@@ -138,10 +144,10 @@ def review_document(
     if item.status != "in_review":
         logger.info("document %s is %s: nothing to review", document_id, item.status)
         return {"document_id": document_id, "status": item.status, "reviewed": False}
-    _publish(item)
+    picture_url = _publish(item)
     problem: str | None = None
     for round_no in range(1, 21):
-        form = review_form(item, problem)
+        form = review_form(item, problem, picture_url)
         try:
             answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=2,
                                     key=f"review-{round_no}")
@@ -171,3 +177,38 @@ def review_document(
         problem = outcome.message
     return {"document_id": document_id, "status": "in_review", "reviewed": False,
             "message": "too many rounds; left in review"}
+
+
+def requeue_reviews(doc_ids: list[int], deployment: str = "review-document/review-document"
+                    ) -> dict[int, str]:
+    """Start a fresh review run for each document still in review; earlier runs of it that
+    are not finished are cancelled first (a run paused before ``backoffice serve``
+    restarted has no process behind it any more, and a timed-out one cannot resume)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelled
+
+    engine = get_db(get_settings())
+    waiting = [d for d in doc_ids if review_item(engine, d).status == "in_review"]
+    started: dict[int, str] = {}
+    with get_client(sync_client=True) as client:
+        for doc_id in waiting:
+            old = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(
+                    any_=[f"review-document-{doc_id}"])),
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(
+                    any_=[deployment.split("/", 1)[1]])))
+            for run in old:
+                if run.state is not None and not run.state.is_final():
+                    client.set_flow_run_state(run.id, Cancelled(
+                        message="superseded by a new review run"), force=True)
+            run = run_deployment(deployment, parameters={"document_id": doc_id}, timeout=0,
+                                 as_subflow=False, tags=["review"])
+            started[doc_id] = str(run.id)
+    return started

@@ -35,14 +35,14 @@ def _engine():
 
 
 def make_review_doc(values: dict[str, str | None], *, reason: str,
-                    confidences: dict[str, float] | None = None) -> int:
+                    confidences: dict[str, float] | None = None, engine=None) -> int:
     """An ID-card front in review, as processing would leave it (rules really run)."""
     from backoffice.models import DocType
     from backoffice.processing import validate_fields
     from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
 
     image = FIXTURES / "idcards" / "clean" / "s2026_0000_front.jpg"
-    with Session(_engine()) as session:
+    with Session(engine or _engine()) as session:
         doc = Document(sha256=uuid.uuid4().hex * 2, original_name="front.jpg",
                        stored_path=str(image), batch="review-test", doc_type="id_card_front",
                        status=Status.PROCESSED)
@@ -144,7 +144,7 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     schema = json.loads(asyncio.run(_run_input(run, "schema")))
     props = schema["properties"]
     assert props["decision"]["$ref"] or props["decision"].get("enum")
-    assert set(("decision", "reviewer", "reject_reason", "override")) <= set(props)
+    assert {"decision", "reviewer", "reject_reason", "override"} <= set(props)
     assert props["name"]["default"] == FRONT["name"]  # needs correction: in clear
     assert "id_number" not in props and "address" not in props  # personal, fine: not in form
     assert props["birth_date"]["default"] == FRONT["birth_date"]
@@ -154,6 +154,7 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     assert FRONT["id_number"] not in description and "422*" in description
     arts = {a.key: a for a in asyncio.run(_artifacts(run.id))}
     assert arts["review-image"].data.count("data:image/jpeg;base64,") == 1
+    assert f"/artifacts/artifact/{arts['review-image'].id}" in description
     assert FRONT["id_number"] not in arts["review-document"].data
 
     resume(run, decision="approve", reviewer="alice", name=FRONT["name"])
@@ -221,6 +222,13 @@ def test_correction_is_revalidated_and_audited(prefect_harness):
         ("carol", "422823194201039462", FRONT["id_number"])]
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI as a terminal operator runs it: another process, the same data folder."""
+    return subprocess.run([sys.executable, "-m", "backoffice.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          timeout=120, check=False)
+
+
 def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness):
     from backoffice.store import AuditEvent, Status
 
@@ -234,23 +242,37 @@ def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness)
     with Session(_engine()) as session:
         assert session.exec(select(AuditEvent).where(
             AuditEvent.document_id == doc_id, AuditEvent.action == "review.timed_out")).one()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "list", "--json",
-                          "--batch", "review-test"], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
+    out = _cli("review", "list", "--json", "--batch", "review-test")
     assert out.returncode == 0, out.stderr
     listed = {json.loads(line)["document_id"]: json.loads(line) for line in
               out.stdout.splitlines()}
     assert doc_id in listed and listed[doc_id]["to_correct"] == ["name"]
     assert FRONT["id_number"] not in out.stdout and FRONT["name"] not in out.stdout
-    # ...and a terminal operator can decide it; the decision is audited with the actor.
-    shown = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "show",
-                            str(doc_id)], capture_output=True, text=True, env=env, cwd=ROOT,
-                           timeout=120)
+    # The operator can give it a fresh review run in the UI...
+    from prefect.client.orchestration import get_client
+
+    from flows.review_document import requeue_reviews, review_document
+
+    deployment_id = review_document.to_deployment(name="review-document").apply()
+
+    async def _read(run_id):
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    async def _delete():
+        async with get_client() as client:
+            await client.delete_deployment(deployment_id)
+
+    try:
+        started = requeue_reviews([doc_id])
+        fresh = asyncio.run(_read(started[doc_id]))
+        assert fresh.parameters == {"document_id": doc_id} and fresh.state.is_scheduled()
+    finally:
+        asyncio.run(_delete())
+    # ...or decide it at a terminal; the decision is audited with the actor.
+    shown = _cli("review", "show", str(doc_id))
     assert shown.returncode == 0 and FRONT["id_number"] not in shown.stdout
-    decided = subprocess.run([sys.executable, "-m", "backoffice.cli", "review", "decide",
-                              str(doc_id), "-d", "approve", "-r", "dave"],
-                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    decided = _cli("review", "decide", str(doc_id), "-d", "approve", "-r", "dave")
     assert decided.returncode == 0, decided.stderr + decided.stdout
     assert _doc(doc_id).status is Status.APPROVED
 
@@ -298,3 +320,39 @@ def test_process_inbox_routes_to_review_and_starts_review_runs(prefect_harness, 
         assert review_run.deployment_id == deployment_id
     finally:
         asyncio.run(_delete())
+
+
+def test_kpi_report_flow_publishes_artifacts(prefect_harness):
+    from flows.kpi_report import kpi_report
+
+    make_review_doc(FRONT, reason="name: confidence 0.50 below 0.85")
+    result = kpi_report(days=1)
+    assert result["by_status"]["in_review"] >= 1
+    assert 0.0 <= result["straight_through_rate"] <= 1.0
+    arts = asyncio.run(_artifacts_by_key(["kpi-report", "kpi-rule-errors"]))
+    assert {a.key for a in arts} == {"kpi-report", "kpi-rule-errors"}
+    text = " ".join(str(a.data) for a in arts)
+    assert "straight-through rate" in text and FRONT["id_number"] not in text
+
+
+async def _artifacts_by_key(keys):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        return await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=keys)))
+
+
+def test_cli_batch_run_follows_its_progress(prefect_harness, tmp_path):
+    """`backoffice process` runs the flow in a thread and follows the batch in the store."""
+    from backoffice.batch import batch_progress
+    from backoffice.cli_ops import run_with_progress
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "not-an-image.jpg").write_bytes(b"plain text, not a picture " * 4)
+    result = run_with_progress(inbox, "progress-test")
+    assert result["batch"] == "progress-test" and result["statuses"] == {"quarantined": 1}
+    state = batch_progress(_engine(), "progress-test")
+    assert (state.total, state.settled, state.by_status) == (1, 1, {"quarantined": 1})
