@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -206,10 +207,21 @@ class PrefectUI:
         wait_until("the run form", lambda: "Parameters" in self.text() and
                    self.driver.find_elements(By.XPATH, "//button[normalize-space()='Submit']"))
 
-    def submit_run(self) -> None:
-        self.click("Submit")
-        # The UI goes back to the deployment and toasts "<run> scheduled to start now".
-        self.wait_text("View run")
+    def submit_run(self, attempts: int = 3) -> None:
+        """Press Submit until the UI toasts "<run> scheduled to start now / View run"; an
+        error toast ("Unknown error while creating flow run": the server's SQLite was busy)
+        is answered by pressing Submit again, as an operator would."""
+        for attempt in range(1, attempts + 1):
+            self.click("Submit")
+            outcome = wait_until("the run to be created", lambda: (
+                "created" if "View run" in (text := self.text()) else
+                "error" if "error while creating" in text.lower() else None), timeout=60)
+            if outcome == "created":
+                return
+            self.shot(f"run-not-created-{attempt}")
+            wait_until("the error toast to go", lambda: "error while creating"
+                       not in self.text().lower(), timeout=30)
+        raise AssertionError(f"the server refused to create the run {attempts} times")
 
     def flow_run(self, flow_run_id: str) -> None:
         self.open(f"runs/flow-run/{flow_run_id}")
@@ -277,10 +289,31 @@ class PrefectUI:
         wait_until("the run-input form", lambda: dialog.find_elements(By.TAG_NAME, "label"))
         return dialog
 
-    def submit_resume(self) -> None:
+    def submit_resume(self, timeout: float = 90.0) -> None:
+        """Press Resume; the dialog closes once the server has validated and stored the input
+        (slow on a busy machine: SQLite writes queue behind the other runs)."""
         self.click(self.button("Resume", scope="//*[@role='dialog']"))
-        wait_until("the resume dialog to close", lambda: not self.driver.find_elements(
-            By.CSS_SELECTOR, "[role=dialog]"), timeout=30)
+        try:
+            wait_until("the resume dialog to close", lambda: not self.driver.find_elements(
+                By.CSS_SELECTOR, "[role=dialog]"), timeout=timeout)
+        except TimeoutError as exc:
+            self.shot("resume-not-accepted")
+            dialogs = self.driver.find_elements(By.CSS_SELECTOR, "[role=dialog]")
+            raise TimeoutError(f"{exc}; the dialog says: "
+                               f"{dialogs[0].text[-600:] if dialogs else '-'}") from exc
+
+
+@contextmanager
+def evidence_on_failure(ui: PrefectUI) -> Iterator[None]:
+    """On a failure, save what the browser showed (the screenshot's path is in the log)."""
+    try:
+        yield
+    except BaseException:
+        try:
+            print(f"failure screenshot: {ui.shot('failure')} at {ui.driver.current_url}")
+        except WebDriverException:
+            pass
+        raise
 
 
 _CONTROL_IN_FIELD = ("./ancestor::div[fieldset][1]/fieldset//*[self::input[not(@type='checkbox')] "
@@ -291,4 +324,4 @@ def _css_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-__all__ = ["PrefectUI", "WebDriverException", "chromium", "wait_until"]
+__all__ = ["PrefectUI", "chromium", "evidence_on_failure", "wait_until"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from browser import PrefectUI, chromium, wait_until
+from browser import PrefectUI, chromium, evidence_on_failure, wait_until
 from conftest import FIXTURES, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -97,6 +97,9 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
                         "BACKOFFICE_DATABASE_URL")}
     env.update(BACKOFFICE_DATA_DIR=str(data_dir), PREFECT_HOME=str(data_dir / "prefect"),
                PYTHONPATH=str(ROOT), PREFECT_SERVER_UI_V2_ENABLED="true",
+               # The server's SQLite statements wait up to 10 s by default; on a busy 2-core
+               # machine (OCR in a flow run next to it) that aborted UI requests.
+               PREFECT_SERVER_DATABASE_TIMEOUT="60",
                # Served deployments pick up a run created in the UI within a second.
                PREFECT_RUNNER_POLL_FREQUENCY="1", **extra)
     return env
@@ -126,7 +129,7 @@ def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
         process = subprocess.Popen(
             [sys.executable, "-m", "backoffice.cli", "serve", "--port", str(port),
              "--pause-schedules"],
-            env=_env(data_dir, PREFECT_UI_API_URL=url + "/api"), cwd=ROOT, stdout=out,
+            env=_env(data_dir), cwd=ROOT, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
     stack = OperatorStack(url, data_dir, process, log)
     try:
@@ -184,9 +187,9 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def ui(browser, operator_stack, tmp_path) -> PrefectUI:
+def ui(browser, operator_stack, tmp_path) -> Iterator[PrefectUI]:
     browser.set_window_size(1400, 1000)
-    return PrefectUI(browser, operator_stack.url, tmp_path / "ui-shots")
+    yield PrefectUI(browser, operator_stack.url, tmp_path / "ui-shots")
 
 
 def run_id_from_toast(ui: PrefectUI) -> str:
@@ -225,13 +228,18 @@ REVIEW_FIXTURE = "photo/s2026_0003_front.jpg"  # compound surname 慕容 read at
 
 @pytest.mark.ocr
 def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
-        operator_stack, ui, tmp_path, idcard_truth):
+        operator_stack, ui, idcard_truth):
+    with evidence_on_failure(ui):
+        operator_path(operator_stack, ui, idcard_truth[REVIEW_FIXTURE]["fields"])
+
+
+def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> None:
+    """Trigger, review, check: what an operator does, step by step, with screenshots."""
     from sqlmodel import Session, select
 
     from backoffice.outbox import OutboxMessage
     from backoffice.store import AuditEvent, Document, Status
 
-    truth = idcard_truth[REVIEW_FIXTURE]["fields"]
     started = time.monotonic()
     operator_stack.inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "idcards" / REVIEW_FIXTURE, operator_stack.inbox / "front.jpg")
@@ -276,7 +284,7 @@ def test_operator_triggers_processing_reviews_in_ui_and_document_reaches_outbox(
     ui.click(wait_until("its latest version", lambda: ui.driver.find_element(
         "xpath", "//a[contains(@href, '/artifacts/artifact/')]")))
     wait_until("the boxed picture", lambda: any(
-        img.get_attribute("src").startswith("data:image/jpeg") and
+        (img.get_attribute("src") or "").startswith("data:image/jpeg") and
         img.get_property("naturalWidth") > 0
         for img in ui.driver.find_elements("tag name", "img")), timeout=60)
     ui.shot("review-image-artifact")
