@@ -207,20 +207,26 @@ class PrefectUI:
         wait_until("the run form", lambda: "Parameters" in self.text() and
                    self.driver.find_elements(By.XPATH, "//button[normalize-space()='Submit']"))
 
-    def submit_run(self, attempts: int = 3) -> None:
-        """Press Submit until the UI toasts "<run> scheduled to start now / View run"; an
-        error toast ("Unknown error while creating flow run": the server's SQLite was busy)
-        is answered by pressing Submit again, as an operator would."""
+    def submit_run(self, attempts: int = 4) -> None:
+        """Press Submit until the UI toasts "<run> scheduled to start now / View run".
+
+        An error toast ("Unknown error while creating flow run": the server answered 503,
+        its SQLite "database is locked" while a flow run wrote) is answered by pressing
+        Submit again, as an operator would.
+        """
+        def errors() -> int:
+            return self.text().lower().count("error while creating")
+
         for attempt in range(1, attempts + 1):
+            before = errors()
             self.click("Submit")
-            outcome = wait_until("the run to be created", lambda: (
-                "created" if "View run" in (text := self.text()) else
-                "error" if "error while creating" in text.lower() else None), timeout=60)
+            outcome = wait_until("the run to be created", lambda before=before: (
+                "created" if "View run" in self.text() else
+                "error" if errors() > before else None), timeout=60)
             if outcome == "created":
                 return
             self.shot(f"run-not-created-{attempt}")
-            wait_until("the error toast to go", lambda: "error while creating"
-                       not in self.text().lower(), timeout=30)
+            time.sleep(attempt)  # let the server's other writers finish
         raise AssertionError(f"the server refused to create the run {attempts} times")
 
     def flow_run(self, flow_run_id: str) -> None:
@@ -289,18 +295,34 @@ class PrefectUI:
         wait_until("the run-input form", lambda: dialog.find_elements(By.TAG_NAME, "label"))
         return dialog
 
-    def submit_resume(self, timeout: float = 90.0) -> None:
-        """Press Resume; the dialog closes once the server has validated and stored the input
-        (slow on a busy machine: SQLite writes queue behind the other runs)."""
-        self.click(self.button("Resume", scope="//*[@role='dialog']"))
-        try:
-            wait_until("the resume dialog to close", lambda: not self.driver.find_elements(
-                By.CSS_SELECTOR, "[role=dialog]"), timeout=timeout)
-        except TimeoutError as exc:
-            self.shot("resume-not-accepted")
-            dialogs = self.driver.find_elements(By.CSS_SELECTOR, "[role=dialog]")
-            raise TimeoutError(f"{exc}; the dialog says: "
-                               f"{dialogs[0].text[-600:] if dialogs else '-'}") from exc
+    def submit_resume(self, timeout: float = 90.0, attempts: int = 4) -> None:
+        """Press Resume until the dialog closes (the server validated and stored the input);
+        an error toast (a 503 from a busy SQLite) is answered by pressing Resume again."""
+        def open_dialogs() -> list[WebElement]:
+            return self.driver.find_elements(By.CSS_SELECTOR, "[role=dialog]")
+
+        def toasts() -> int:  # error toasts only: success says "Flow run resumed"
+            return sum(1 for t in self.driver.find_elements(
+                By.CSS_SELECTOR, "[data-sonner-toast]")
+                if any(w in t.text.lower() for w in ("error", "fail", "unable")))
+
+        for attempt in range(1, attempts + 1):
+            before = toasts()
+            self.click(self.button("Resume", scope="//*[@role='dialog']"))
+            try:
+                outcome = wait_until("the resume dialog to close", lambda before=before: (
+                    "closed" if not open_dialogs() else
+                    "error" if toasts() > before else None), timeout=timeout)
+            except TimeoutError as exc:
+                self.shot("resume-not-accepted")
+                dialogs = open_dialogs()
+                raise TimeoutError(f"{exc}; the dialog says: "
+                                   f"{dialogs[0].text[-600:] if dialogs else '-'}") from exc
+            if outcome == "closed":
+                return
+            self.shot(f"resume-refused-{attempt}")
+            time.sleep(attempt)
+        raise AssertionError(f"the server refused the review input {attempts} times")
 
 
 @contextmanager

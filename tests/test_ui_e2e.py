@@ -51,7 +51,8 @@ class OperatorStack:
         from backoffice.runtime import db_engine
         from backoffice.settings import Settings
 
-        return db_engine(Settings(data_dir=self.data_dir).database_url)
+        # database_url=None: the default SQLite file, whatever the environment says.
+        return db_engine(Settings(data_dir=self.data_dir, database_url=None).database_url)
 
     def healthy(self) -> bool:
         import httpx
