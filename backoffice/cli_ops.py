@@ -228,7 +228,11 @@ def review_decide(
     override: bool = typer.Option(False, "--override", help="Approve although a rule still "
                                   "fails with an error (audited)."),
 ) -> None:
-    """Approve, correct or reject a document waiting for review."""
+    """Approve, correct or reject a document waiting for review.
+
+    Exit 0: decided; 1: not in review (or unknown field); 2: invalid input; 3: corrected
+    values still fail a rule, the document stays in review with the new reasons.
+    """
     settings = apply_environment()
     from pydantic import ValidationError
 

@@ -37,6 +37,7 @@ from backoffice.settings import Settings, apply_environment, get_settings
 apply_environment()
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
 
@@ -75,6 +76,12 @@ def build_deployments(settings: Settings | None = None, *,
             schedules=[Interval(timedelta(seconds=settings.drain_interval_seconds),
                                 timezone=tz)],
             paused=pause_schedules,
+            # Each run drains for at most one interval; a run due while another still
+            # drains is dropped rather than queued (drains are safe in parallel, but a
+            # backlog of queued runs against a down target helps nobody).
+            parameters={"max_seconds": float(settings.drain_interval_seconds)},
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
             description="Post approved documents' outbox messages to the downstream systems."),
         reconcile_masters.to_deployment(
             name="reconcile-masters", tags=["operations", "daily"],

@@ -76,7 +76,7 @@ def test_apply_review_rules_without_prefect(tmp_path, monkeypatch):
     with pytest.raises(ValidationError):
         ReviewDecision(decision="maybe", reviewer="x")
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    import backoffice.outbox  # noqa: F401  (the outbox table)
+    import backoffice.outbox
 
     backoffice.outbox.ensure_schema(engine)
     with Session(engine) as s:
