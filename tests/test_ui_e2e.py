@@ -98,9 +98,6 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
                         "BACKOFFICE_DATABASE_URL")}
     env.update(BACKOFFICE_DATA_DIR=str(data_dir), PREFECT_HOME=str(data_dir / "prefect"),
                PYTHONPATH=str(ROOT), PREFECT_SERVER_UI_V2_ENABLED="true",
-               # The server's SQLite statements wait up to 10 s by default; on a busy 2-core
-               # machine (OCR in a flow run next to it) that aborted UI requests.
-               PREFECT_SERVER_DATABASE_TIMEOUT="60",
                # Served deployments pick up a run created in the UI within a second.
                PREFECT_RUNNER_POLL_FREQUENCY="1", **extra)
     return env
