@@ -290,7 +290,7 @@ def test_process_inbox_routes_to_review_and_starts_review_runs(prefect_harness, 
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    shutil.copy(FIXTURES / "idcards" / "clean" / "s2026_0001_front.jpg", inbox / "card.jpg")
+    shutil.copy(FIXTURES / "idcards" / "clean" / "s2026_0005_front.jpg", inbox / "card.jpg")
 
     dry = process_inbox(inbox=str(inbox), batch="dry", dry_run=True)
     assert dry["dry_run"] and dry["documents"] == 1
