@@ -38,7 +38,10 @@ def _outside_address() -> str | None:
 def test_apply_environment_pins_loopback_and_passes_the_auth_string(monkeypatch, tmp_path):
     for key in ("PREFECT_SERVER_API_HOST", "PREFECT_SERVER_API_AUTH_STRING",
                 "PREFECT_API_AUTH_STRING"):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first so that monkeypatch removes what apply_environment sets: a leaked
+        # auth string would lock every later test out of its Prefect server.
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     apply_environment(Settings(data_dir=tmp_path, prefect_auth_string="ops:s3cret"))
     assert os.environ["PREFECT_SERVER_API_HOST"] == "127.0.0.1"
     assert os.environ["PREFECT_SERVER_API_AUTH_STRING"] == "ops:s3cret"
