@@ -26,7 +26,8 @@ from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 IGNORE = "_ignore"
-# A label that says "an amount" without saying which (a misread 申请金额（?写）).
+# Labels that say "an amount" without saying which (申请金额, or a misread
+# 申请金额（?写）): the value's own form decides.
 AMOUNT = "_amount"
 
 
@@ -38,7 +39,7 @@ def _load(path: str | None) -> dict[str, list[str]]:
         text = resources.files("ocr").joinpath("claim_labels.json").read_text("utf-8")
     data = json.loads(text)
     return {k: [_norm(x) for x in v] for k, v in data.items()
-            if not k.startswith("_") or k == IGNORE}
+            if not k.startswith("_") or k in (IGNORE, AMOUNT)}
 
 
 def synonyms() -> dict[str, list[str]]:
@@ -175,11 +176,17 @@ _CAPITAL_MISREADS = str.maketrans({"任": "仟", "伯": "佰", "恰": "拾", "�
 
 
 def _amount(run: str) -> str:
-    """12,345.67 / 12345.67 / 12.345.67 (a comma read as a point) -> 12345.67: only a
-    last separator followed by one or two digits is the decimal point."""
-    m = re.search(r"[,，.](\d{1,2})$", run)
-    whole, cents = (run[: m.start()], m.group(1)) if m else (run, "")
-    whole = re.sub(r"\D", "", whole)
+    """12,345.67 / 12345.67 / 12.345.67 (a comma read as a point) -> 12345.67: the last
+    point is the decimal one (a comma only when one or two digits end the number), and
+    a digit the recogniser adds after the cents is dropped."""
+    if "." in run:
+        cut = run.rindex(".")
+        whole, cents = run[:cut], run[cut + 1:][:2]
+    elif m := re.search(r"[,，](\d{1,2})$", run):
+        whole, cents = run[: m.start()], m.group(1)
+    else:
+        whole, cents = run, ""
+    whole = re.sub(r"\D", "", whole) or "0"
     return f"{float(f'{whole}.{cents or 0}'):.2f}"
 
 
