@@ -169,6 +169,7 @@ _RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿�
               "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
               "监护人", "法定继承人", "受益人")
 _CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
+_DIGITS = "壹贰叁肆伍陆柒捌玖"
 
 
 # Capitals the recogniser takes for look-alikes.
@@ -214,6 +215,10 @@ def normalise(field: str, raw: str) -> str | None:
     if field == "claim_amount_in_words":
         value = value.translate(_CAPITAL_MISREADS)
         words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
+        # 角 is the character the recogniser drops most; where the grammar of an
+        # amount says it must be (元陆陆分, a last 元壹), it is put back.
+        words = re.sub(f"([元圆])([{_DIGITS}])([{_DIGITS}])分$", r"\1\2角\3分", words)
+        words = re.sub(f"([元圆])([{_DIGITS}])$", r"\1\2角", words)
         return words if len(words) >= 2 and re.search("[元圆]", words) else None
     if field == "insured_id_number":
         run = re.sub(r"[^0-9A-Za-z]", "", value)
@@ -234,6 +239,10 @@ def normalise(field: str, raw: str) -> str | None:
         return h if len(re.findall(rf"[{_CJK}]", h)) >= 4 else None
     if field == "bank_name":
         b = re.sub(r"\s", "", value)
+        # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
+        # put back where that grammar is certain.
+        b = re.sub("银(?![行川])", "银行", b)
+        b = re.sub("([分支])$", r"\1行", b)
         return b if re.search("银行|信用社|农商|农信|行", b) else None
     if field == "diagnosis":
         d = re.sub(r"\s", "", value)
