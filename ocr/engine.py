@@ -224,8 +224,8 @@ def crop_line(image: np.ndarray, poly: np.ndarray, pad: float, pad_x: float = 0.
     if w < h:
         w, h, angle = h, w, angle + 90
     h = max(h, 1.0)
-    out_w = max(int(round(w + 2 * pad_x * h)), 1)
-    out_h = max(int(round(h * (1 + 2 * pad))), 1)
+    out_w = max(round(w + 2 * pad_x * h), 1)
+    out_h = max(round(h * (1 + 2 * pad)), 1)
     box = cv2.boxPoints(((cx, cy), (out_w, out_h), angle))
     # Order the corners top-left, top-right, bottom-right, bottom-left of the line.
     sums, diffs = box.sum(axis=1), np.diff(box, axis=1).ravel()
