@@ -112,3 +112,12 @@ def test_amount_in_words(raw, want):
 ])
 def test_bank_name(raw, want):
     assert normalise("bank_name", raw) == want
+
+
+def test_two_stacked_labels_with_values_are_two_rows():
+    # 被保险人 over 证件号码 would also read as the label 被保险人证件号码.
+    lines = [_line("被保险人", 155, 490, 60), _line("颜福", 444, 484, 60),
+             _line("证件号码:", 158, 568, 53), _line("220104199610142675", 453, 565, 57, 20)]
+    got = _values(lines)
+    assert got["insured_name"] == "颜福"
+    assert got["insured_id_number"] == "220104199610142675"

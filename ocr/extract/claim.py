@@ -310,6 +310,8 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
                 continue
             hit = match_label(ln.text + other.text, fuzzy=True)
             if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
+                if _two_rows(ln, other, single, lines):
+                    continue
                 wrapped = (j, other, hit)
                 break
         if wrapped is not None:
@@ -333,6 +335,20 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
                 anchors.append(_Anchor(field, ln, ln, rest, x0, x1, ln.y0, ln.y1))
             used.add(i)
     return anchors
+
+
+def _two_rows(upper: _Line, lower: _Line, single, lines: list[_Line]) -> bool:
+    """Two stacked labels that each fill their line and each have a value to their
+    right (被保险人 | 颜福 over 证件号码 | ...) are two rows, not one wrapped label."""
+    other = match_label(lower.text)
+    if single is None or other is None or single[2] < len(upper.text) or other[2] < len(lower.text):
+        return False
+
+    def has_value(label: _Line) -> bool:
+        return any(v.x0 > label.x1 and _same_row(v, label) and not match_label(v.text)
+                   for v in lines if v is not label)
+
+    return has_value(upper) and has_value(lower)
 
 
 def _split_at_labels(ln: _Line) -> list[_Line]:
