@@ -87,7 +87,7 @@ def test_rows_of_a_skewed_photo_still_pair_up():
 @pytest.mark.parametrize(("raw", "want"), [
     ("¥12,345.67", "12345.67"), ("12345.67元", "12345.67"), ("人民币4,485.86元", "4485.86"),
     ("V3.001.23", "3001.23"), ("1,893.733", "1893.73"), ("12,345", "12345.00"),
-    ("壹万贰仟", None),
+    ("壹万贰仟", None), ("6217 9037 1732 1653 207", None),
 ])
 def test_amount_in_figures(raw, want):
     assert normalise("claim_amount", raw) == want

@@ -211,7 +211,9 @@ def normalise(field: str, raw: str) -> str | None:
         m = re.search(r"\d[\d,，.]*", value)
         if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
             return None
-        return _amount(m.group(0).rstrip(",，."))
+        amount = _amount(m.group(0).rstrip(",，."))
+        # Ten digits before the point are an account or ID number, not a claim.
+        return amount if len(amount) <= 12 else None
     if field == "claim_amount_in_words":
         value = value.translate(_CAPITAL_MISREADS)
         words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
