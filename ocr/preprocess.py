@@ -126,7 +126,7 @@ def find_document_quad(image: np.ndarray) -> np.ndarray | None:
             if _touches_frame(quad, sw, sh) >= 3 or not _mostly_light(gray, quad):
                 continue
             contrast = _edge_contrast(lab, quad)
-            if contrast < 6.0:
+            if contrast < 6.0 or _paper_outside(lab, quad):
                 continue
             score = quad_area * (1.0 - abs(1.0 - fill)) * min(contrast, 40.0)
             if best is None or score > best[0]:
@@ -173,6 +173,24 @@ def _edge_contrast(lab: np.ndarray, quad: np.ndarray, offset: float = 5.0) -> fl
         if len(steps) >= 5:
             weakest = min(weakest, float(np.median(steps)))
     return 0.0 if weakest == float("inf") else weakest
+
+
+def _paper_outside(lab: np.ndarray, quad: np.ndarray) -> bool:
+    """Whether the band around the quadrilateral is the same paper as inside it.
+
+    On a scan that fills the frame, the block of print (a form's table, its text
+    area) is a light quadrilateral with strong edges; but outside it lies more of the
+    same paper, where a document photographed on a table has the table around it.
+    """
+    mask = np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 255)
+    inside = lab[mask > 0]
+    band = (cv2.dilate(mask, np.ones((25, 25), np.uint8)) > 0) & (mask == 0)
+    outside = lab[band]
+    if inside.size == 0 or outside.size == 0:
+        return False
+    paper = np.median(inside[inside[:, 0] >= np.percentile(inside[:, 0], 60)], axis=0)
+    return float(np.linalg.norm(np.median(outside, axis=0) - paper)) < 6.0
 
 
 def _mostly_light(gray: np.ndarray, quad: np.ndarray) -> bool:

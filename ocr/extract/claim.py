@@ -11,6 +11,7 @@ and the first candidate that is plausible for the field wins.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -21,11 +22,14 @@ from pathlib import Path
 
 from backoffice.models import ExtractedField, OcrLine
 
-from ..layout import bbox
+from ..layout import text_skew
 from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 IGNORE = "_ignore"
+# Labels that say "an amount" without saying which (申请金额, or a misread
+# 申请金额（?写）): the value's own form decides.
+AMOUNT = "_amount"
 
 
 @lru_cache(maxsize=4)
@@ -36,7 +40,7 @@ def _load(path: str | None) -> dict[str, list[str]]:
         text = resources.files("ocr").joinpath("claim_labels.json").read_text("utf-8")
     data = json.loads(text)
     return {k: [_norm(x) for x in v] for k, v in data.items()
-            if not k.startswith("_") or k == IGNORE}
+            if not k.startswith("_") or k in (IGNORE, AMOUNT)}
 
 
 def synonyms() -> dict[str, list[str]]:
@@ -59,25 +63,92 @@ def labels_sorted() -> list[tuple[str, str]]:
     return _label_index(id(synonyms()))
 
 
-def match_label(text: str) -> tuple[str, str, int] | None:
-    """(field, label, end) when `text` starts with a known label (longest wins)."""
+def _label_end(text: str, end: int) -> int:
+    while end < len(text) and text[end] in "：:;； ":
+        end += 1
+    return end
+
+
+def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
+    """(field, label, end) when `text` starts with a known label (longest wins).
+
+    With `fuzzy`, a long label read with a character or two missing also counts
+    (the recogniser drops characters: 与被保险关系, 申请额（写）), but only where it
+    covers more of the text than any exact label does.
+    """
+    exact = None
     for label, field in labels_sorted():
         if text.startswith(label):
-            end = len(label)
-            while end < len(text) and text[end] in "：:;； ":
-                end += 1
-            return field, label, end
+            exact = (field, label, _label_end(text, len(label)))
+            break
+    if not fuzzy:
+        return exact
+    best = None
+    covered = len(exact[1]) if exact else 0
+    for label, field in labels_sorted():
+        span = _fuzzy_prefix(label, text)
+        if span is None or span <= covered:
+            continue
+        if best is None or span > best[0]:
+            best = (span, [(field, label)])
+        elif span == best[0] and field not in {f for f, _ in best[1]}:
+            best[1].append((field, label))
+    if best is None:
+        return exact
+    span, hits = best
+    fields = {f for f, _ in hits}
+    if len(fields) > 1:
+        # Only the two amounts share their long labels (申请金额（大写/小写）); the
+        # value's own form then says which one it is.
+        if fields != {"claim_amount", "claim_amount_in_words"}:
+            return exact
+        return AMOUNT, hits[0][1], _label_end(text, span)
+    return hits[0][0], hits[0][1], _label_end(text, span)
+
+
+def _fuzzy_prefix(label: str, text: str) -> int | None:
+    """The length of the start of `text` that is `label` with up to one (labels of 5-6
+    characters) or two (7 and more) characters missing, or None."""
+    n = len(label)
+    allowed = 2 if n >= 7 else 1 if n >= 5 else 0
+    for missing in range(1, allowed + 1):
+        m = n - missing
+        if m < 4:
+            break
+        if len(text) < m:
+            continue
+        head = text[:m]
+        if head[0] in label[:2] and head[-1] == label[-1] and _is_subsequence(head, label):
+            return m
+    # One character misread (被保验人姓名), never the first: long labels only.
+    if allowed and len(text) >= n and text[0] == label[0] and sum(
+            a != b for a, b in zip(text[:n], label, strict=True)) == 1:
+        return n
     return None
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    it = iter(long)
+    return all(ch in it for ch in short)
 
 
 def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     """Every (start, field, label, end) occurrence that starts a label in the text."""
     out = []
+    starts = _label_starts(id(synonyms()))
     i = 0
     while i < len(text):
-        hit = match_label(text[i:])
-        # A label inside a value only counts after a separator (e.g. two inline pairs).
-        if hit and (i == 0 or text[i - 1] in " 　：:，,;；|" or _is_colon_label(text, i, hit)):
+        hit = None
+        if text[i] in starts:
+            hit = match_label(text[i:], fuzzy=True)
+            if hit and i > 0:
+                colon = "：" in text[i:i + hit[2]]
+                exact = text.startswith(hit[1], i)
+                # A label inside a value only counts after a separator (two inline
+                # pairs) or before a colon; a misread one only before a colon.
+                if not (colon or (exact and text[i - 1] in " 　：:，,;；|")):
+                    hit = None
+        if hit:
             field, label, end = hit
             out.append((i, field, label, i + end))
             i += end
@@ -86,10 +157,10 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     return out
 
 
-def _is_colon_label(text: str, i: int, hit: tuple[str, str, int]) -> bool:
-    _field, label, _end = hit
-    j = i + len(label)
-    return j < len(text) and text[j] in "：:"
+@lru_cache(maxsize=4)
+def _label_starts(key: int) -> frozenset[str]:
+    """Characters a label (read whole or with its first character missing) starts with."""
+    return frozenset(ch for label, _f in labels_sorted() for ch in label[:2])
 
 
 # --- plausibility and normal forms ------------------------------------------------
@@ -98,8 +169,30 @@ _NAME_RE = re.compile(rf"^[{_CJK}·]{{2,8}}$")
 _RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
               "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
               "监护人", "法定继承人", "受益人")
-MAX_CLAIM_AMOUNT = Decimal("999999999999.99")  # what capitals can write (cn_amount)
 _CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
+_DIGITS = "壹贰叁肆伍陆柒捌玖"
+
+
+# Capitals the recogniser takes for look-alikes.
+_CAPITAL_MISREADS = str.maketrans({"任": "仟", "伯": "佰", "恰": "拾", "武": "贰"})
+
+
+def _amount(run: str) -> str | None:
+    """12,345.67 / 12345.67 / 12.345.67 (a comma read as a point) -> 12345.67: the last
+    point is the decimal one (a comma only when one or two digits end the number), and
+    a digit the recogniser adds after the cents is dropped."""
+    if "." in run:
+        cut = run.rindex(".")
+        whole, cents = run[:cut], run[cut + 1:][:2]
+    elif m := re.search(r"[,，](\d{1,2})$", run):
+        whole, cents = run[: m.start()], m.group(1)
+    else:
+        whole, cents = run, ""
+    whole = re.sub(r"\D", "", whole).lstrip("0") or "0"
+    if len(whole) >= 10:
+        return None  # ten digits before the point are an account or ID number, not a claim
+    # Decimal, not float: a float rounds long amounts.
+    return str(Decimal(f"{whole}.{cents or 0}").quantize(Decimal("0.01")))
 
 
 def normalise(field: str, raw: str) -> str | None:
@@ -119,17 +212,17 @@ def normalise(field: str, raw: str) -> str | None:
         return digits if 12 <= len(digits) <= 25 and len(digits) >= 0.8 * len(
             re.sub(r"[\s\-]", "", value)) else None
     if field == "claim_amount":
-        m = re.search(r"\d[\d,，]*(?:\.\d{1,2})?", value)
+        m = re.search(r"\d[\d,，.]*", value)
         if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
             return None
-        # Decimal, not float: a float rounds a 16-digit amount and writes "inf" for a
-        # long run of digits. Above the largest amount a form can state, it is not one.
-        amount = Decimal(re.sub("[,，]", "", m.group(0)))
-        if amount > MAX_CLAIM_AMOUNT:
-            return None
-        return str(amount.quantize(Decimal("0.01")))
+        return _amount(m.group(0).rstrip(",，."))
     if field == "claim_amount_in_words":
+        value = value.translate(_CAPITAL_MISREADS)
         words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
+        # 角 is the character the recogniser drops most; where the grammar of an
+        # amount says it must be (元陆陆分, a last 元壹), it is put back.
+        words = re.sub(f"([元圆])([{_DIGITS}])([{_DIGITS}])分$", r"\1\2角\3分", words)
+        words = re.sub(f"([元圆])([{_DIGITS}])$", r"\1\2角", words)
         return words if len(words) >= 2 and re.search("[元圆]", words) else None
     if field == "insured_id_number":
         run = re.sub(r"[^0-9A-Za-z]", "", value)
@@ -150,6 +243,10 @@ def normalise(field: str, raw: str) -> str | None:
         return h if len(re.findall(rf"[{_CJK}]", h)) >= 4 else None
     if field == "bank_name":
         b = re.sub(r"\s", "", value)
+        # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
+        # put back where that grammar is certain.
+        b = re.sub("银(?![行川])", "银行", b)
+        b = re.sub("([分支])$", r"\1行", b)
         return b if re.search("银行|信用社|农商|农信|行", b) else None
     if field == "diagnosis":
         d = re.sub(r"\s", "", value)
@@ -207,7 +304,7 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
             continue
         if _SECTION_RE.match(ln.text):
             continue  # a section heading such as （二）被保险人资料
-        single = match_label(ln.text)
+        single = match_label(ln.text, fuzzy=True)
         # A label wrapped over two lines in a narrow cell: 被保险人 / 身份证号：
         wrapped = None
         for j, other in enumerate(lines):
@@ -215,8 +312,10 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
                 continue
             if abs(other.x0 - ln.x0) > 1.5 * ln.h:
                 continue
-            hit = match_label(ln.text + other.text)
+            hit = match_label(ln.text + other.text, fuzzy=True)
             if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
+                if _two_rows(ln, other, single, lines):
+                    continue
                 wrapped = (j, other, hit)
                 break
         if wrapped is not None:
@@ -242,6 +341,35 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
     return anchors
 
 
+def _two_rows(upper: _Line, lower: _Line, single, lines: list[_Line]) -> bool:
+    """Two stacked labels that each fill their line and each have a value to their
+    right (被保险人 | 颜福 over 证件号码 | ...) are two rows, not one wrapped label."""
+    other = match_label(lower.text)
+    if single is None or other is None or single[2] < len(upper.text) or other[2] < len(lower.text):
+        return False
+
+    def has_value(label: _Line) -> bool:
+        return any(v.x0 > label.x1 and _same_row(v, label) and not match_label(v.text)
+                   for v in lines if v is not label)
+
+    return has_value(upper) and has_value(lower)
+
+
+def _split_at_labels(ln: _Line) -> list[_Line]:
+    """A line cut before each label that does not start it: the detector runs a value
+    and the next `标签：` together when they sit close (2023年12月5日诊断:)."""
+    cuts = [start for start, _f, _l, _e in find_labels(ln.text) if start > 0]
+    if not cuts:
+        return [ln]
+    width = (ln.x1 - ln.x0) / max(len(ln.text), 1)
+    pieces = []
+    for a, b in zip([0, *cuts], [*cuts, len(ln.text)], strict=True):
+        if ln.text[a:b].strip():
+            pieces.append(_Line(ln.line, ln.text[a:b], ln.x0 + a * width, ln.y0,
+                                ln.x0 + b * width, ln.y1))
+    return pieces
+
+
 def _field(value: str, sources: list[_Line]) -> ExtractedField:
     return ExtractedField(
         value=value,
@@ -253,26 +381,32 @@ def _field(value: str, sources: list[_Line]) -> ExtractedField:
 
 def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
     """All claim-form fields that can be found, in normal form."""
+    # Geometry is taken with the text's own skew undone: a photo's rows are not level.
+    angle = text_skew(lines)
+    cos_a, sin_a = math.cos(angle), math.sin(angle)
     items = []
     for line in lines:
-        x0, y0, x1, y1 = bbox(line)
-        items.append(_Line(line, _norm(line.text), x0, y0, x1, y1))
+        xs = [x * cos_a + y * sin_a for x, y in line.polygon]
+        ys = [-x * sin_a + y * cos_a for x, y in line.polygon]
+        items += _split_at_labels(_Line(line, _norm(line.text), min(xs), min(ys), max(xs), max(ys)))
     anchors = _anchors(items)
     label_lines = {id(a.start) for a in anchors} | {id(a.end) for a in anchors}
-    label_lines |= {id(ln) for ln in items if match_label(ln.text)}
+    label_lines |= {id(ln) for ln in items if match_label(ln.text, fuzzy=True)}
     out: dict[str, ExtractedField] = {}
     for anchor in sorted(anchors, key=lambda a: (a.y0, a.x0)):
-        field = anchor.field
-        if field == IGNORE or field in out:
+        if anchor.field == IGNORE:
+            continue
+        # A label that only says "amount": the value's own form says which one it is.
+        fields = ("claim_amount_in_words", "claim_amount") if anchor.field == AMOUNT else (
+            anchor.field,)
+        fields = tuple(f for f in fields if f not in out)
+        if not fields:
             continue
         for value_text, sources in _candidates(anchor, items, anchors, label_lines):
-            value = normalise(field, value_text)
-            if value is None and field == "claim_amount":
-                continue
-            if value is not None:
-                out[field] = _field(value, sources)
+            found = next(((f, v) for f in fields if (v := normalise(f, value_text))), None)
+            if found is not None:
+                out[found[0]] = _field(found[1], sources)
                 break
-    # A bare 申请金额 label: the value's own form says which amount it is.
     return out
 
 
@@ -284,7 +418,9 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     # To the right on the same row, up to the next label on that row.
     next_label_x = min((a.x0 for a in anchors if a is not anchor and a.x0 > anchor.x1
                         and _same_row(a.end, anchor.end)), default=float("inf"))
-    right = [ln for ln in items if id(ln) not in label_lines and ln.x0 >= anchor.x1 - 2
+    # A value box may start a little inside the label's (boxes touch when they sit close).
+    right = [ln for ln in items if id(ln) not in label_lines
+             and ln.x0 >= anchor.x1 - 0.4 * anchor.end.h
              and ln.x0 < next_label_x and _same_row(ln, anchor.end)]
     right.sort(key=lambda ln: ln.x0)
     if right:

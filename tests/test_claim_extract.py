@@ -1,0 +1,123 @@
+"""The claim-form extractor on OCR lines (no OCR): layouts the generator does not draw,
+labels read with characters missing, and the normal forms of values."""
+
+from __future__ import annotations
+
+import pytest
+
+from backoffice.models import OcrLine
+from ocr.extract.claim import extract_claim_form, match_label, normalise
+
+
+def _line(text: str, x: float, y: float, h: float = 30.0, char_w: float = 30.0) -> OcrLine:
+    w = char_w * len(text)
+    return OcrLine(text=text, confidence=0.95,
+                   polygon=[(x, y), (x + w, y), (x + w, y + h), (x, y + h)])
+
+
+def _values(lines: list[OcrLine]) -> dict[str, str | None]:
+    return {k: f.value for k, f in extract_claim_form(lines).items()}
+
+
+def test_three_pairs_per_row_in_an_order_never_generated():
+    # Label | value | label | value | label | value, labels of other insurers.
+    rows = [
+        [("开户名", "李小龙"), ("银行卡号", "6222 0212 3456 7890 123"), ("收款银行", "中国银行银川分行")],
+        [("联系方式", "139-1234-5678"), ("出险时间", "2024.05.03"), ("金额大写", "壹仟贰佰元整")],
+        [("申请金额", "¥1,200.00"), ("被保人", "王芳"), ("保险合同号", "PA2024000123")],
+    ]
+    lines = []
+    for r, pairs in enumerate(rows):
+        y = 100 + 60 * r
+        for c, (label, value) in enumerate(pairs):
+            x = 50 + 800 * c
+            lines += [_line(label + "：", x, y), _line(value, x + 250, y, char_w=20)]
+    got = _values(lines)
+    assert got["account_name"] == "李小龙"
+    assert got["account_number"] == "6222021234567890123"
+    assert got["bank_name"] == "中国银行银川分行"
+    assert got["phone"] == "13912345678"
+    assert got["accident_date"] == "2024-05-03"
+    assert got["claim_amount_in_words"] == "壹仟贰佰元整"
+    assert got["claim_amount"] == "1200.00"  # a bare 申请金额 with a figure
+    assert got["insured_name"] == "王芳"
+    assert got["policy_number"] == "PA2024000123"
+
+
+def test_labels_read_with_characters_missing_or_wrong():
+    lines = [
+        _line("与被保险关系：配偶", 50, 100),
+        _line("申请额（写）：人民币26,197.02元", 50, 160),
+        _line("被保验人姓名：殷桂怡", 50, 220),
+        _line("522229198511126320与被保险关系：", 50, 280),
+    ]
+    got = _values(lines)
+    assert got["relationship"] == "配偶"
+    assert got["claim_amount"] == "26197.02"
+    assert got["insured_name"] == "殷桂怡"
+    # Short labels are never guessed: 人 alone is no label.
+    assert match_label("保险", fuzzy=True) is None
+
+
+def test_label_run_into_the_previous_value_is_split_off():
+    lines = [_line("出险日期：", 50, 100), _line("2023年12月5日诊断:", 300, 100),
+             _line("支气管肺炎", 800, 100)]
+    got = _values(lines)
+    assert got["accident_date"] == "2023-12-05"
+    assert got["diagnosis"] == "支气管肺炎"
+
+
+def test_rows_of_a_skewed_photo_still_pair_up():
+    # Text rotated by about 3 degrees: the value sits 25 px higher than its label.
+    slope = 0.05
+    lines = []
+    for r, (label, value) in enumerate([("保单号：", "8255402024901386267"),
+                                        ("被保险人姓名：", "王逸超")]):
+        y = 100 + 70 * r
+        lines += [_line(label, 50, y - slope * 50), _line(value, 550, y - slope * 550)]
+    for ln in lines:  # shear the boxes so that their top edges carry the skew
+        (x0, y0), (x1, _), (_, y2), _ = ln.polygon
+        ln.polygon = [(x0, y0), (x1, y0 - slope * (x1 - x0)), (x1, y2 - slope * (x1 - x0)),
+                      (x0, y2)]
+    got = _values(lines)
+    assert got["policy_number"] == "8255402024901386267"
+    assert got["insured_name"] == "王逸超"
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("¥12,345.67", "12345.67"), ("12345.67元", "12345.67"), ("人民币4,485.86元", "4485.86"),
+    ("V3.001.23", "3001.23"), ("1,893.733", "1893.73"), ("12,345", "12345.00"),
+    ("壹万贰仟", None), ("6217 9037 1732 1653 207", None),
+])
+def test_amount_in_figures(raw, want):
+    assert normalise("claim_amount", raw) == want
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("贰万伍仟贰佰壹拾柒元陆陆分", "贰万伍仟贰佰壹拾柒元陆角陆分"),
+    ("叁万壹仟捌佰陆拾叁元壹", "叁万壹仟捌佰陆拾叁元壹角"),
+    ("壹任元伍角叁分", "壹仟元伍角叁分"),
+    ("肆仟元零伍分", "肆仟元零伍分"),
+    ("人民币壹万元整", "壹万元整"),
+])
+def test_amount_in_words(raw, want):
+    assert normalise("claim_amount_in_words", raw) == want
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("中国工商银行天津分", "中国工商银行天津分行"),
+    ("上海浦东发展银成都城东支行", "上海浦东发展银行成都城东支行"),
+    ("宁夏银行银川分行", "宁夏银行银川分行"),
+    ("农村信用社", "农村信用社"),
+])
+def test_bank_name(raw, want):
+    assert normalise("bank_name", raw) == want
+
+
+def test_two_stacked_labels_with_values_are_two_rows():
+    # 被保险人 over 证件号码 would also read as the label 被保险人证件号码.
+    lines = [_line("被保险人", 155, 490, 60), _line("颜福", 444, 484, 60),
+             _line("证件号码:", 158, 568, 53), _line("220104199610142675", 453, 565, 57, 20)]
+    got = _values(lines)
+    assert got["insured_name"] == "颜福"
+    assert got["insured_id_number"] == "220104199610142675"
