@@ -18,7 +18,7 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["PREFECT_HOME"] = str(_DATA / "prefect")
 os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(_DATA / "paddlex"))
 
-from backoffice.settings import apply_environment, get_settings  # noqa: E402
+from backoffice.settings import apply_environment, get_settings
 
 get_settings.cache_clear()
 apply_environment()
@@ -89,3 +89,21 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    """A fresh store on SQLite, then on a fresh PostgreSQL database (a test module may
+    define its own `engine` instead)."""
+    from outbox_support import fresh_pg_database
+
+    import backoffice.outbox  # noqa: F401  (the outbox table, for approvals)
+    from backoffice.store import make_engine
+
+    if request.param == "sqlite":
+        yield make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        return
+    with fresh_pg_database(PG_ADMIN_URL) as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()

@@ -26,7 +26,6 @@ from backoffice.store import (
     FieldValue,
     Status,
     append_audit,
-    make_engine,
     rotate_encryption,
     verify_audit_chain,
 )
@@ -53,21 +52,6 @@ def use_key(monkeypatch):
     monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
     get_settings.cache_clear()
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    import backoffice.outbox  # noqa: F401  (the outbox table)
-
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        return
-    from conftest import PG_ADMIN_URL
-    from outbox_support import fresh_pg_database
-
-    with fresh_pg_database(PG_ADMIN_URL) as url:
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
 
 
 def _write(engine, sha: str = "a" * 64) -> int:

@@ -7,26 +7,11 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from sqlmodel import Session, select
 
 from backoffice.intake import IntakeResult, _ingest_committed, ingest_bytes, scan_inbox
 from backoffice.store import AuditEvent, Document, make_engine, verify_audit_chain
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        return
-    from conftest import PG_ADMIN_URL
-    from outbox_support import fresh_pg_database
-
-    with fresh_pg_database(PG_ADMIN_URL) as url:
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
 
 
 def _png() -> bytes:

@@ -10,23 +10,7 @@ from sqlmodel import Session, select
 from backoffice import leases
 from backoffice.processing import process_claimed, process_document
 from backoffice.settings import get_settings
-from backoffice.store import AuditEvent, Document, Status, make_engine, verify_audit_chain
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    import backoffice.outbox  # noqa: F401  (the outbox table, for approvals)
-
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        return
-    from conftest import PG_ADMIN_URL
-    from outbox_support import fresh_pg_database
-
-    with fresh_pg_database(PG_ADMIN_URL) as url:
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
+from backoffice.store import AuditEvent, Document, Status, verify_audit_chain
 
 
 def _docs(engine, n, tmp_path) -> list[int]:
