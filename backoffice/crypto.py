@@ -30,7 +30,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,12 +248,7 @@ class EncryptedText(TypeDecorator):
         self.context = context
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        if value is None:
-            return None
-        ring = active_keyring()
-        if ring is None:
-            return value
-        return ring.encrypt(str(value).encode("utf-8"), self.context)
+        return _seal(value, self.context, str)
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         if not is_envelope(value):
@@ -279,13 +274,8 @@ class EncryptedJSON(TypeDecorator):
         self.on_tamper = on_tamper
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        if value is None:
-            return None
-        ring = active_keyring()
-        if ring is None:
-            return value
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-        return ring.encrypt(text.encode("utf-8"), self.context)
+        return _seal(value, self.context, lambda v: json.dumps(
+            v, ensure_ascii=False, separators=(",", ":"), default=str))
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         if not is_envelope(value):
@@ -297,6 +287,16 @@ class EncryptedJSON(TypeDecorator):
                 return {"__undecryptable__": str(exc)}
             raise
         return json.loads(plain)
+
+
+def _seal(value: Any, context: str, serialise: Callable[[Any], str]) -> Any:
+    """What a column stores: the value as it is without a key, its envelope with one."""
+    if value is None:
+        return None
+    ring = active_keyring()
+    if ring is None:
+        return value
+    return ring.encrypt(serialise(value).encode("utf-8"), context)
 
 
 def _ring_for(context: str) -> KeyRing:
