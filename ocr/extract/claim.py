@@ -63,6 +63,21 @@ def labels_sorted() -> list[tuple[str, str]]:
     return _label_index(id(synonyms()))
 
 
+@lru_cache(maxsize=4)
+def _by_start(key: int) -> dict[str, list[tuple[str, str]]]:
+    """Labels (longest first) under each of their first two characters: a text can only
+    start a label, whole or with its first character missing, under its own first one."""
+    index: dict[str, list[tuple[str, str]]] = {}
+    for label, field in labels_sorted():
+        for ch in dict.fromkeys(label[:2]):
+            index.setdefault(ch, []).append((label, field))
+    return index
+
+
+def _labels_for(text: str) -> list[tuple[str, str]]:
+    return _by_start(id(synonyms())).get(text[:1], [])
+
+
 def _label_end(text: str, end: int) -> int:
     while end < len(text) and text[end] in "：:;； ":
         end += 1
@@ -77,7 +92,8 @@ def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
     covers more of the text than any exact label does.
     """
     exact = None
-    for label, field in labels_sorted():
+    candidates = _labels_for(text)
+    for label, field in candidates:
         if text.startswith(label):
             exact = (field, label, _label_end(text, len(label)))
             break
@@ -85,7 +101,7 @@ def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
         return exact
     best = None
     covered = len(exact[1]) if exact else 0
-    for label, field in labels_sorted():
+    for label, field in candidates:
         span = _fuzzy_prefix(label, text)
         if span is None or span <= covered:
             continue
@@ -135,7 +151,7 @@ def _is_subsequence(short: str, long: str) -> bool:
 def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     """Every (start, field, label, end) occurrence that starts a label in the text."""
     out = []
-    starts = _label_starts(id(synonyms()))
+    starts = _by_start(id(synonyms()))
     i = 0
     while i < len(text):
         hit = None
@@ -155,12 +171,6 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
         else:
             i += 1
     return out
-
-
-@lru_cache(maxsize=4)
-def _label_starts(key: int) -> frozenset[str]:
-    """Characters a label (read whole or with its first character missing) starts with."""
-    return frozenset(ch for label, _f in labels_sorted() for ch in label[:2])
 
 
 # --- plausibility and normal forms ------------------------------------------------
