@@ -121,3 +121,43 @@ def test_two_stacked_labels_with_values_are_two_rows():
     got = _values(lines)
     assert got["insured_name"] == "颜福"
     assert got["insured_id_number"] == "220104199610142675"
+
+
+def test_grid_of_centred_labels_over_left_aligned_values():
+    # A row of label cells over a row of value cells (the generator's held-out `grid`
+    # layout): each label is centred in its cell, each value starts at the cell's left
+    # edge, so a value sits nearer the previous label than its own.
+    cells = [(0, 500, "保单号码：", "YNX2019580129083"), (500, 720, "被保险人姓名：", "谷鑫乐"),
+             (720, 1000, "性别：", "男")]
+    lines = []
+    for x0, x1, label, value in cells:
+        lw = 30 * len(label)
+        lines.append(_line(label, (x0 + x1 - lw) / 2, 100))
+        lines.append(_line(value, x0 + 10, 150, char_w=22))
+    lines += [_line("开户行：", 180, 250), _line("户名：", 760, 250),
+              _line("招商银行楚雄元谋支行", 10, 300, char_w=25),
+              _line("关颖妍秋", 510, 300)]
+    got = _values(lines)
+    assert got["policy_number"] == "YNX2019580129083"
+    assert got["insured_name"] == "谷鑫乐"
+    assert got["bank_name"] == "招商银行楚雄元谋支行"
+    assert got["account_name"] == "关颖妍秋"
+
+
+def test_value_centred_far_right_under_a_label_at_the_left_of_a_wide_cell():
+    lines = [_line("账户名：", 10, 100), _line("开户行：", 300, 100),
+             _line("季军凯", 60, 150), _line("平安银行丹东分行", 620, 150),
+             _line("账号：", 10, 200), _line("6230 5867 8157 6975 993", 200, 250, char_w=18)]
+    got = _values(lines)
+    assert got["account_name"] == "季军凯"
+    assert got["bank_name"] == "平安银行丹东分行"
+    assert got["account_number"] == "6230586781576975993"
+
+
+def test_a_title_is_no_label_and_a_numbered_heading_no_value():
+    # 索赔申请书 is one character from the label 索赔申请人; the heading under it is not
+    # the claimant's name.
+    lines = [_line("索赔申请书", 500, 100, h=50, char_w=50),
+             _line("1.索赔申请人信息", 100, 180),
+             _line("索赔申请人：陶慧立", 110, 240)]
+    assert _values(lines)["claimant_name"] == "陶慧立"

@@ -328,3 +328,23 @@ def test_crowded_forms_still_fit(seed, index):
     bottom = st["H"] - st["mb"] - claimform.footer_height(st)
     assert set(form.value_boxes) == set(FIELDS)
     assert max(b[3] for b in form.value_boxes.values()) < bottom
+
+
+def test_held_out_grid_layout_only_on_request(tmp_path):
+    """`--layouts grid` draws the held-out layout (labels over values in a ruled grid):
+    every field on the page, inside the page; the default sets never draw it."""
+    from fixtures.generator.build import render_claim
+
+    assert "grid" not in claimform.LAYOUTS
+    for index in range(4):
+        _, form = render_claim(5, index, layouts=("grid",))
+        assert form.layout == "grid" and form.style["grid_cols"] in (3, 4)
+        assert set(form.value_boxes) == set(FIELDS)
+        assert max(b[3] for b in form.value_boxes.values()) < form.style["H"]
+    out = tmp_path / "grid"
+    assert cli_main(["claims", "--layouts", "grid", "--out", str(out), "--count", "2",
+                     "--variants", "clean", "--pdf-pages", "0", "-q"]) == 0
+    rows = [json.loads(x) for x in (out / "truth.jsonl").read_text().splitlines()]
+    assert [r["layout"] for r in rows] == ["grid", "grid"]
+    with pytest.raises(SystemExit):
+        cli_main(["claims", "--layouts", "spiral", "--out", str(out)])

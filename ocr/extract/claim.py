@@ -302,6 +302,8 @@ class _Anchor:
 
 
 _SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^第[一二三四五六七八九十]+部分")
+# A numbered heading (2.被保险人信息, 二、出险信息) is never a value.
+_NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}[.、．]|[（(]?[一二三四五六七八九十]+[)）、.])\s*[{_CJK}]")
 # 被保险人 + 资料 is a section heading, not the insured's name.
 _HEADING_TAILS = {"信息", "资料", "情况", "基本信息", "基本资料", "声明"}
 
@@ -435,12 +437,34 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     right.sort(key=lambda ln: ln.x0)
     if right:
         yield "".join(ln.text for ln in right), right
-    # Below, in the label's column, before the next label below it.
-    below = [ln for ln in items if id(ln) not in label_lines and ln.y0 >= anchor.y1 - 2
-             and ln.y0 - anchor.y1 < 2.5 * anchor.end.h
-             and ln.x0 < anchor.x1 + 2 * anchor.end.h and ln.x1 > anchor.x0 - anchor.end.h]
-    below.sort(key=lambda ln: (ln.y0, ln.x0))
-    if below:
-        first = below[0]
-        row = [ln for ln in below if _same_row(ln, first)]
-        yield "".join(ln.text for ln in row), row
+    # Below: the first row of lines under the label's row that holds this label's value.
+    # A row with as many lines as the label row has labels is read cell by cell, in
+    # order (a grid's value row under its label row, whatever the alignment); otherwise
+    # a line belongs to the label it overlaps most, or failing that the nearest one.
+    # A line that sits to the right of another label on its own row is that label's.
+    h = anchor.end.h
+    row_labels = sorted((a for a in anchors if _same_row(a.end, anchor.end)),
+                        key=lambda a: a.x0)
+
+    def owned(ln: _Line) -> bool:
+        return any(a is not anchor and _same_row(a.end, ln) and a.x1 <= ln.x0 + 0.5 * a.end.h
+                   for a in anchors)
+
+    def nearest(ln: _Line) -> _Anchor:
+        return max(row_labels, key=lambda a: min(a.x1, ln.x1) - max(a.x0, ln.x0))
+
+    window = sorted((ln for ln in items if id(ln) not in label_lines
+                     and ln.y0 >= anchor.y1 - 2 and ln.y0 - anchor.y1 < 2.5 * h
+                     and not owned(ln) and not _NUMBERED_RE.match(ln.text)),
+                    key=lambda ln: (ln.y0, ln.x0))
+    while window:
+        row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
+        taken = {id(ln) for ln in row}
+        window = [ln for ln in window if id(ln) not in taken]
+        if len(row) == len(row_labels):
+            mine = [row[row_labels.index(anchor)]]
+        else:
+            mine = [ln for ln in row if nearest(ln) is anchor]
+        if mine:
+            yield "".join(ln.text for ln in mine), mine
+            return
