@@ -67,3 +67,25 @@ def test_cli_reads_each_pdf_page(tmp_path):
     truth = load_truth(CLAIMS / "truth.jsonl")
     policies = [truth[f"multi.pdf#page={p}"]["fields"]["policy_number"] for p in (1, 2, 3)]
     assert [r["fields"]["policy_number"]["value"] for r in records] == policies
+
+
+def test_ctc_decoding_without_the_copy_reads_the_same(ocr_engine):
+    """The engine's own CTC decoding gives PaddleX's texts and scores on a whole page."""
+    import numpy as np
+
+    from ocr.decode import decode
+
+    image = decode((CLAIMS / "clean" / "c2026_0000.jpg").read_bytes())[0].image
+    crops = [ocr_engine.crop(image, p) for p in ocr_engine.detect(image)]
+    predictor = ocr_engine._rec.paddlex_predictor
+    ours = ocr_engine.read_crops(crops)
+    predictor.post_op = predictor.post_op.inner
+    try:
+        theirs = ocr_engine.read_crops(crops)
+    finally:
+        from ocr.engine import _CtcDecode
+
+        predictor.post_op = _CtcDecode(predictor.post_op)
+    assert len(ours) == len(crops) > 30
+    assert [t for t, _ in ours] == [t for t, _ in theirs]
+    assert np.allclose([s for _, s in ours], [s for _, s in theirs])
