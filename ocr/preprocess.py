@@ -104,33 +104,42 @@ def find_document_quad(image: np.ndarray) -> np.ndarray | None:
     _, bg_mask = cv2.threshold(dist, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     masks.append(cv2.morphologyEx(bg_mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)))
 
-    best: tuple[float, np.ndarray] | None = None
-    for mask in masks:
+    candidates = []
+    for k, mask in enumerate(masks):
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
-            area = cv2.contourArea(contour)
-            if area < 0.06 * frame_area or area > 0.97 * frame_area:
-                continue
-            quad = _quad_from_contour(contour)
-            if quad is None:
-                continue
-            quad_area = cv2.contourArea(quad.astype(np.float32))
-            if quad_area < 0.06 * frame_area or quad_area > 0.97 * frame_area:
-                continue
-            # The contour must fill its quadrilateral: a card, not a cluttered region.
-            fill = area / max(quad_area, 1.0)
-            if not 0.85 <= fill <= 1.2:
-                continue
-            if not 1.3 <= _quad_aspect(quad) <= 1.8:
-                continue
-            if _touches_frame(quad, sw, sh) >= 3 or not _mostly_light(gray, quad):
-                continue
-            contrast = _edge_contrast(lab, quad)
-            if contrast < 6.0 or _paper_outside(lab, quad):
-                continue
-            score = quad_area * (1.0 - abs(1.0 - fill)) * min(contrast, 40.0)
-            if best is None or score > best[0]:
-                best = (score, quad)
+        candidates += [(c, 6.0) for c in sorted(contours, key=cv2.contourArea, reverse=True)[:5]]
+        if k == 0:
+            # A pale page on a pale table: its faint outline breaks up, and the largest
+            # edge contour is the print block inside it. The hull of all the larger edge
+            # pieces is the page; its edges must still step, if only a little.
+            pieces = [c for c in contours if cv2.contourArea(c) >= 0.002 * frame_area]
+            if pieces:
+                candidates.append((cv2.convexHull(np.concatenate(pieces)), 3.0))
+    best: tuple[float, np.ndarray] | None = None
+    for contour, min_contrast in candidates:
+        area = cv2.contourArea(contour)
+        if area < 0.06 * frame_area or area > 0.97 * frame_area:
+            continue
+        quad = _quad_from_contour(contour)
+        if quad is None:
+            continue
+        quad_area = cv2.contourArea(quad.astype(np.float32))
+        if quad_area < 0.06 * frame_area or quad_area > 0.97 * frame_area:
+            continue
+        # The contour must fill its quadrilateral: a card, not a cluttered region.
+        fill = area / max(quad_area, 1.0)
+        if not 0.85 <= fill <= 1.2:
+            continue
+        if not 1.3 <= _quad_aspect(quad) <= 1.8:
+            continue
+        if _touches_frame(quad, sw, sh) >= 3 or not _mostly_light(gray, quad):
+            continue
+        contrast = _edge_contrast(lab, quad)
+        if contrast < min_contrast or _paper_outside(lab, quad):
+            continue
+        score = quad_area * (1.0 - abs(1.0 - fill)) * min(contrast, 40.0)
+        if best is None or score > best[0]:
+            best = (score, quad)
     if best is None:
         return None
     return order_quad(best[1] / scale)

@@ -67,3 +67,19 @@ def test_quality_verdicts():
     glare = np.full((400, 640, 3), 180, np.uint8)
     cv2.circle(glare, (320, 200), 60, (255, 255, 255), -1)
     assert assess_quality(glare, prepare(glare)).metrics["glare"].verdict in ("warn", "fail")
+
+
+
+def test_pale_page_on_a_pale_table_is_found():
+    """A white form photographed on a light desk (generator seed 11, form 6, the grid
+    layout): the page's outline is faint and breaks up, and the print block inside it
+    has the strong edges. The page is found, not the print block, and not nothing."""
+    from fixtures.generator.build import claim_outputs
+
+    (photo,) = claim_outputs(11, 6, ["photo"], layouts=("grid",))
+    img = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_COLOR)
+    quad = find_document_quad(img)
+    assert quad is not None
+    want = np.array(photo.truth["page_quad"])
+    deviation = min(np.abs(np.roll(quad, k, axis=0) - want).max() for k in range(4))
+    assert deviation < 40, (quad, want)
