@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from bad_input_support import BAD, ROOT, fill_inbox, markdown_table, run_corpus
 from sqlmodel import Session, select
@@ -213,4 +214,16 @@ def test_the_committed_corpus_is_what_the_generator_makes(tmp_path):
     for name, data in made.items():
         if name.endswith(".pdf") and name != "white_really_png.pdf":
             continue  # PDFs carry a creation date (and the encrypted one a random salt)
-        assert data == committed[name], name
+        if data != committed[name]:
+            # A rendered card can differ by a grey level in a few pixels from one CPU to
+            # another (SIMD rounding in resampling); the picture must still be the same.
+            ours, theirs = _pixels(data), _pixels(committed[name])
+            assert ours is not None and theirs is not None, name
+            assert ours.shape == theirs.shape, name
+            assert int(np.abs(ours.astype(int) - theirs.astype(int)).max()) <= 4, name
+
+
+def _pixels(data: bytes):
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
