@@ -104,17 +104,18 @@ def find_document_quad(image: np.ndarray) -> np.ndarray | None:
     _, bg_mask = cv2.threshold(dist, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     masks.append(cv2.morphologyEx(bg_mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)))
 
+    # (contour, the edge contrast it needs)
     candidates = []
-    for k, mask in enumerate(masks):
+    for mask in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         candidates += [(c, 6.0) for c in sorted(contours, key=cv2.contourArea, reverse=True)[:5]]
-        if k == 0:
-            # A pale page on a pale table: its faint outline breaks up, and the largest
-            # edge contour is the print block inside it. The hull of all the larger edge
-            # pieces is the page; its edges must still step, if only a little.
-            pieces = [c for c in contours if cv2.contourArea(c) >= 0.002 * frame_area]
-            if pieces:
-                candidates.append((cv2.convexHull(np.concatenate(pieces)), 3.0))
+    # A pale page on a pale table: its faint outline breaks up, and the largest edge
+    # contour is the print block inside it. The hull of all the larger edge pieces is
+    # the page; its edges must still step, if only a little.
+    edge_pieces, _ = cv2.findContours(masks[0], cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    edge_pieces = [c for c in edge_pieces if cv2.contourArea(c) >= 0.002 * frame_area]
+    if edge_pieces:
+        candidates.append((cv2.convexHull(np.concatenate(edge_pieces)), 3.0))
     best: tuple[float, np.ndarray] | None = None
     for contour, min_contrast in candidates:
         area = cv2.contourArea(contour)

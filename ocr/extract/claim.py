@@ -462,7 +462,7 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         taken = {id(ln) for ln in row}
         window = [ln for ln in window if id(ln) not in taken]
         if len(row) == len(row_labels):
-            mine = [row[row_labels.index(anchor)]]
+            mine = [row[next(i for i, a in enumerate(row_labels) if a is anchor)]]
         else:
             mine = [ln for ln in row if nearest(ln) is anchor]
         if mine:
