@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backoffice.masking import mask_text, mask_value
 from backoffice.settings import Settings
 from backoffice.store import Document, Status
+from domain.masking import mask_text, mask_value
 
 #: Statuses of a document that a run has finished with.
 SETTLED = {Status.PROCESSED, Status.IN_REVIEW, Status.APPROVED, Status.POSTED,
@@ -53,10 +53,10 @@ def dry_run_rows(inbox: Path, recognizer: Any, settings: Settings,
                  ) -> list[dict[str, Any]]:
     """Read and validate an inbox's files without storing, moving or posting anything.
 
-    One masked row per page: what a real run would decide.
+    One masked row per page: what a real run would decide, by the same
+    :func:`~backoffice.assess.assess` (fields, rules and image quality).
     """
     from backoffice.processing import extract_file
-    from backoffice.routing import route
 
     files = sorted(p for p in inbox.rglob("*") if p.is_file()
                    and not p.name.startswith("."))[: limit or None]
@@ -65,28 +65,19 @@ def dry_run_rows(inbox: Path, recognizer: Any, settings: Settings,
         for record in extract_file(path, recognizer, settings):
             if doc_types is not None and record["doc_type"] not in doc_types:
                 continue
-            rows.append(_dry_row(path.relative_to(inbox), record, settings, route))
+            rows.append(_dry_row(path.relative_to(inbox), record))
     return rows
 
 
-def _dry_row(rel: Path, record: dict[str, Any], settings: Settings, route) -> dict[str, Any]:
-    from backoffice.models import CheckResult, DocType, ExtractedField
-
-    if record["error"]:
-        return {"file": mask_text(str(rel)), "page": record.get("page", 1), "type": "-",
-                "would_be": "quarantined", "key_fields": "", "failed_checks": "",
-                "reason": mask_text(record["error"])}
-    fields = {n: ExtractedField(value=f["value"], confidence=f["confidence"])
-              for n, f in record["fields"].items()}
-    checks = [CheckResult.model_validate(c) for c in record["checks"]]
-    decision = route(DocType(record["doc_type"]), fields, checks, None,
-                     min_confidence=settings.review_min_field_confidence,
-                     min_id_confidence=settings.review_min_id_number_confidence)
+def _dry_row(rel: Path, record: dict[str, Any]) -> dict[str, Any]:
     from backoffice.reports import KEY_FIELDS
 
+    route = record["route"]
+    fields = record["fields"]
     return {"file": mask_text(str(rel)), "page": record.get("page", 1),
-            "type": record["doc_type"], "would_be": decision.status,
-            "key_fields": "; ".join(f"{n}={mask_value(n, fields[n].value)}" for n in KEY_FIELDS
-                                    if n in fields and fields[n].value),
-            "failed_checks": ", ".join(c.rule for c in checks if not c.passed),
-            "reason": mask_text("; ".join(decision.reasons))[:300]}
+            "type": "-" if route["decision"] == "quarantined" else record["doc_type"],
+            "would_be": route["decision"],
+            "key_fields": "; ".join(f"{n}={mask_value(n, fields[n]['value'])}"
+                                    for n in KEY_FIELDS if fields.get(n, {}).get("value")),
+            "failed_checks": ", ".join(c["rule"] for c in record["checks"] if not c["passed"]),
+            "reason": mask_text("; ".join(route["reasons"]))[:300]}

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backoffice.masking import mask_text
 from backoffice.store import Document, Status, append_audit
+from domain.masking import mask_text
 from ocr.decode import SUPPORTED_FORMATS, sniff_format
 
 # Files still being written by a scanner or a copy are skipped until they settle.

@@ -66,7 +66,6 @@ from backoffice.connectors.base import (
     request_hash,
 )
 from backoffice.crypto import EncryptedJSON
-from backoffice.masking import mask_known, mask_text
 from backoffice.store import (
     AuditEvent,
     Document,
@@ -77,6 +76,7 @@ from backoffice.store import (
     set_status,
 )
 from backoffice.store import utcnow as store_utcnow
+from domain.masking import mask_known, mask_text
 
 log = logging.getLogger("backoffice.outbox")
 

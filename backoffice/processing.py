@@ -5,7 +5,6 @@ This is the business logic the flows call; it runs without Prefect.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
 from backoffice import leases
-from backoffice.masking import mask_text
-from backoffice.models import CheckResult, DocType
-from backoffice.routing import NOT_A_DOCUMENT, RouteDecision, route
+from backoffice.assess import NOT_A_DOCUMENT, assess, system_lookup
 from backoffice.settings import Settings
 from backoffice.store import CheckRow, Document, FieldValue, Status, append_audit, set_status
+from domain.masking import mask_text
+from domain.models import Assessment, DocType
 from ocr.decode import DecodeError, Limits
 from ocr.pipeline import PageReading, Recognizer, read_document
 
@@ -28,46 +27,17 @@ def limits_from(settings: Settings) -> Limits:
                   max_pages=settings.max_pdf_pages)
 
 
-def validate_fields(doc_type: DocType, values: dict[str, str | None],
-                    today: date | None = None, lookup: Any = None) -> list[CheckResult]:
-    """Run the registered rules for a document type on plain field values."""
-    from validators.registry import RuleContext, run_rules
-
-    ctx = RuleContext(today=today or date.today(), lookup=lookup)
-    return run_rules(doc_type, values, ctx=ctx)
-
-
-def system_lookup():
-    """The read-only lookup of the downstream systems, when they are configured
-    (BACKOFFICE_CORE_URL and BACKOFFICE_CLAIMS_URL); None makes cross-system rules
-    report themselves skipped."""
-    core, claims = os.environ.get("BACKOFFICE_CORE_URL"), os.environ.get("BACKOFFICE_CLAIMS_URL")
-    if not (core and claims):
-        return None
-    from backoffice.lookup_rest import RestLookup
-
-    return RestLookup(core, claims)
-
-
-def validate_reading(reading: PageReading, today: date | None = None,
-                     lookup: Any = None) -> list[CheckResult]:
-    values = {name: f.value for name, f in reading.fields.items()}
-    return validate_fields(reading.doc_type, values, today=today, lookup=lookup)
-
-
-def route_reading(reading: PageReading, checks: list[CheckResult],
-                  settings: Settings) -> RouteDecision:
-    return route(reading.doc_type, reading.fields, checks, reading.quality,
-                 min_confidence=settings.review_min_field_confidence,
-                 min_id_confidence=settings.review_min_id_number_confidence)
-
-
-def extraction_record(source: str, reading: PageReading | None, checks: list[CheckResult],
-                      error: str | None = None, pages: int = 1) -> dict[str, Any]:
-    """The `backoffice extract --json` object (contract in ARCHITECTURE.md)."""
-    if reading is None:
+def extraction_record(source: str, reading: PageReading | None,
+                      assessment: Assessment | None, error: str | None = None,
+                      pages: int = 1) -> dict[str, Any]:
+    """The `backoffice extract --json` object (contract in ARCHITECTURE.md). ``route`` is
+    what a run would do with the page: the same :func:`~backoffice.assess.assess`."""
+    if reading is None or assessment is None:
+        # Intake would quarantine a file it cannot read, with this reason.
         return {"source": source, "doc_type": DocType.UNKNOWN.value, "fields": {},
-                "quality": {}, "checks": [], "error": error}
+                "quality": {}, "checks": [], "error": error,
+                "route": {"decision": "quarantined", "reasons": [error] if error else []}}
+    checks = assessment.checks
     record: dict[str, Any] = {
         "source": source,
         "doc_type": reading.doc_type.value,
@@ -80,6 +50,7 @@ def extraction_record(source: str, reading: PageReading | None, checks: list[Che
         },
         "checks": [c.model_dump(mode="json") for c in checks],
         "error": error,
+        "route": {"decision": assessment.decision.status, "reasons": assessment.decision.texts},
     }
     if pages > 1:
         record["page"] = reading.page + 1
@@ -91,25 +62,28 @@ def extraction_record(source: str, reading: PageReading | None, checks: list[Che
 
 def extract_file(path: Path, recognizer: Recognizer, settings: Settings,
                  today: date | None = None) -> list[dict[str, Any]]:
-    """Read one file for the CLI: one record per page, or one record with an error."""
+    """Read one file for the CLI: one record per page, or one record with an error.
+    The cross-system rules ask the downstream systems when the settings name them."""
     source = str(path)
     if path.exists() and not path.is_file():
-        return [extraction_record(source, None, [], error="not a regular file; not read")]
+        return [extraction_record(source, None, None, error="not a regular file; not read")]
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return [extraction_record(source, None, [], error=f"cannot read file: {exc.strerror}")]
+        return [extraction_record(source, None, None,
+                                  error=f"cannot read file: {exc.strerror}")]
     try:
         readings = read_document(data, recognizer, limits_from(settings))
     except DecodeError as exc:
-        return [extraction_record(source, None, [], error=mask_text(str(exc)))]
+        return [extraction_record(source, None, None, error=mask_text(str(exc)))]
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
-        return [extraction_record(source, None, [], error=unreadable_reason(exc))]
+        return [extraction_record(source, None, None, error=unreadable_reason(exc))]
     records = []
+    lookup = system_lookup(settings)
     for reading in readings:
-        checks = validate_reading(reading, today)
+        assessment = assess(reading, settings, today=today, lookup=lookup)
         error = NOT_A_DOCUMENT if reading.doc_type is DocType.UNKNOWN else None
-        records.append(extraction_record(source, reading, checks, error=error,
+        records.append(extraction_record(source, reading, assessment, error=error,
                                          pages=len(readings)))
     return records
 
@@ -121,7 +95,8 @@ def unreadable_reason(exc: BaseException) -> str:
 
 
 def _save_page(session: Session, doc: Document, reading: PageReading,
-               checks: list[CheckResult], decision: RouteDecision) -> None:
+               assessment: Assessment) -> None:
+    checks, decision = assessment.checks, assessment.decision
     doc.doc_type = reading.doc_type.value
     doc.quality = reading.quality.model_dump(mode="json")
     doc.ocr_lines = [ln.model_dump(mode="json") for ln in reading.lines]
@@ -141,7 +116,7 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
         "doc_type": reading.doc_type.value, "ocr_seconds": reading.seconds,
         "failed_checks": [c.rule for c in checks if not c.passed],
     })
-    reason = "; ".join(decision.reasons) if decision.reasons else None
+    reason = decision.reason_text()
     if decision.status == "approved":
         from backoffice.outbox import approve_document
 
@@ -218,7 +193,7 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
             session.commit()
         return []
     ids = []
-    lookup = system_lookup()
+    lookup = system_lookup(settings)
     with Session(engine) as session:
         if not leases.hold(session, held):
             # Taken over after our lease ran out: the new holder records the outcome.
@@ -241,9 +216,8 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
                     session.flush()
                     append_audit(session, "page_split", document_id=page_doc.id,
                                  data={"parent": doc.id, "page": reading.page + 1})
-            checks = validate_reading(reading, today, lookup)
-            decision = route_reading(reading, checks, settings)
-            _save_page(session, page_doc, reading, checks, decision)
+            _save_page(session, page_doc, reading,
+                       assess(reading, settings, today=today, lookup=lookup))
             ids.append(page_doc.id)
         session.commit()
     return ids

@@ -31,7 +31,7 @@ memory grows with the rows, not with the text.
   ``reconcile-masters`` flow publishes as artifacts, is masked with
   :mod:`backoffice.masking` (:func:`masked_sample`).
 
-CLI (mounted by the core as ``backoffice reconcile``)::
+CLI (``cli/reconcile.py``, mounted as ``backoffice reconcile``)::
 
     backoffice reconcile run --core core.csv --claims claims.csv --out DIR
     backoffice reconcile run --core-url sqlite:///core.db --core-table core_customers \\
@@ -48,16 +48,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import pandas as pd
-import typer
 from numpy.lib.stride_tricks import sliding_window_view
 
-from backoffice.masking import mask_id_number, mask_value
+from domain.masking import mask_id_number, mask_value
 from validators.reconcile import (
-    CLASSES,
     FixedText,
     IdStatus,
     Master,
@@ -76,7 +73,6 @@ __all__ = [
     "masked_sample",
     "read_master_csv",
     "read_master_sql",
-    "reconcile_app",
     "reconcile_files",
     "reconcile_tables",
     "run_job",
@@ -450,7 +446,7 @@ def run_job(load_core, load_claims, out_dir: str | Path, *, sources: dict | None
                            exceptions_path=exceptions_path, sample=sample, result=result)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for summaries and logs."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -479,8 +475,8 @@ def reconcile_tables(core_url: str, core_table: str, claims_url: str, claims_tab
     return run_job(lambda: read_master_sql(core_url, core_table, CORE_SCHEMA, today=today),
                    lambda: read_master_sql(claims_url, claims_table, CLAIMS_SCHEMA,
                                            today=today),
-                   out_dir, sources={"core": f"{_safe_url(core_url)} table {core_table}",
-                                     "claims": f"{_safe_url(claims_url)} table {claims_table}"})
+                   out_dir, sources={"core": f"{safe_url(core_url)} table {core_table}",
+                                     "claims": f"{safe_url(claims_url)} table {claims_table}"})
 
 
 def _blank(value: object) -> bool:
@@ -518,95 +514,3 @@ def masked_sample(sample: pd.DataFrame, limit_per_class: int | None = None) -> l
                 row[col] = value.item() if isinstance(value, np.generic) else value
         rows.append(row)
     return rows
-
-
-# --- CLI ----------------------------------------------------------------------------
-
-reconcile_app = typer.Typer(help="Reconcile the core system's customer master with the "
-                            "claims system's.", no_args_is_help=True,
-                            pretty_exceptions_show_locals=False)
-
-
-@reconcile_app.callback()
-def _group() -> None:
-    """Reconcile the core system's customer master with the claims system's."""
-
-
-@reconcile_app.command("run")
-def run(
-    out: Annotated[Path, typer.Option(
-        "--out", help="Folder for summary.json and exceptions.csv (exceptions.csv holds "
-        "personal data in clear: keep it under the bank's controls).")],
-    core: Annotated[Path | None, typer.Option(
-        "--core", help="Core master CSV (id_number,name,birth_date,phone).")] = None,
-    claims: Annotated[Path | None, typer.Option(
-        "--claims", help="Claims master CSV (insured_id,name,birth_date,phone,"
-        "policy_count).")] = None,
-    core_url: Annotated[str | None, typer.Option(
-        "--core-url", help="SQLAlchemy URL to read the core master from, instead of "
-        "--core.")] = None,
-    core_table: Annotated[str, typer.Option("--core-table")] = "core_customers",
-    claims_url: Annotated[str | None, typer.Option(
-        "--claims-url", help="SQLAlchemy URL of the claims master (default: "
-        "--core-url).")] = None,
-    claims_table: Annotated[str, typer.Option("--claims-table")] = "claims_insured",
-    show: Annotated[int, typer.Option(
-        "--show", help="Print this many exceptions per class, masked.")] = 0,
-    encoding: Annotated[str, typer.Option(
-        "--encoding", help="Encoding of the CSV files (e.g. gb18030).")] = "utf-8",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Class every record as matched, mismatch, missing on either side, ambiguous or
-    matched with a typo, and write the report."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(stderr=True)
-    if (core is None) == (core_url is None):
-        raise typer.BadParameter("give exactly one of --core and --core-url")
-    claims_url = claims_url or core_url
-    if (claims is None) == (claims_url is None):
-        raise typer.BadParameter("give --claims (or --claims-url / --core-url)")
-    load_core = ((lambda: read_master_csv(core, CORE_SCHEMA, encoding=encoding))
-                 if core is not None
-                 else (lambda: read_master_sql(core_url, core_table, CORE_SCHEMA)))
-    load_claims = ((lambda: read_master_csv(claims, CLAIMS_SCHEMA, encoding=encoding))
-                   if claims is not None
-                   else (lambda: read_master_sql(claims_url, claims_table, CLAIMS_SCHEMA)))
-    sources = {"core": str(core) if core else f"{_safe_url(core_url)} table {core_table}",
-               "claims": str(claims) if claims else
-               f"{_safe_url(claims_url)} table {claims_table}"}
-    report = run_job(load_core, load_claims, out, sources=sources)
-    summary = report.summary
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-    else:
-        table = Table(title=f"reconciliation: {summary['core_rows']:,} core × "
-                      f"{summary['claims_rows']:,} claims records "
-                      f"in {summary['timings']['total']:.1f} s")
-        for col in ("class", "outcomes", "core rows", "claims rows"):
-            table.add_column(col, justify="left" if col == "class" else "right")
-        for name in CLASSES:
-            row = summary["classes"][name]
-            table.add_row(name, f"{row['outcomes']:,}", f"{row['core_rows']:,}",
-                          f"{row['claims_rows']:,}")
-        console.print(table)
-        console.print(f"mismatched fields: {summary['mismatch_fields']}")
-        console.print(f"invalid claims numbers: {summary['invalid_claims_numbers']}")
-    if show:
-        rows = masked_sample(report.sample, show)
-        if rows:
-            t = Table(title="exceptions (masked)")
-            cols = ["class", "reason", "core_id_number", "core_name", "claims_insured_id",
-                    "claims_name", "core_birth_date", "claims_birth_date"]
-            for col in cols:
-                t.add_column(col)
-            for row in rows:
-                t.add_row(*(str(row.get(c, "")) for c in cols))
-            console.print(t)
-    console.print(f"report: {report.summary_path} and {report.exceptions_path} "
-                  "(the latter holds personal data in clear)")
-
-
-if __name__ == "__main__":
-    reconcile_app()

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backoffice.masking import mask_known, mask_value
 from backoffice.store import CheckRow, Document, FieldValue
+from domain.masking import mask_known, mask_value
 
 KEY_FIELDS = ("name", "id_number", "issuing_authority", "valid_until", "policy_number",
               "insured_name", "claim_amount")

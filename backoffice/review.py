@@ -28,8 +28,6 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
-from backoffice.masking import PERSONAL_FIELDS, mask_text, mask_value
-from backoffice.models import DocType, Severity
 from backoffice.settings import Settings, get_settings
 from backoffice.store import (
     AuditEvent,
@@ -40,8 +38,16 @@ from backoffice.store import (
     append_audit,
     set_status,
 )
-
-_ID_FIELDS = {"id_number", "insured_id_number"}
+from domain.fields import ID_NUMBER_FIELDS
+from domain.masking import PERSONAL_FIELDS, mask_text, mask_value
+from domain.models import (
+    CheckResult,
+    DocType,
+    ExtractedField,
+    QualityReport,
+    RouteDecision,
+    Severity,
+)
 
 
 class Decision(StrEnum):
@@ -147,18 +153,25 @@ def _rule_descriptions() -> dict[str, str]:
 
 
 def _thresholds(settings: Settings, name: str) -> float:
-    return (settings.review_min_id_number_confidence if name in _ID_FIELDS
+    return (settings.review_min_id_number_confidence if name in ID_NUMBER_FIELDS
             else settings.review_min_field_confidence)
 
 
-def _reason_fields(reason: str | None) -> dict[str, list[str]]:
-    """Routing reasons name their field first (``name: confidence 0.62 below 0.85``)."""
-    out: dict[str, list[str]] = {}
-    for part in (reason or "").split("; "):
-        head, sep, tail = part.partition(": ")
-        if sep and head and " " not in head and "(" not in head:
-            out.setdefault(head, []).append(tail)
-    return out
+def _field_reasons(session: Session, doc: Document, values: list[FieldValue],
+                   settings: Settings) -> RouteDecision:
+    """The route of the document as it stands (the same :func:`~backoffice.assess.route`
+    as processing): its field reasons say which fields a person must look at. A value a
+    reviewer already gave counts as certain."""
+    from backoffice.assess import route_with
+
+    fields = {f.name: ExtractedField(
+        value=f.reviewed_value if f.reviewed_value is not None else f.value,
+        confidence=1.0 if f.reviewed_value is not None else f.confidence) for f in values}
+    rows = session.exec(select(CheckRow).where(CheckRow.document_id == doc.id)).all()
+    checks = [CheckResult(rule=r.rule, fields=r.fields or [], severity=Severity(r.severity),
+                          passed=r.passed, message=r.message or "") for r in rows]
+    quality = QualityReport.model_validate(doc.quality) if doc.quality else None
+    return route_with(settings, DocType(doc.doc_type or "unknown"), fields, checks, quality)
 
 
 def load_item(session: Session, doc: Document, settings: Settings | None = None,
@@ -173,14 +186,14 @@ def load_item(session: Session, doc: Document, settings: Settings | None = None,
     # A skipped check (no lookup configured, input missing) says nothing about the data.
     checks = [c for c in checks if not (c.details or {}).get("skipped")]
     blocking = [c for c in checks if Severity(c.severity) >= Severity.WARNING]
-    by_reason = _reason_fields(doc.reason)
+    route_now = _field_reasons(session, doc, values, settings)
     flagged: dict[str, list[str]] = {}
     for c in blocking:
         for name in c.fields or []:
             flagged.setdefault(name, []).append(f"{c.rule} failed")
     fields = []
     for f in values:
-        why = list(by_reason.get(f.name, [])) + flagged.get(f.name, [])
+        why = route_now.for_field(f.name) + flagged.get(f.name, [])
         if f.value is None and f.reviewed_value is None and not why:
             why.append("not found")
         elif f.reviewed_value is None and f.confidence < _thresholds(settings, f.name) \
@@ -282,12 +295,12 @@ def _effective(session: Session, doc_id: int) -> dict[str, FieldValue]:
 
 def revalidate(session: Session, doc: Document) -> list[CheckRow]:
     """Run the rules again on the document's current values and store the new checks."""
-    from backoffice.processing import system_lookup, validate_fields
+    from backoffice.assess import system_lookup, validate_fields
 
     values = {n: (f.reviewed_value if f.reviewed_value is not None else f.value)
               for n, f in _effective(session, doc.id).items()}
     checks = validate_fields(DocType(doc.doc_type or "unknown"), values,
-                             lookup=system_lookup())
+                             lookup=system_lookup(get_settings()))
     session.exec(delete(CheckRow).where(CheckRow.document_id == doc.id))
     rows = [CheckRow(document_id=doc.id, rule=c.rule, severity=c.severity.value,
                      passed=c.passed, message=c.message, fields=c.fields,

@@ -29,8 +29,10 @@ def get_db(settings: Settings | None = None) -> Engine:
 def get_recognizer(settings: Settings | None = None):
     """The OCR engine of this process (loaded once: 4–12 s)."""
     from ocr.engine import get_engine
+    from ocr.extract.claim import use_labels
 
     settings = settings or get_settings()
+    use_labels(settings.claim_labels)
     return get_engine(
         model_dir=settings.ocr_model_dir,
         det_limit_side_len=settings.ocr_det_limit_side_len,

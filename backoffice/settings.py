@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     # Routing thresholds: a field below its threshold goes to a person.
     review_min_field_confidence: float = 0.85
     review_min_id_number_confidence: float = 0.90
+    # The downstream systems, read-only, for the cross-system rules (policy in force,
+    # insured known, duplicate claim). Without both, those rules report "skipped".
+    core_url: str | None = Field(None, description="Base URL of the core system's API.")
+    claims_url: str | None = Field(None, description="Base URL of the claims system's API.")
+    targets_file: Path | None = Field(
+        None, description="Downstream targets and field mappings (JSON); default: the "
+        "bundled backoffice/connectors/targets.json.")
+    claim_labels: Path | None = Field(
+        None, description="Claim-form label synonyms (JSON) replacing the bundled "
+        "ocr/claim_labels.json.")
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
     )
@@ -144,7 +154,7 @@ def apply_environment(settings: Settings | None = None) -> Settings:
     Must run before `prefect` or `paddleocr` is imported: both read their environment at
     import time.
     """
-    from backoffice.masking import install_log_masking
+    from backoffice.log_masking import install_log_masking
 
     install_log_masking()
     settings = settings or get_settings()

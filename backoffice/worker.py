@@ -19,9 +19,9 @@ from sqlmodel import Session
 
 from backoffice import leases
 from backoffice.intake import scan_inbox
-from backoffice.masking import mask_text
 from backoffice.processing import process_claimed
 from backoffice.settings import Settings
+from domain.masking import mask_text
 
 log = logging.getLogger("backoffice.worker")
 

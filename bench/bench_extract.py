@@ -26,7 +26,8 @@ from backoffice.settings import apply_environment
 settings = apply_environment()
 
 from backoffice.accuracy import AccuracyTable, load_truth, pct, split_key
-from backoffice.processing import limits_from, validate_reading
+from backoffice.assess import assess
+from backoffice.processing import limits_from
 from backoffice.runtime import get_recognizer
 from ocr.decode import decode
 from ocr.pipeline import read_document
@@ -72,7 +73,7 @@ def main() -> int:
             t = time.perf_counter()
             readings = read_document(data, engine, limits)
             for r in readings:
-                validate_reading(r)
+                assess(r, settings)
             # A multi-page file is read whole; its time is shared by its pages.
             pipe_t[variant].append((time.perf_counter() - t) / len(readings))
         reading = readings[page]

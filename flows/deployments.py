@@ -11,7 +11,7 @@
 The time zone is ``BACKOFFICE_SCHEDULE_TIMEZONE`` (default Asia/Shanghai), always explicit.
 
 Driving it from a test (what ``tests/test_serve.py`` does): start
-``python -m backoffice.cli serve --port P --pause-schedules`` as a subprocess with
+``python -m cli serve --port P --pause-schedules`` as a subprocess with
 ``BACKOFFICE_DATA_DIR`` set and no ``PREFECT_*`` variables (``start_new_session=True``);
 poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the five deployments exist;
 stop it with ``os.killpg(pid, SIGTERM)`` (it stops its Prefect server). Or in-process:

@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
 from backoffice.connectors import build_connectors, load_targets
-from backoffice.masking import mask_exceptions
+from backoffice.log_masking import mask_exceptions
 from backoffice.outbox import DrainPolicy, ensure_schema, run_drain
 from backoffice.rate_limits import ensure_rate_limits, limit_name, prefect_throttle
 from backoffice.runtime import get_db

@@ -23,11 +23,11 @@ from backoffice import reports
 from backoffice.batch import dry_run_rows, received_ids
 from backoffice.intake import scan_inbox
 from backoffice.leases import recover_expired
-from backoffice.masking import mask_exceptions
-from backoffice.models import DocType
+from backoffice.log_masking import mask_exceptions
 from backoffice.processing import process_document
 from backoffice.runtime import get_db, get_recognizer
 from backoffice.settings import Settings, get_settings
+from domain.models import DocType
 
 REVIEW_DEPLOYMENT = "review-document/review-document"
 

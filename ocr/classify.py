@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from backoffice.models import DocType, OcrLine
+from domain.models import DocType, OcrLine
 
 from .text import id_checksum_ok, repair_id_number
 

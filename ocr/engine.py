@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from backoffice.models import OcrLine
+from domain.models import OcrLine
 
 DET_MODEL = "PP-OCRv5_mobile_det"
 REC_MODEL = "PP-OCRv5_mobile_rec"

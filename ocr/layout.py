@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from backoffice.models import OcrLine
+from domain.models import OcrLine
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Row:
                 overlap = x1 - nxt0
                 nxt_text = self.lines[k + 1].text
                 if overlap > 0.5 * char_w:
-                    drop = min(int(round(overlap / char_w)), len(text) - 1)
+                    drop = min(round(overlap / char_w), len(text) - 1)
                     text = text[: len(text) - drop] if drop > 0 else text
                 elif overlap > -0.3 * char_w and nxt_text and text[-1] == nxt_text[0]:
                     text = text[:-1]  # one character caught by both touching boxes
@@ -91,7 +91,7 @@ def group_rows(lines: list[OcrLine], overlap: float = 0.5) -> list[Row]:
     cos_a, sin_a = math.cos(angle), math.sin(angle)
     box = {id(line): _deskewed(line, cos_a, sin_a) for line in lines}
 
-    def bbox(line: OcrLine) -> tuple[float, float, float, float]:  # noqa: F811
+    def bbox(line: OcrLine) -> tuple[float, float, float, float]:
         return box[id(line)]
 
     rows: list[list[OcrLine]] = []

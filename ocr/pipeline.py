@@ -12,13 +12,19 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from backoffice.models import DocType, ExtractedField, OcrLine, QualityMetric, QualityReport
+from domain.models import DocType, ExtractedField, OcrLine, QualityMetric, QualityReport
 
 from .classify import classify_text
 from .decode import DecodedPage, Limits, decode
 from .extract import extract
 from .preprocess import (
-    ID_CARD_ASPECT, Prepared, assess_quality, edge_text_cut, order_quad, prepare, text_orientation,
+    ID_CARD_ASPECT,
+    Prepared,
+    assess_quality,
+    edge_text_cut,
+    order_quad,
+    prepare,
+    text_orientation,
 )
 
 
@@ -164,7 +170,8 @@ def _map_field(field: ExtractedField, prepared: Prepared) -> ExtractedField:
     return field.model_copy(update={"boxes": [prepared.map_polygon(b) for b in field.boxes]})
 
 
-def read_document(data: bytes, engine: Recognizer, limits: Limits = Limits()) -> list[PageReading]:
+def read_document(data: bytes, engine: Recognizer,
+                  limits: Limits | None = None) -> list[PageReading]:
     """Read every page of a file. Raises `DecodeError` for a file that is not a document."""
-    pages: list[DecodedPage] = decode(data, limits)
+    pages: list[DecodedPage] = decode(data, limits or Limits())
     return [read_page(p.image, engine, page=p.index) for p in pages]

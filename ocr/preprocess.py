@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from backoffice.models import Polygon, QualityMetric, QualityReport
+from domain.models import Polygon, QualityMetric, QualityReport
 
 ID_CARD_ASPECT = 85.6 / 54.0
 A4_ASPECT = 297.0 / 210.0

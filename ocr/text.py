@@ -6,8 +6,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-_ID_CHECK = "10X98765432"
+from domain import gb11643
+
 _ID18_RE = re.compile(r"[0-9]{17}[0-9X]")
 
 # Characters PP-OCR returns for digits in a printed ID number. Letters never appear in
@@ -60,13 +60,9 @@ def strip_spaces(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def id_check_char(first17: str) -> str:
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
-
-
 def id_checksum_ok(number: str) -> bool:
-    return bool(_ID18_RE.fullmatch(number)) and id_check_char(number[:17]) == number[17]
+    """True for 17 digits followed by their GB 11643 check character."""
+    return bool(_ID18_RE.fullmatch(number)) and gb11643.calc_check_digit(number) == number[17]
 
 
 def repair_id_number(raw: str) -> tuple[str, list[str]]:

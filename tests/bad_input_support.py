@@ -29,7 +29,7 @@ class Outcome:
 
 def fill_inbox(inbox: Path, outside: Path) -> list[dict]:
     """Copy the corpus into `inbox` and plant its symlinks to `outside`; the expectations."""
-    from fixtures.generator.badfiles import EXPECTED, load_expected, plant_symlinks
+    from backoffice.demo import EXPECTED, load_expected, plant_symlinks
 
     inbox.mkdir(parents=True, exist_ok=True)
     for path in BAD.iterdir():

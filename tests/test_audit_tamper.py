@@ -151,9 +151,9 @@ CASES = {"altered": _alter, "altered_and_rehashed": _alter_and_rehash,
 
 
 def _cli_verify(url: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BACKOFFICE_DATABASE_URL": url,
+    env = {**os.environ, "BACKOFFICE_DATABASE_URL": url,
            "BACKOFFICE_DATA_DIR": str(tmp_path / "cli-data"), "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "backoffice.cli", "audit", "verify"],
+    return subprocess.run([sys.executable, "-m", "cli", "audit", "verify"],
                           check=False, capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)
 

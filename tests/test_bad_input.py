@@ -21,7 +21,7 @@ EXPECTED_OUTCOMES = {"quarantined", "rejected", "duplicate", "processed"}
 
 
 def _expected():
-    from fixtures.generator.badfiles import load_expected
+    from backoffice.demo import load_expected
 
     return load_expected(BAD)
 
@@ -127,13 +127,13 @@ def test_corpus_through_intake_and_processing(tmp_path, ocr_engine):
 @pytest.mark.ocr
 @pytest.mark.slow
 def test_corpus_through_the_cli(tmp_path):
-    from backoffice.routing import NOT_A_DOCUMENT
+    from backoffice.assess import NOT_A_DOCUMENT
 
     folder = tmp_path / "bad"
     expected = fill_inbox(folder, tmp_path / "outside.txt")
     paths = [str(folder / rec["file"]) for rec in expected]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "backoffice.cli", "extract", "--json", *paths],
+    env = dict(os.environ)
+    proc = subprocess.run([sys.executable, "-m", "cli", "extract", "--json", *paths],
                           check=False, capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

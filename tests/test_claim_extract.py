@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.models import OcrLine
+from domain.models import OcrLine
 from ocr.extract.claim import extract_claim_form, match_label, normalise
 
 

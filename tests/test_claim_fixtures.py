@@ -17,13 +17,13 @@ from PIL import Image
 from stdnum import luhn
 from stdnum.cn import ric
 
+from domain import cn_amount
 from fixtures.generator import claimdata, claimform
 from fixtures.generator.__main__ import main as cli_main
 from fixtures.generator.build import PDF_FIRST_INDEX, claim_outputs, claims_pdf
 from fixtures.generator.claimdata import FIELDS, LABELS, MOBILE_PREFIXES, RELATIONSHIPS, make_claim
 from fixtures.generator.fonts import CJK_FONTS, has_glyph
 from fixtures.generator.identity import REFERENCE_DATE, person_for
-from validators import cn_amount
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SET_DIR = ROOT / "fixtures" / "claims"

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+from conftest import FIXTURES
 
 import backoffice.connectors.mapping as mapping_module
 from backoffice.connectors import (
@@ -27,8 +28,8 @@ from backoffice.connectors.rest import RestConnector
 from backoffice.lookup_rest import RestLookup
 from backoffice.sandbox.common import Faults
 from backoffice.sandbox.runner import run_sandbox
-from backoffice.sandbox.seed import load_people
-from validators import cn_ric
+from backoffice.sandbox.seed import IDCARD_TRUTH, load_people
+from domain import gb11643
 from validators.lookup import SystemLookup
 
 
@@ -99,8 +100,8 @@ def test_every_connector_satisfies_the_protocol(config):
 
 
 def test_rest_posts_with_the_claims_systems_names_and_legacy_id(sandbox, config):
-    legacy = next(p for p in load_people() if p.legacy)
-    modern = next(p for p in load_people() if not p.legacy)
+    legacy = next(p for p in load_people(FIXTURES / IDCARD_TRUTH) if p.legacy)
+    modern = next(p for p in load_people(FIXTURES / IDCARD_TRUTH) if not p.legacy)
     claims = build_connector("claims", config)
     for person in (legacy, modern):
         result = claims.post(claim_message(person, f"map-{person.index}"))
@@ -109,7 +110,7 @@ def test_rest_posts_with_the_claims_systems_names_and_legacy_id(sandbox, config)
             stored, accident = conn.execute(
                 "SELECT insured_idno, accident_date FROM claim WHERE idempotency_key = ?",
                 (f"map-{person.index}",)).fetchone()
-        assert stored == (cn_ric.to_15(person.id_number) if person.legacy else person.id_number)
+        assert stored == (gb11643.to_15(person.id_number) if person.legacy else person.id_number)
         assert accident == "2025-06-01"  # sent as 20250601, stored as a date
     again = claims.post(claim_message(legacy, f"map-{legacy.index}"))
     assert again.replayed
@@ -138,7 +139,7 @@ def test_rest_classifies_replies(sandbox, config):
 
 def test_rest_errors_carry_no_personal_data(sandbox, config):
     claims = build_connector("claims", config)
-    person = load_people()[1]
+    person = load_people(FIXTURES / IDCARD_TRUTH)[1]
     with pytest.raises(PermanentError) as exc:
         claims.post(claim_message(person, "pii-1", claim_amount="9x9",
                                   account_number="62220202001122334467"))
@@ -172,15 +173,15 @@ def test_sql_connector_inserts_in_one_transaction_with_its_key(sandbox, config):
     assert len({r.remote_id for r in results}) == 1
     assert _count(db, "SELECT count(*) FROM kyc_record WHERE idempotency_key='sql-2'") == 1
     assert {h.key for h in sql.held()} >= {"sql-1", "sql-2"}
-    assert sql.find("customer", {"id_number": load_people()[0].id_number})[0]["name"] == \
-        load_people()[0].name
+    assert sql.find("customer", {"id_number": load_people(FIXTURES / IDCARD_TRUTH)[0].id_number})[0]["name"] == \
+        load_people(FIXTURES / IDCARD_TRUTH)[0].name
     sql.close()
 
 
 def test_file_drop_writes_csv_and_a_checksummed_manifest(config, sandbox):
     drop = build_connector("payments", config)
     assert isinstance(drop, FileDropConnector)
-    person = load_people()[0]
+    person = load_people(FIXTURES / IDCARD_TRUTH)[0]
     message = Outgoing("bo-1-abc:payments:v1", "payments", 1, claim_message(person, "x").payload)
     result = drop.post(message)
     csv_path = drop.directory / f"{result.remote_id}.csv"
@@ -199,7 +200,7 @@ def test_file_drop_writes_csv_and_a_checksummed_manifest(config, sandbox):
 def test_rest_lookup_is_a_system_lookup(sandbox):
     lookup = RestLookup(sandbox.core.url, sandbox.claims.url)
     assert isinstance(lookup, SystemLookup)
-    person = load_people()[0]
+    person = load_people(FIXTURES / IDCARD_TRUTH)[0]
     assert lookup.find_customer(person.id_number)["customer_id"] == person.customer_id
     assert lookup.find_policy("P0000000000") is None
     claims = lookup.find_claims(person.policy_number, None, None)

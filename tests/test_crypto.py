@@ -228,8 +228,8 @@ def test_encrypted_columns_refuse_sql_comparison(use_key):
 
 
 def test_keys_cli_generate_show_rotate(tmp_path, monkeypatch, use_key):
-    from backoffice.cli import app
     from backoffice.runtime import db_engine
+    from cli.main import app
 
     runner = CliRunner()
     generated = runner.invoke(app, ["keys", "generate", "--kid", "k9"]).stdout.strip()

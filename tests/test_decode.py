@@ -11,7 +11,13 @@ import pytest
 from PIL import Image
 
 from ocr.decode import (
-    CorruptFile, EmptyFile, Limits, TooLarge, TooManyPages, UnsupportedFormat, decode,
+    CorruptFile,
+    EmptyFile,
+    Limits,
+    TooLarge,
+    TooManyPages,
+    UnsupportedFormat,
+    decode,
     sniff_format,
 )
 
@@ -84,7 +90,7 @@ def test_byte_limit():
 
 def test_sixteen_bit_and_cmyk_tiff():
     buf = io.BytesIO()
-    Image.fromarray((np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 7)).save(buf, "TIFF")
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 7).save(buf, "TIFF")
     assert decode(buf.getvalue())[0].image.shape == (48, 64, 3)
     buf = io.BytesIO()
     Image.new("CMYK", (20, 10), (0, 255, 0, 0)).save(buf, "TIFF")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from sqlmodel import Session, select
-
 from conftest import FIXTURES
+from sqlmodel import Session, select
 
 pytestmark = [pytest.mark.ocr, pytest.mark.integration, pytest.mark.slow]
 

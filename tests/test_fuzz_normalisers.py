@@ -16,11 +16,11 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backoffice.masking import mask_known, mask_text
-from backoffice.models import OcrLine
+from domain import cn_amount
+from domain.masking import mask_known, mask_text
+from domain.models import OcrLine
 from ocr.extract.claim import extract_claim_form, normalise, synonyms
 from ocr.text import fold_chinese, id_checksum_ok, parse_date, strip_spaces
-from validators import cn_amount
 from validators.fields import parse_date as parse_field_date
 from validators.fields import same_name
 
@@ -129,9 +129,9 @@ _ID = st.from_regex(r"[1-6][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|
 
 
 def _check(first17: str) -> str:
-    from ocr.text import id_check_char
+    from domain.gb11643 import calc_check_digit
 
-    return id_check_char(first17)
+    return calc_check_digit(first17)
 
 
 @FUZZ
@@ -164,7 +164,7 @@ class _SystemsDown:
                                                         "sex", "valid_until"]),
                               OCR_TEXT | st.none(), max_size=12))
 def test_rules_with_the_systems_down_never_raise_nor_quote_values(doc_type, fields):
-    from backoffice.models import CheckResult, DocType
+    from domain.models import CheckResult, DocType
     from validators.registry import RuleContext, run_rules
 
     results = run_rules(DocType(doc_type), fields, ctx=RuleContext(lookup=_SystemsDown()))

@@ -1,4 +1,4 @@
-"""Tests of validators.cn_ric: the Chinese resident identity number, 18- and 15-digit."""
+"""Tests of domain.gb11643: the Chinese resident identity number, 18- and 15-digit."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from stdnum.exceptions import (
     ValidationError,
 )
 
-from validators import cn_ric
+from domain import gb11643
 from validators.cli_support import describe_id_number
 
 TODAY = datetime.date(2025, 6, 1)
@@ -25,36 +25,36 @@ STANDARD = "11010519491231002X"
 
 
 def with_check_digit(body: str) -> str:
-    return body + cn_ric.calc_check_digit(body)
+    return body + gb11643.calc_check_digit(body)
 
 
 def test_module_doctests() -> None:
-    result = doctest.testmod(cn_ric)
+    result = doctest.testmod(gb11643)
     assert result.attempted > 10
     assert result.failed == 0
 
 
 def test_standard_example() -> None:
     # GB 11643-1999 works the check digit of 11010519491231002 through to X.
-    assert cn_ric.calc_check_digit("11010519491231002") == "X"
-    assert cn_ric.validate(STANDARD) == STANDARD
-    assert cn_ric.get_birth_date(STANDARD) == datetime.date(1949, 12, 31)
-    assert cn_ric.get_sex(STANDARD) == "女"
-    assert cn_ric.get_region(STANDARD) == cn_ric.Region("110105", "北京市", "朝阳区")
-    assert cn_ric.kind(STANDARD) == "18"
+    assert gb11643.calc_check_digit("11010519491231002") == "X"
+    assert gb11643.validate(STANDARD) == STANDARD
+    assert gb11643.get_birth_date(STANDARD) == datetime.date(1949, 12, 31)
+    assert gb11643.get_sex(STANDARD) == "女"
+    assert gb11643.get_region(STANDARD) == gb11643.Region("110105", "北京市", "朝阳区")
+    assert gb11643.kind(STANDARD) == "18"
 
 
 def test_check_digit_agrees_with_stdnum() -> None:
     for body in ("11010519491231002", "44030619850612003", "36042619910101007"):
-        number = body + cn_ric.calc_check_digit(body)
+        number = body + gb11643.calc_check_digit(body)
         assert stdnum_ric.calc_check_digit(number) == number[-1]
-        assert cn_ric.calc_check_digit(number) == number[-1]  # full number: last char ignored
+        assert gb11643.calc_check_digit(number) == number[-1]  # full number: last char ignored
 
 
 def test_compact_normalises_what_people_and_ocr_write() -> None:
-    assert cn_ric.compact(" 110105-19491231-002x ") == STANDARD
-    assert cn_ric.compact("１１０１０５１９４９１２３１００２Ｘ") == STANDARD  # full-width
-    assert cn_ric.format("110105 19491231 002x") == STANDARD
+    assert gb11643.compact(" 110105-19491231-002x ") == STANDARD
+    assert gb11643.compact("１１０１０５１９４９１２３１００２Ｘ") == STANDARD  # full-width
+    assert gb11643.format("110105 19491231 002x") == STANDARD
 
 
 @pytest.mark.parametrize(
@@ -76,31 +76,31 @@ def test_compact_normalises_what_people_and_ocr_write() -> None:
 )
 def test_invalid_numbers_raise_the_right_error(number: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        cn_ric.validate(number, today=TODAY)
-    assert not cn_ric.is_valid(number, today=TODAY)
+        gb11643.validate(number, today=TODAY)
+    assert not gb11643.is_valid(number, today=TODAY)
 
 
 def test_birth_date_must_not_be_in_the_future() -> None:
     number = with_check_digit("11010520250601001")
-    assert cn_ric.is_valid(number, today=TODAY)  # born today
+    assert gb11643.is_valid(number, today=TODAY)  # born today
     with pytest.raises(InvalidComponent, match="future"):
-        cn_ric.validate(number, today=TODAY - datetime.timedelta(days=1))
+        gb11643.validate(number, today=TODAY - datetime.timedelta(days=1))
 
 
 def test_fifteen_digit_numbers() -> None:
-    assert cn_ric.kind("110105491231002") == "15"
-    assert cn_ric.validate("110105491231002") == "110105491231002"
-    assert cn_ric.get_birth_date("110105491231002") == datetime.date(1949, 12, 31)
-    assert cn_ric.get_sex("110105491231002") == "女"  # last digit of a 15-digit number
-    assert cn_ric.get_sex("110105491231001") == "男"
-    assert cn_ric.get_region("110105491231002").county == "朝阳区"
+    assert gb11643.kind("110105491231002") == "15"
+    assert gb11643.validate("110105491231002") == "110105491231002"
+    assert gb11643.get_birth_date("110105491231002") == datetime.date(1949, 12, 31)
+    assert gb11643.get_sex("110105491231002") == "女"  # last digit of a 15-digit number
+    assert gb11643.get_sex("110105491231001") == "男"
+    assert gb11643.get_region("110105491231002").county == "朝阳区"
 
 
 def test_to_18_and_back() -> None:
-    assert cn_ric.to_18("110105491231002") == STANDARD
-    assert cn_ric.to_15(STANDARD) == "110105491231002"
-    assert cn_ric.to_18(STANDARD) == STANDARD
-    assert cn_ric.to_15("110105491231002") == "110105491231002"
+    assert gb11643.to_18("110105491231002") == STANDARD
+    assert gb11643.to_15(STANDARD) == "110105491231002"
+    assert gb11643.to_18(STANDARD) == STANDARD
+    assert gb11643.to_15("110105491231002") == "110105491231002"
 
 
 @settings(max_examples=150, deadline=None)
@@ -111,19 +111,19 @@ def test_to_18_and_back() -> None:
 )
 def test_15_18_round_trip(region: str, birth: datetime.date, sequence: int) -> None:
     number15 = f"{region}{birth:%y%m%d}{sequence:03d}"
-    number18 = cn_ric.to_18(number15)
-    assert cn_ric.validate(number18) == number18
+    number18 = gb11643.to_18(number15)
+    assert gb11643.validate(number18) == number18
     assert number18[6:14] == f"{birth:%Y%m%d}"
-    assert cn_ric.to_15(number18) == number15
-    assert cn_ric.get_sex(number18) == cn_ric.get_sex(number15)
-    assert cn_ric.get_birth_date(number18) == cn_ric.get_birth_date(number15) == birth
+    assert gb11643.to_15(number18) == number15
+    assert gb11643.get_sex(number18) == gb11643.get_sex(number15)
+    assert gb11643.get_birth_date(number18) == gb11643.get_birth_date(number15) == birth
 
 
 def test_no_15_digit_form_outside_the_1900s_or_for_permits() -> None:
     with pytest.raises(InvalidComponent):
-        cn_ric.to_15(with_check_digit("11010520000501001"))
+        gb11643.to_15(with_check_digit("11010520000501001"))
     with pytest.raises(InvalidComponent):
-        cn_ric.to_15("810000199001010019")
+        gb11643.to_15("810000199001010019")
 
 
 def test_hong_kong_macao_taiwan_permits() -> None:
@@ -133,9 +133,9 @@ def test_hong_kong_macao_taiwan_permits() -> None:
         ("83000019880808003", "台湾地区"),
     ):
         number = with_check_digit(body)
-        assert cn_ric.kind(number) == "hk_mo_tw"
-        assert cn_ric.validate(number, today=TODAY) == number
-        assert cn_ric.get_region(number).province == province
+        assert gb11643.kind(number) == "hk_mo_tw"
+        assert gb11643.validate(number, today=TODAY) == number
+        assert gb11643.get_region(number).province == province
     # stdnum refuses these: 810000 dates from 1997 and 830000 is not in its data.
     assert not stdnum_ric.is_valid("810000199001010019")
     assert not stdnum_ric.is_valid("830000198808080033")
@@ -145,25 +145,25 @@ def test_county_created_after_birth_is_not_rejected() -> None:
     # 密云区 (110118) exists since 2015; a man born in 1980 registered there later.
     number = with_check_digit("11011819800101001")
     assert not stdnum_ric.is_valid(number)
-    assert cn_ric.is_valid(number, today=TODAY)
-    assert cn_ric.get_region(number).county == "密云区"
+    assert gb11643.is_valid(number, today=TODAY)
+    assert gb11643.get_region(number).county == "密云区"
 
 
 def test_county_name_follows_the_birth_year() -> None:
     # 120110 was 东郊区 until 1991, then 东丽区.
-    assert cn_ric.get_region(with_check_digit("12011019850101001")).county == "东郊区"
-    assert cn_ric.get_region(with_check_digit("12011019950101001")).county == "东丽区"
+    assert gb11643.get_region(with_check_digit("12011019850101001")).county == "东郊区"
+    assert gb11643.get_region(with_check_digit("12011019950101001")).county == "东丽区"
 
 
 def test_unknown_county_in_a_real_province_is_valid_without_county() -> None:
     number = with_check_digit("11999919800101001")
-    assert cn_ric.is_valid(number, today=TODAY)
-    assert cn_ric.get_region(number) == cn_ric.Region("119999", "北京市", None)
+    assert gb11643.is_valid(number, today=TODAY)
+    assert gb11643.get_region(number) == gb11643.Region("119999", "北京市", None)
 
 
 def test_unknown_province_has_no_region() -> None:
     with pytest.raises(InvalidComponent):
-        cn_ric.get_region(with_check_digit("99000019800101001"))
+        gb11643.get_region(with_check_digit("99000019800101001"))
 
 
 _ID_LIKE = st.one_of(
@@ -178,27 +178,27 @@ _ID_LIKE = st.one_of(
 @given(_ID_LIKE)
 def test_junk_raises_only_validation_errors(value: str) -> None:
     for function in (
-        cn_ric.validate,
-        cn_ric.kind,
-        cn_ric.get_birth_date,
-        cn_ric.get_sex,
-        cn_ric.get_region,
-        cn_ric.to_18,
-        cn_ric.to_15,
-        cn_ric.calc_check_digit,
+        gb11643.validate,
+        gb11643.kind,
+        gb11643.get_birth_date,
+        gb11643.get_sex,
+        gb11643.get_region,
+        gb11643.to_18,
+        gb11643.to_15,
+        gb11643.calc_check_digit,
     ):
         try:
             function(value)
         except ValidationError:
             pass
-    assert cn_ric.is_valid(value) in (True, False)
+    assert gb11643.is_valid(value) in (True, False)
 
 
 @pytest.mark.parametrize("junk", [None, 12345, b"110105", object()])
 def test_non_text_is_invalid_not_a_crash(junk: object) -> None:
     with pytest.raises(ValidationError):
-        cn_ric.validate(junk)  # type: ignore[arg-type]
-    assert cn_ric.is_valid(junk) is False  # type: ignore[arg-type]
+        gb11643.validate(junk)  # type: ignore[arg-type]
+    assert gb11643.is_valid(junk) is False  # type: ignore[arg-type]
 
 
 # --- describe_id_number (the CLI helper) --------------------------------------------

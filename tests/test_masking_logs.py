@@ -8,13 +8,8 @@ import logging
 import pytest
 from sqlmodel import Session
 
-from backoffice.masking import (
-    MaskedError,
-    MaskingFilter,
-    install_log_masking,
-    mask_exceptions,
-    mask_known,
-)
+from backoffice.log_masking import MaskedError, MaskingFilter, install_log_masking, mask_exceptions
+from domain.masking import mask_known
 
 ID = "11010519491231002X"
 PHONE = "13812345678"

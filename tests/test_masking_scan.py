@@ -145,8 +145,8 @@ def test_the_scanner_finds_planted_values(tmp_path):
 def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "BACKOFFICE_", "PADDLE_PDX_CACHE"))}
-    env.update(PYTHONPATH=str(ROOT), BACKOFFICE_DATA_DIR=str(tmp_path), COLUMNS="160")
-    proc = subprocess.run([sys.executable, "-m", "backoffice.cli", "demo"], check=False,
+    env.update(BACKOFFICE_DATA_DIR=str(tmp_path), COLUMNS="160")
+    proc = subprocess.run([sys.executable, "-m", "cli", "demo"], check=False,
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=1500)
     output = proc.stdout + proc.stderr
     print("\n" + proc.stdout[-6000:])
@@ -178,7 +178,7 @@ def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
         files += 1
 
     # Every bad input of the corpus has an outcome in the store (0 lost).
-    from fixtures.generator.badfiles import load_expected
+    from backoffice.demo import load_expected
 
     store = sqlite3.connect(f"file:{demo / 'backoffice.db'}?mode=ro", uri=True)
     names = {r[0]: r[1] for r in store.execute(

@@ -330,7 +330,7 @@ def cli_env(tmp_path, sandbox):
 def test_cli_lists_redrives_purges_and_reconciles(cli_env, sandbox, config):
     from typer.testing import CliRunner
 
-    from backoffice.cli_outbox import outbox_app
+    from cli.outbox import outbox_app
 
     engine = make_engine(cli_env)
     with Session(engine) as session:

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import PG_ADMIN_URL, _pg_available
+from conftest import PG_ADMIN_URL, ROOT, _pg_available
 from outbox_support import fresh_pg_database, make_documents
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from backoffice.connectors import build_connectors, load_targets
 from backoffice.outbox import OUTBOX, OutboxMessage, OutboxStatus, reconcile
 from backoffice.sandbox.common import Faults
-from backoffice.sandbox.runner import PROJECT_ROOT, run_sandbox
+from backoffice.sandbox.runner import run_sandbox
 from backoffice.store import Document, Status, make_engine, verify_audit_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -56,12 +56,12 @@ def store_url(request, tmp_path):
 
 
 def _drain_process(url: str, targets: Path, owner: str, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = dict(os.environ)
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "backoffice.drain_worker", "--db", url,
              "--targets-file", str(targets), "--owner", owner, *WORKER_ARGS],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
 def _by_status(engine) -> Counter:

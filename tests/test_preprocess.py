@@ -6,8 +6,8 @@ import json
 
 import cv2
 import numpy as np
-
 from conftest import FIXTURES
+
 from ocr.preprocess import Prepared, assess_quality, find_document_quad, prepare
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 import validators.reconcile as reconcile_module
-from validators import cn_ric
+from domain import gb11643
 from validators.reconcile import (
     CLASSES,
     IdStatus,
@@ -35,7 +35,7 @@ TODAY = datetime.date(2025, 6, 1)
 
 def id18(region: str, birth: str, seq: str) -> str:
     body = region + birth + seq
-    return body + cn_ric.calc_check_digit(body)
+    return body + gb11643.calc_check_digit(body)
 
 
 def wrong_check(number: str) -> str:
@@ -112,27 +112,27 @@ def change(number: str, p: int) -> str:
 
 CLAIMS = [
     # matched: the 15-digit form and other spellings of the name
-    (cn_ric.to_15(LI), "李 秀英", "1949-12-31", ""),
+    (gb11643.to_15(LI), "李 秀英", "1949-12-31", ""),
     (ZHANG.lower(), "張偉", "1980-01-01", "13900000001"),
     (MAIMAITI, "买买提•艾力", "1966-06-06", "13911111111"),
     (CHEN, "陳國華", "2003-03-03", "13900000005"),
-    (cn_ric.to_15(ZHOU), "周東\u3000", "1972-07-07", "+86 139-0000-0009"),
+    (gb11643.to_15(ZHOU), "周東\u3000", "1972-07-07", "+86 139-0000-0009"),
     # mismatch: birth date; name; phone
     (WANG, "王芳", "1990-01-02", ""),
-    (cn_ric.to_15(ZHAO), "赵明", "1975-05-05", ""),
+    (gb11643.to_15(ZHAO), "赵明", "1975-05-05", ""),
     (HAN, "韩梅", "1970-01-01", "13000000000"),
     # matched_with_typo: check digit, one digit, transposition, across the century gap
     (wrong_check(SUN), "孫麗", "1988-11-11", ""),
     (change(WU, 14), "吴刚", "1961-02-03", ""),
     (swap(XU, 10), "徐红", "1983-03-15", ""),
-    (swap(cn_ric.to_15(MA), 5), "马超", "1992-09-20", ""),  # 15 digits: region|year swap
+    (swap(gb11643.to_15(MA), 5), "马超", "1992-09-20", ""),  # 15 digits: region|year swap
     # typo + a birth date that differs: mismatch with id_number_typo
     (change(FENG, 15), "冯磊", "1959-10-09", ""),
     # ambiguous: Hu's claims record entered twice (15 and 18 digits)
     (HU, "胡军", "1955-05-05", ""),
-    (cn_ric.to_15(HU), "胡军", "1955-05-05", ""),
+    (gb11643.to_15(HU), "胡军", "1955-05-05", ""),
     # ambiguous: Luo's body is held by two core rows
-    (cn_ric.to_15(LUO), "罗兰", "1945-01-19", ""),
+    (gb11643.to_15(LUO), "罗兰", "1945-01-19", ""),
     # ambiguous: an invalid number whose name + birth + region fit Tian and Tian 2
     (id18("330102", "19680832", "027"), "田静", "1968-08-08", ""),
     # missing_in_core: not a customer; junk numbers (never dropped)
@@ -248,10 +248,10 @@ def test_id_parsing_agrees_with_cn_ric(values):
     ids = parse_id_numbers(values, today=TODAY)
     for i, value in enumerate(values):
         try:
-            number = cn_ric.validate(value, today=TODAY)
+            number = gb11643.validate(value, today=TODAY)
         except (InvalidLength, InvalidFormat, InvalidChecksum, InvalidComponent) as e:
             expected = next(s for cls, s in _STATUS_OF.items() if isinstance(e, cls))
-            if not cn_ric.compact(value):
+            if not gb11643.compact(value):
                 expected = {IdStatus.MISSING}
             assert IdStatus(ids.status[i]) in expected, (value, e)
             continue
@@ -283,7 +283,7 @@ def _masters(draw):
         for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2]))):
             form = number
             if day.year < 2000 and draw(st.booleans()):
-                form = cn_ric.to_15(number)
+                form = gb11643.to_15(number)
             typo = draw(st.sampled_from(["none", "none", "none", "digit", "swap", "check"]))
             if typo == "digit":
                 form = change(form, draw(st.integers(0, len(form) - 2)))
@@ -427,7 +427,7 @@ def test_long_names_are_kept_whole():
 def test_cli_prints_only_masked_data(tmp_path):
     from typer.testing import CliRunner
 
-    from backoffice.reconcile_job import reconcile_app
+    from cli.reconcile import reconcile_app
 
     core_csv, claims_csv = _write_csvs(tmp_path)
     out = CliRunner().invoke(reconcile_app, ["run", "--core", str(core_csv), "--claims",

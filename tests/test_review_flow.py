@@ -37,9 +37,9 @@ def _engine():
 def make_review_doc(values: dict[str, str | None], *, reason: str,
                     confidences: dict[str, float] | None = None, engine=None) -> int:
     """An ID-card front in review, as processing would leave it (rules really run)."""
-    from backoffice.models import DocType
-    from backoffice.processing import validate_fields
+    from backoffice.assess import validate_fields
     from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
+    from domain.models import DocType
 
     image = FIXTURES / "idcards" / "clean" / "s2026_0000_front.jpg"
     with Session(engine or _engine()) as session:
@@ -224,8 +224,8 @@ def test_correction_is_revalidated_and_audited(prefect_harness):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     """The CLI as a terminal operator runs it: another process, the same data folder."""
-    return subprocess.run([sys.executable, "-m", "backoffice.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
+                          text=True, env=dict(os.environ), cwd=ROOT,
                           timeout=120, check=False)
 
 
@@ -347,7 +347,7 @@ async def _artifacts_by_key(keys):
 def test_cli_batch_run_follows_its_progress(prefect_harness, tmp_path):
     """`backoffice process` runs the flow in a thread and follows the batch in the store."""
     from backoffice.batch import batch_progress
-    from backoffice.cli_ops import run_with_progress
+    from cli.ops import run_with_progress
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

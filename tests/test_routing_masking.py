@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import doctest
 
+from backoffice.assess import route
 from hypothesis import given
 from hypothesis import strategies as st
 
-import backoffice.masking as masking
-from backoffice.models import CheckResult, DocType, ExtractedField, Severity
-from backoffice.routing import route
+from domain import masking
+from domain.models import CheckResult, DocType, ExtractedField, Severity
 
 
 def test_masking_doctests():
@@ -32,7 +32,8 @@ def test_route_straight_through_and_review():
     kw = {"min_confidence": 0.9, "min_id_confidence": 0.95}
     assert route(DocType.ID_CARD_FRONT, _fields(), [], None, **kw).status == "approved"
     low = route(DocType.ID_CARD_FRONT, _fields(0.5), [], None, **kw)
-    assert low.status == "in_review" and "name: confidence" in low.reasons[0]
+    assert low.status == "in_review" and "name: confidence" in low.reasons[0].text
+    assert low.reasons[0].field == "name"
     failed = CheckResult(rule="id_number.checksum", severity=Severity.ERROR, passed=False,
                          message="check digit wrong")
     assert route(DocType.ID_CARD_FRONT, _fields(), [failed], None, **kw).status == "in_review"

@@ -11,13 +11,14 @@ from datetime import date
 
 import httpx
 import pytest
+from conftest import FIXTURES
 
-from backoffice.models import DocType
-from backoffice.processing import validate_fields
+from backoffice.assess import validate_fields
 from backoffice.sandbox.common import Faults
 from backoffice.sandbox.runner import SandboxError, run_sandbox, start_system
-from backoffice.sandbox.seed import load_claim_truth, load_people
-from validators import cn_ric
+from backoffice.sandbox.seed import CLAIMS_TRUTH, IDCARD_TRUTH, load_claim_truth, load_people
+from domain import gb11643
+from domain.models import DocType
 from validators.lookup import SystemLookup
 
 TODAY = date(2026, 11, 22)
@@ -67,7 +68,7 @@ def test_refuses_a_public_interface(tmp_path):
 
 
 def test_seed_agrees_with_the_id_card_fixtures(sandbox, client):
-    people = load_people()
+    people = load_people(FIXTURES / IDCARD_TRUTH)
     assert len(people) >= 8
     lookup = sandbox.lookup()
     assert isinstance(lookup, SystemLookup)
@@ -75,7 +76,7 @@ def test_seed_agrees_with_the_id_card_fixtures(sandbox, client):
         customer = lookup.find_customer(p.id_number)
         assert customer["name"] == p.name and customer["birth_date"] == p.birth_date
         assert customer["accounts"], "every customer has an account"
-        id15 = cn_ric.to_15(p.id_number) if p.id_number[6:8] == "19" else None
+        id15 = gb11643.to_15(p.id_number) if p.id_number[6:8] == "19" else None
         insured = lookup.find_insured(p.id_number, id15)
         assert [r["id_number"] for r in insured if r["policy_number"] == p.policy_number] == \
             [id15 if p.legacy else p.id_number]
@@ -86,13 +87,13 @@ def test_seed_agrees_with_the_id_card_fixtures(sandbox, client):
 def test_cross_system_rules_pass_on_the_fixtures(sandbox):
     """The fixtures' ID card fronts and claim forms agree with what the systems hold."""
     lookup = sandbox.lookup()
-    for p in load_people():
+    for p in load_people(FIXTURES / IDCARD_TRUTH):
         fields = {"name": p.name, "sex": p.sex, "ethnicity": p.ethnicity,
                   "birth_date": p.birth_date, "address": p.address, "id_number": p.id_number}
         checks = [c for c in validate_fields(DocType.ID_CARD_FRONT, fields, today=TODAY,
                                              lookup=lookup) if c.rule.startswith("crossref.")]
         assert checks and all(c.passed for c in checks), [c.message for c in checks]
-    claims = load_claim_truth()
+    claims = load_claim_truth(FIXTURES / CLAIMS_TRUTH)
     if not claims:
         pytest.skip("fixtures/claims/truth.jsonl not generated yet")
     for record in claims:
@@ -132,14 +133,14 @@ def test_concurrent_repeats_create_one_record(sandbox):
 
 
 def test_the_legacy_claims_system_wants_the_number_as_it_stores_it(sandbox, client):
-    person = next(p for p in load_people() if p.legacy)
+    person = next(p for p in load_people(FIXTURES / IDCARD_TRUTH) if p.legacy)
     body = {"POLICY_NO": person.policy_number, "INSURED_IDNO": person.id_number,
             "INSURED_NAME": person.name, "ACCIDENT_DT": "20250401", "CLAIM_AMT": "88.00"}
     url = f"{sandbox.claims.url}/claims"
     refused = client.post(url, json=body, headers={"Idempotency-Key": "legacy-1"})
     assert refused.status_code == 422
     assert "INSURED_IDNO" in json.dumps(refused.json())
-    body["INSURED_IDNO"] = cn_ric.to_15(person.id_number)
+    body["INSURED_IDNO"] = gb11643.to_15(person.id_number)
     assert client.post(url, json=body, headers={"Idempotency-Key": "legacy-1"}).status_code \
         == 201  # a refusal is not remembered under the key
 

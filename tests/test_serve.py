@@ -52,9 +52,9 @@ def test_serve_runs_the_review_deployment_and_stops_cleanly(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(BACKOFFICE_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    env.update(BACKOFFICE_DATA_DIR=str(tmp_path))
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "backoffice.cli", "serve", "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port",
                              str(port), "--pause-schedules"], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -7,8 +7,15 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from backoffice.store import (
-    AuditEvent, Document, FieldValue, InvalidTransition, Status, append_audit, make_engine,
-    set_status, verify_audit_chain,
+    AuditEvent,
+    Document,
+    FieldValue,
+    InvalidTransition,
+    Status,
+    append_audit,
+    make_engine,
+    set_status,
+    verify_audit_chain,
 )
 
 

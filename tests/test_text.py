@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ocr.text as text_mod
-from backoffice.models import OcrLine
+from domain.gb11643 import calc_check_digit
+from domain.models import OcrLine
 from ocr.classify import classify_text
 from ocr.extract import extract
 from ocr.extract.idcard import extract_id_card_back, extract_id_card_front
@@ -48,7 +49,7 @@ def test_repair_is_total_and_only_reports_valid_repairs(raw):
 
 @given(st.from_regex(r"[0-9]{17}", fullmatch=True))
 def test_repair_keeps_valid_numbers(first17):
-    number = first17 + text_mod.id_check_char(first17)
+    number = first17 + calc_check_digit(first17)
     assert repair_id_number(number) == (number, [])
     assert repair_id_number(number.lower()) [0] == number
 

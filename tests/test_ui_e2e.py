@@ -97,7 +97,7 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
            if k not in ("PREFECT_API_URL", "BACKOFFICE_PREFECT_API_URL",
                         "BACKOFFICE_DATABASE_URL")}
     env.update(BACKOFFICE_DATA_DIR=str(data_dir), PREFECT_HOME=str(data_dir / "prefect"),
-               PYTHONPATH=str(ROOT), PREFECT_SERVER_UI_V2_ENABLED="true",
+               PREFECT_SERVER_UI_V2_ENABLED="true",
                # Served deployments pick up a run created in the UI within a second.
                PREFECT_RUNNER_POLL_FREQUENCY="1", **extra)
     return env
@@ -125,7 +125,7 @@ def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
     log = data_dir / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "backoffice.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "cli", "serve", "--port", str(port),
              "--pause-schedules"],
             env=_env(data_dir), cwd=ROOT, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,4 +1,4 @@
-"""Tests of validators.cn_amount: amounts in Chinese financial capitals, both ways."""
+"""Tests of domain.cn_amount: amounts in Chinese financial capitals, both ways."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.exceptions import InvalidFormat, ValidationError
 
-from validators import cn_amount
+from domain import cn_amount
 
 
 def test_module_doctests() -> None:

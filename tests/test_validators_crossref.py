@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backoffice.models import DocType, Severity
+from domain.models import DocType, Severity
 from validators.lookup import InMemoryLookup, SystemLookup
 from validators.registry import RuleContext, default_registry, run_rules
 from validators.rules._samples import CLAIM, FRONT, STANDARD_ID, STANDARD_ID_15

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from backoffice.models import DocType
+from domain.models import DocType
 from validators.registry import (
     EXAMPLE_TODAY,
     RuleContext,
@@ -87,10 +87,10 @@ def test_unknown_documents_have_no_rules() -> None:
 
 
 MODULES_WITH_DOCTESTS = [
-    "validators.cn_ric",
-    "validators.cn_amount",
+    "domain.gb11643",
+    "domain.cn_amount",
     "validators.fields",
-    "validators.masking",
+    "domain.masking",
     "validators.registry",
     "validators.cli_support",
 ]

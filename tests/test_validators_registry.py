@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backoffice.models import CheckResult, DocType, ExtractedField, Severity
+from domain.models import CheckResult, DocType, ExtractedField, Severity
 from validators.registry import (
     DuplicateRuleError,
     Example,
@@ -319,7 +319,7 @@ def test_entry_point_plugin_is_loaded_after_the_builtins(site_dir: Path) -> None
         site_dir,
         "bo-plugin-one",
         """
-        from backoffice.models import DocType
+        from domain.models import DocType
         from validators.registry import passed, rule
 
         @rule("one.always", doc_types={DocType.CLAIM_FORM}, reads=("policy_number",))
@@ -342,7 +342,7 @@ def test_plugin_reusing_a_builtin_name_is_refused(site_dir: Path) -> None:
         site_dir,
         "bo-plugin-clash",
         """
-        from backoffice.models import DocType
+        from domain.models import DocType
         from validators.registry import passed, rule
 
         @rule("claim.phone_valid", doc_types={DocType.CLAIM_FORM}, reads=("phone",))

@@ -46,7 +46,6 @@ def store_url(request, tmp_path):
 def _env(tmp_path: Path, url: str, lease: float) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "PYTHONPATH": str(ROOT),
         "BACKOFFICE_DATA_DIR": str(tmp_path / "data"),
         "BACKOFFICE_DATABASE_URL": url,
         "BACKOFFICE_PROCESSING_LEASE_SECONDS": str(lease),
@@ -58,7 +57,7 @@ def _env(tmp_path: Path, url: str, lease: float) -> dict[str, str]:
 
 def _worker(env, inbox: Path, owner: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "backoffice.cli", "worker", "--inbox", str(inbox),
+        [sys.executable, "-m", "cli", "worker", "--inbox", str(inbox),
          "--owner", owner, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -6,13 +6,13 @@ the normal forms of ARCHITECTURE.md and return ``CheckResult``s. Entry points:
 * :func:`run_rules` — run every rule for a document type;
 * :func:`default_registry` / :func:`load_registry` — built-ins and plug-ins from the
   entry-point group ``backoffice.validators``;
-* :mod:`validators.cn_ric`, :mod:`validators.cn_amount` — identity numbers and amounts in
+* :mod:`domain.gb11643`, :mod:`domain.cn_amount` — identity numbers and amounts in
   capitals, in the style of python-stdnum;
 * :func:`validators.cli_support.describe_id_number` — one identity number, explained.
 """
 
+from domain.masking import mask_id_number
 from validators.lookup import InMemoryLookup, SystemLookup
-from validators.masking import mask_id_number
 from validators.registry import (
     DuplicateRuleError,
     Example,

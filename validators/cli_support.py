@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from backoffice.models import CheckResult, Severity
+from domain.models import CheckResult, Severity
 from validators.rules.id_number import examine_id_number, number_checks
 
 __all__ = ["describe_id_number"]

@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from validators import cn_ric
+from domain import gb11643
 from validators.fields import normalize_name, parse_date
 
 __all__ = [
@@ -151,7 +151,7 @@ _VIA_TEXT = {
 
 
 class IdStatus(enum.IntEnum):
-    """What validation says of a number, in the order :func:`cn_ric.validate` checks."""
+    """What validation says of a number, in the order :func:`gb11643.validate` checks."""
 
     VALID = 0
     MISSING = 1
@@ -193,21 +193,20 @@ def describe(reason: int, id_status: int = 0) -> str:
 # --- column parsing -----------------------------------------------------------------
 
 _P10 = 10 ** np.arange(16, -1, -1, dtype=np.int64)  # place values of the 17 body digits
-_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-_EARLIEST_YEAR = 1870  # as cn_ric: an earlier year is a misread, not a person
+_EARLIEST_YEAR = 1870  # as gb11643: an earlier year is a misread, not a person
 
 
 @functools.cache
 def _known_provinces() -> np.ndarray:
-    """A lookup table, by the first two digits, of provinces cn_ric knows (incl. 81-83)."""
+    """A lookup table, by the first two digits, of provinces gb11643 knows (incl. 81-83)."""
     table = np.zeros(100, dtype=bool)
     for code in range(10, 100):
         body = f"{code}0000" + "19800101" + "001"
         try:
-            cn_ric.get_region(body + cn_ric.calc_check_digit(body))
+            gb11643.get_region(body + gb11643.calc_check_digit(body))
             table[code] = True
-        except cn_ric.ValidationError:
+        except gb11643.ValidationError:
             pass
     return table
 
@@ -292,7 +291,7 @@ def _today_int(today: datetime.date | None) -> int:
 
 
 def _fold_chars(mat: np.ndarray) -> np.ndarray:
-    """Full-width digits and X to ASCII, x to X (the vectorised part of cn_ric.compact)."""
+    """Full-width digits and X to ASCII, x to X (the vectorised part of gb11643.compact)."""
     full = (mat >= 0xFF10) & (mat <= 0xFF19)
     mat = np.where(full, mat - 0xFEE0, mat)
     return np.where((mat == 0x78) | (mat == 0xFF38) | (mat == 0xFF58), 0x58, mat)
@@ -387,11 +386,11 @@ def parse_id_numbers(values: TextColumn, *,
                      today: datetime.date | None = None) -> ParsedIds:
     """Parse and validate a column of 15/18-digit numbers, vectorised.
 
-    The same verdicts as :func:`validators.cn_ric.validate` (length, format, check digit,
+    The same verdicts as :func:`domain.gb11643.validate` (length, format, check digit,
     real birth date not in the future nor before 1870, known province; an unknown county
     is not invalid), computed over the whole column. Values needing more than the
     vectorised folding (spaces, hyphens, other Unicode forms) go through
-    :func:`cn_ric.compact` one by one. (Trailing NUL characters are ignored: numpy's
+    :func:`gb11643.compact` one by one. (Trailing NUL characters are ignored: numpy's
     fixed-width strings drop them.)
 
     >>> ids = parse_id_numbers(["11010519491231002X", "110105491231002", "110105194912310021",
@@ -417,9 +416,9 @@ def parse_id_numbers(values: TextColumn, *,
             if _missing(value):
                 compacted[j] = None
                 continue
-            # Twice, as cn_ric.validate does (kind() compacts again): removing spaces
+            # Twice, as gb11643.validate does (kind() compacts again): removing spaces
             # after NFKC can leave a new combining sequence for a second NFKC to fold.
-            compacted[j] = cn_ric.compact(cn_ric.compact(str(value)))
+            compacted[j] = gb11643.compact(gb11643.compact(str(value)))
         m2, l2 = _shape(compacted)
         mat[irregular] = m2
         length[irregular] = l2
@@ -444,14 +443,11 @@ def parse_id_numbers(values: TextColumn, *,
                                           axis=1))
     body -= 48
     key = np.zeros(n, dtype=np.int64)
-    weighted = np.zeros(n, dtype=np.int64)
     for j in range(17):
-        digit = body[:, j].astype(np.int64)
-        key = key * 10 + digit
-        weighted += digit * _WEIGHTS[j]
+        key = key * 10 + body[:, j].astype(np.int64)
     key[~shaped] = -1
     region[shaped] = (key[shaped] // 10**11).astype(np.int32)
-    expected = (12 - weighted % 11) % 11
+    expected = gb11643.calc_check_values(body)
     given = np.where(mat[:, 17] == 0x58, 10, mat[:, 17].astype(np.int64) - 48)
     ok = shaped.copy()
     bad_check = ok & is18 & (given != expected)

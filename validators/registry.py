@@ -2,7 +2,7 @@
 
 A rule is a plain function ``func(fields, ctx)`` over a flat mapping of field name to
 ``str | None`` (normal forms, see ARCHITECTURE.md) and a :class:`RuleContext`. It
-returns one :class:`~backoffice.models.CheckResult` or an iterable of them. Rules report
+returns one :class:`~domain.models.CheckResult` or an iterable of them. Rules report
 bad data as failed results; :func:`run_rules` collects everything and turns a rule that
 raises anyway (a bug) into an error-severity result, so one broken rule never hides the
 others.
@@ -13,7 +13,7 @@ group ``backoffice.validators``, whose entries are callables ``register(registry
 A rule declares examples (:class:`Example`) that the test suite runs, so a new rule
 ships with its own evidence.
 
->>> from backoffice.models import DocType, Severity
+>>> from domain.models import DocType, Severity
 >>> registry = RuleRegistry()
 >>> @registry.rule(
 ...     "example.has_name",
@@ -50,7 +50,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backoffice.models import CheckResult, DocType, ExtractedField, Severity
+from domain.models import CheckResult, DocType, ExtractedField, Severity
 from validators.lookup import SystemLookup
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
 
-from backoffice.masking import mask_text
+from domain.masking import mask_text
 
 
 def request_hash(body: Mapping[str, Any]) -> str:

@@ -172,7 +172,10 @@ def expand(value: Any, env: dict[str, str] | None = None) -> Any:
 
 
 def targets_file() -> Path:
-    return Path(os.environ.get("BACKOFFICE_TARGETS_FILE") or DEFAULT_TARGETS_FILE)
+    """The targets file of the settings (``BACKOFFICE_TARGETS_FILE``), or the bundled one."""
+    from backoffice.settings import get_settings
+
+    return get_settings().targets_file or DEFAULT_TARGETS_FILE
 
 
 def load_targets(path: Path | str | None = None,

@@ -30,7 +30,7 @@ from stdnum.exceptions import ValidationError
 
 from backoffice.connectors.base import LookupUnavailable, Outgoing, PermanentError, TransientError
 from backoffice.connectors.config import FieldMapping, FieldSource
-from validators import cn_ric
+from domain import gb11643
 
 Finder = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 
@@ -60,14 +60,14 @@ def legacy_id(value: str, spec: FieldSource, message: Outgoing, find: Finder | N
     if find is None:
         raise PermanentError("legacy_id mapping on a target without a lookup side")
     try:
-        number = cn_ric.compact(value)
-        kind = cn_ric.kind(number)
+        number = gb11643.compact(value)
+        kind = gb11643.kind(number)
     except ValidationError:  # not an identity number: let the target judge it
         return value
     if kind != "18":
         return number
     try:
-        short = cn_ric.to_15(number)
+        short = gb11643.to_15(number)
     except ValidationError:  # born 2000 or later, or invalid: there is no 15-digit form
         return number
     try:

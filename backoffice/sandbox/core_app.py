@@ -24,7 +24,7 @@ from backoffice.sandbox.common import (
     inbound_router,
     now_text,
 )
-from validators import cn_ric
+from domain import gb11643
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customer (
@@ -86,11 +86,11 @@ class KycRecordIn(BaseModel):
 
 def _check(body: KycRecordIn) -> str:
     try:
-        number = cn_ric.validate(body.id_number)
+        number = gb11643.validate(body.id_number)
     except ValidationError as exc:
         raise Rejected(f"id_number is not a valid identity number ({type(exc).__name__})",
                        ["body", "id_number"]) from None
-    if cn_ric.kind(number) == "15":
+    if gb11643.kind(number) == "15":
         raise Rejected("the core system keys customers by the 18-digit number",
                        ["body", "id_number"])
     if not body.name.strip():
@@ -100,7 +100,7 @@ def _check(body: KycRecordIn) -> str:
             birth = datetime.date.fromisoformat(body.birth_date)
         except ValueError:
             raise Rejected("birth_date is not YYYY-MM-DD", ["body", "birth_date"]) from None
-        if birth != cn_ric.get_birth_date(number):
+        if birth != gb11643.get_birth_date(number):
             raise Rejected("birth_date disagrees with id_number", ["body", "birth_date"])
     return number
 

@@ -30,7 +30,6 @@ import httpx
 
 from backoffice.sandbox.common import Faults
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _RUNNING: set[subprocess.Popen] = set()
 
 
@@ -104,8 +103,13 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 def start_system(system: str, db_path: Path, *, faults: Faults | dict[str, Any] | None = None,
                  seed: bool = True, port: int = 0, startup_timeout: float = 60.0,
-                 log_path: Path | None = None, host: str = "127.0.0.1") -> SystemServer:
-    """Start one system (``core`` or ``claims``) in a subprocess; return once it is healthy."""
+                 log_path: Path | None = None, host: str = "127.0.0.1",
+                 fixtures: Path | None = None) -> SystemServer:
+    """Start one system (``core`` or ``claims``) in a subprocess; return once it is healthy.
+
+    ``seed``: fill its database first from the ground truth of the fixtures folder
+    ``fixtures`` (default ``./fixtures``), so that it agrees with the demo's documents.
+    """
     db_path = Path(db_path).resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path or db_path.with_suffix(".log"))
@@ -114,15 +118,13 @@ def start_system(system: str, db_path: Path, *, faults: Faults | dict[str, Any] 
     cmd = [sys.executable, "-m", "backoffice.sandbox.serve", system, "--db", str(db_path),
            "--fd", str(sock.fileno())]
     if seed:
-        cmd.append("--seed")
+        cmd += ["--seed-from", str(Path(fixtures or "fixtures").resolve())]
     if faults is not None:
         faults = Faults.model_validate(faults) if not isinstance(faults, Faults) else faults
         cmd += ["--faults", faults.model_dump_json()]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, pass_fds=[sock.fileno()], stdout=log,
-                                stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT,
+                                stderr=subprocess.STDOUT,
                                 start_new_session=True)
     sock.close()
     _RUNNING.add(proc)
@@ -210,7 +212,7 @@ class Sandbox:
 
 def start_sandbox(data_dir: Path, *, faults: Faults | dict[str, Any] | None = None,
                   seed: bool = True, core_port: int = 0, claims_port: int = 0,
-                  export_env: bool = False) -> Sandbox:
+                  export_env: bool = False, fixtures: Path | None = None) -> Sandbox:
     """Start both systems with their databases under ``data_dir``; the caller stops them.
 
     ``export_env`` also sets :meth:`Sandbox.env` in ``os.environ`` (for the demo, so that
@@ -218,10 +220,11 @@ def start_sandbox(data_dir: Path, *, faults: Faults | dict[str, Any] | None = No
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    core = start_system("core", data_dir / "core.db", faults=faults, seed=seed, port=core_port)
+    core = start_system("core", data_dir / "core.db", faults=faults, seed=seed, port=core_port,
+                        fixtures=fixtures)
     try:
         claims = start_system("claims", data_dir / "claims.db", faults=faults, seed=seed,
-                              port=claims_port)
+                              port=claims_port, fixtures=fixtures)
     except BaseException:
         core.stop()
         raise

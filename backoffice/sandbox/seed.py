@@ -4,7 +4,7 @@
   customer under their 18-digit number, name and birth date, with one or two accounts.
 - Claims: every one of them has a policy in force (``P2025100000 + index``) and is its
   insured person. People born before 2000 at an even index are stored under the 15-digit
-  number of a first-generation card (:func:`validators.cn_ric.to_15`), as a legacy system
+  number of a first-generation card (:func:`domain.gb11643.to_15`), as a legacy system
   keeps them. Person 4 also has a lapsed 2023 policy; person 0 an earlier paid claim.
 - If ``fixtures/claims/truth.jsonl`` exists, each claim form's policy and insured person are
   seeded too (same identities as the ID cards): a policy in force over the accident date,
@@ -26,11 +26,11 @@ from typing import Any
 
 from stdnum import luhn
 
-from validators import cn_ric
+from domain import gb11643
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-IDCARD_TRUTH = FIXTURES / "idcards" / "truth.jsonl"
-CLAIMS_TRUTH = FIXTURES / "claims" / "truth.jsonl"
+#: Where the ground truth lies inside a fixtures folder.
+IDCARD_TRUTH = Path("idcards") / "truth.jsonl"
+CLAIMS_TRUTH = Path("claims") / "truth.jsonl"
 COVER_START = "2025-01-01"
 COVER_END = "2027-12-31"
 
@@ -62,7 +62,7 @@ class Person:
 
     @property
     def claims_id_number(self) -> str:
-        return cn_ric.to_15(self.id_number) if self.legacy else self.id_number
+        return gb11643.to_15(self.id_number) if self.legacy else self.id_number
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
             if line.strip()]
 
 
-def load_people(truth: Path = IDCARD_TRUTH) -> list[Person]:
+def load_people(truth: Path) -> list[Person]:
     """The distinct people of the ID card fixtures, by index."""
     people: dict[str, Person] = {}
     for record in _lines(truth):
@@ -88,7 +88,7 @@ def load_people(truth: Path = IDCARD_TRUTH) -> list[Person]:
     return sorted(people.values(), key=lambda p: p.index)
 
 
-def load_claim_truth(truth: Path = CLAIMS_TRUTH) -> list[dict[str, Any]]:
+def load_claim_truth(truth: Path) -> list[dict[str, Any]]:
     """Claim-form ground-truth records (one per distinct policy/insured/accident)."""
     seen: set[tuple] = set()
     out = []
@@ -182,9 +182,9 @@ def seed_claims(conn: sqlite3.Connection, people: list[Person],
                 legacy = int(record.get("index", 1)) % 2 == 0 and id18[6:8] == "19"
             form = hints.get("insured_id_form") or ("15" if legacy else "18")
             stored = id18
-            if form == "15" and cn_ric.is_valid(id18) and cn_ric.kind(id18) == "18" \
+            if form == "15" and gb11643.is_valid(id18) and gb11643.kind(id18) == "18" \
                     and id18[6:8] == "19":
-                stored = cn_ric.to_15(id18)
+                stored = gb11643.to_15(id18)
             name = f.get("insured_name") or (person.name if person else "")
             birth = person.birth_date if person else None
             _insert_insured(conn, number, stored, name, birth)
@@ -197,19 +197,20 @@ def seed_claims(conn: sqlite3.Connection, people: list[Person],
                               prior.get("status", "paid"), now))
 
 
-def seed(system: str, db_path: Path, idcards: Path = IDCARD_TRUTH,
-         claims: Path = CLAIMS_TRUTH) -> None:
-    """Seed one system's database (``core`` or ``claims``) from the fixtures."""
+def seed(system: str, db_path: Path, fixtures: Path) -> None:
+    """Seed one system's database (``core`` or ``claims``) from a fixtures folder's ground
+    truth (a set the folder lacks seeds nothing)."""
     from backoffice.sandbox import claims_app, core_app
     from backoffice.sandbox.common import SystemDB
 
-    people = load_people(idcards)
+    idcards, claims = Path(fixtures) / IDCARD_TRUTH, Path(fixtures) / CLAIMS_TRUTH
+    people = load_people(idcards) if idcards.exists() else []
     if system == "core":
         db = SystemDB(db_path, core_app.SCHEMA)
         seed_core(db.conn, people)
     elif system == "claims":
         db = SystemDB(db_path, claims_app.SCHEMA)
-        seed_claims(db.conn, people, load_claim_truth(claims))
+        seed_claims(db.conn, people, load_claim_truth(claims) if claims.exists() else [])
     else:
         raise ValueError(f"unknown system {system!r}")
     db.conn.close()

@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fd", type=int, default=None, help="A bound listening socket.")
     parser.add_argument("--faults", default=None, help="Fault settings as JSON.")
-    parser.add_argument("--seed", action="store_true", help="Seed from the fixtures first.")
+    parser.add_argument("--seed-from", type=Path, default=None, metavar="FIXTURES",
+                        help="Seed from this fixtures folder's ground truth first.")
     args = parser.parse_args(argv)
 
-    if args.seed:
+    if args.seed_from is not None:
         from backoffice.sandbox.seed import seed
 
-        seed(args.system, args.db)
+        seed(args.system, args.db, args.seed_from)
     faults = Faults.model_validate(json.loads(args.faults)) if args.faults else None
     app = create_app(args.system, args.db, faults)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",

@@ -11,14 +11,15 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from backoffice.outbox import approve_document
-from backoffice.sandbox.seed import Person, account_number, load_people
+from backoffice.sandbox.seed import IDCARD_TRUTH, Person, account_number, load_people
 from backoffice.store import Document, FieldValue, Status
-from validators import cn_ric
+from domain import gb11643
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂"
@@ -37,7 +38,7 @@ class Batch:
 def _id_number(rng: random.Random, region: str) -> str:
     birth = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 49 * 365))
     body = f"{region}{birth:%Y%m%d}{rng.randrange(0, 1000):03d}"
-    return body + cn_ric.calc_check_digit(body)
+    return body + gb11643.calc_check_digit(body)
 
 
 def _name(rng: random.Random) -> str:
@@ -71,14 +72,14 @@ def claim_fields(rng: random.Random, person: Person, bad: bool) -> dict[str, str
 
 def make_documents(engine, n: int, *, seed: int = 1, bad_rate: float = 0.01,
                    claim_share: float = 0.5, config=None, chunk: int = 250,
-                   tag: str = "t") -> Batch:
+                   tag: str = "t", fixtures: Path = Path("fixtures")) -> Batch:
     """``n`` approved documents (ID card fronts and claim forms) with their outbox messages.
 
     Documents and fields are inserted in bulk (set-up); each document is then approved on
     its own through :func:`approve_document`, the path under test.
     """
     rng = random.Random(seed)
-    people = load_people()
+    people = load_people(fixtures / IDCARD_TRUTH)
     regions = sorted({p.id_number[:6] for p in people})
     batch = Batch()
     specs = []

@@ -1,7 +1,7 @@
 """Claim-form extractor: label anchors and line geometry, no template positions.
 
 Labels come from a synonym table held as data (`ocr/claim_labels.json`, or the file
-named by BACKOFFICE_CLAIM_LABELS). For each label found, the value is looked for
+set by `use_labels`, from the setting BACKOFFICE_CLAIM_LABELS). For each label found, the value is looked for
 1. after the label on the same line (`标签：值`),
 2. to the right on the same row, before the next label (a table's value cell),
 3. below, in the same column (a label-above-value box),
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from backoffice.models import ExtractedField, OcrLine
+from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
 from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
@@ -43,9 +42,20 @@ def _load(path: str | None) -> dict[str, list[str]]:
             if not k.startswith("_") or k in (IGNORE, AMOUNT)}
 
 
+_labels_file: str | None = None
+
+
+def use_labels(path: str | Path | None) -> None:
+    """Read claim forms with the label synonyms of this JSON file (None: the bundled
+    ``ocr/claim_labels.json``). The application calls it from its settings."""
+    global _labels_file
+    _labels_file = str(path) if path else None
+    _label_index.cache_clear()
+
+
 def synonyms() -> dict[str, list[str]]:
     """Field name (or `_ignore`) -> normalised printed labels."""
-    return _load(os.environ.get("BACKOFFICE_CLAIM_LABELS"))
+    return _load(_labels_file)
 
 
 def _norm(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from backoffice.models import ExtractedField, OcrLine
+from domain.models import ExtractedField, OcrLine
 
 from ..layout import Row, bbox, group_rows
 from ..text import DATE_RE, fold_chinese, parse_date, repair_id_number, strip_spaces
@@ -166,9 +166,9 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         text = strip_spaces(row.text)
         if auth_i is None and re.search(r"签发|机关", text):
             auth_i = i
-        if valid_i is None and (re.search(r"有效|期限", text) or _RANGE_RE.search(text)):
-            if re.search(r"\d{4}", text):
-                valid_i = i
+        if (valid_i is None and (re.search(r"有效|期限", text) or _RANGE_RE.search(text))
+                and re.search(r"\d{4}", text)):
+            valid_i = i
     if auth_i is not None:
         end = valid_i if valid_i is not None and valid_i > auth_i else auth_i + 1
         used = rows[auth_i:end]

@@ -12,8 +12,8 @@ import phonenumbers
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
-from backoffice.models import CheckResult, DocType, Severity
-from validators import cn_amount
+from domain import cn_amount
+from domain.models import CheckResult, DocType, Severity
 from validators.fields import missing, parse_date, same_name, text
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped
 from validators.rules._samples import CLAIM

@@ -16,8 +16,8 @@ from typing import Any
 
 from stdnum.exceptions import ValidationError
 
-from backoffice.models import CheckResult, DocType, Severity
-from validators import cn_amount
+from domain import cn_amount
+from domain.models import CheckResult, DocType, Severity
 from validators.fields import parse_date, same_name, text
 from validators.lookup import SystemLookup
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped

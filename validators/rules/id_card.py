@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from stdnum.exceptions import ValidationError
 
-from backoffice.models import CheckResult, DocType, Severity
-from validators import cn_ric
+from domain import gb11643
+from domain.models import CheckResult, DocType, Severity
 from validators.fields import add_years, age_on, missing, parse_date, text
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped
 from validators.rules._samples import BACK, BACK_YOUNG, FRONT, STANDARD_ID
@@ -44,8 +44,8 @@ def _number_parts(fields: Fields) -> tuple[str, str] | None:
     if value is None:
         return None
     try:
-        number = cn_ric.compact(value)
-        return number, cn_ric.kind(number)
+        number = gb11643.compact(value)
+        return number, gb11643.kind(number)
     except ValidationError:
         return None
 
@@ -103,7 +103,7 @@ def birth_date_matches(fields: Fields, ctx: RuleContext) -> CheckResult:
             "printed birth date is not a date in the form YYYY-MM-DD", fields=["birth_date"]
         )
     try:
-        encoded = cn_ric.get_birth_date(parts[0])
+        encoded = gb11643.get_birth_date(parts[0])
     except ValidationError:
         return skipped("the ID number holds no real date (see id_number.components)")
     if printed != encoded:
@@ -129,7 +129,7 @@ def sex_matches(fields: Fields, ctx: RuleContext) -> CheckResult:
         return skipped("sex or a well-formed id_number is missing")
     if printed not in ("男", "女"):
         return failed("printed sex must be 男 or 女", fields=["sex"])
-    if printed != cn_ric.get_sex(parts[0]):
+    if printed != gb11643.get_sex(parts[0]):
         return failed("printed sex differs from the one the ID number encodes (odd: 男, even: 女)")
     return passed()
 
@@ -166,7 +166,7 @@ def address_province(fields: Fields, ctx: RuleContext) -> CheckResult:
     if parts[1] == "hk_mo_tw":
         return skipped("a residence permit's address is on the mainland, not in its region code")
     try:
-        region = cn_ric.get_region(parts[0])
+        region = gb11643.get_region(parts[0])
     except ValidationError:
         return skipped("the ID number's province is unknown (see id_number.components)")
     address = "".join(address.split())

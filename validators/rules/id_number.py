@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 from stdnum.exceptions import InvalidLength, ValidationError
 
-from backoffice.models import CheckResult, DocType, Severity
-from validators import cn_ric
+from domain import gb11643
+from domain.masking import mask_id_number
+from domain.models import CheckResult, DocType, Severity
 from validators.fields import text
-from validators.masking import mask_id_number
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped
 from validators.rules._samples import STANDARD_ID
 
@@ -35,7 +35,7 @@ class IdNumberFacts:
     component_errors: tuple[str, ...] = ()
     birth_date: datetime.date | None = None
     sex: str | None = None
-    region: cn_ric.Region | None = None
+    region: gb11643.Region | None = None
 
     @property
     def unknown_county(self) -> bool:
@@ -56,7 +56,7 @@ class IdNumberFacts:
             return None
         if self.kind == "15":
             body = self.number[:6] + "19" + self.number[6:]
-            return body + cn_ric.calc_check_digit(body)
+            return body + gb11643.calc_check_digit(body)
         return self.number
 
     @property
@@ -76,24 +76,24 @@ class IdNumberFacts:
 def examine_id_number(value: str, *, today: datetime.date) -> IdNumberFacts:
     """Read an identity number as far as it goes; never raises."""
     try:
-        number = cn_ric.compact(value)
-        shape = cn_ric.kind(number)
+        number = gb11643.compact(value)
+        shape = gb11643.kind(number)
     except InvalidLength:
         return IdNumberFacts(
             None, None, "must have 18 characters (or 15 digits if first-generation)"
         )
     except ValidationError:
         return IdNumberFacts(None, None, "must be 17 digits followed by a digit or X")
-    checksum_ok = None if shape == "15" else number[17] == cn_ric.calc_check_digit(number)
+    checksum_ok = None if shape == "15" else number[17] == gb11643.calc_check_digit(number)
     errors = []
     birth_date = None
     try:
-        birth_date = cn_ric.check_birth_date(number, today=today)
+        birth_date = gb11643.check_birth_date(number, today=today)
     except ValidationError as exc:
         errors.append(str(exc))
     region = None
     try:
-        region = cn_ric.get_region(number)
+        region = gb11643.get_region(number)
     except ValidationError as exc:
         errors.append(str(exc))
     return IdNumberFacts(
@@ -102,7 +102,7 @@ def examine_id_number(value: str, *, today: datetime.date) -> IdNumberFacts:
         checksum_ok=checksum_ok,
         component_errors=tuple(errors),
         birth_date=birth_date,
-        sex=cn_ric.get_sex(number),
+        sex=gb11643.get_sex(number),
         region=region,
     )
 

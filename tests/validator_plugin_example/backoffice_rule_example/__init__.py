@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from stdnum.exceptions import ValidationError
 
-from backoffice.models import CheckResult, DocType, Severity
-from validators import cn_amount
+from domain import cn_amount
+from domain.models import CheckResult, DocType, Severity
 from validators.registry import Example, RuleContext, RuleRegistry, failed, passed, rule, skipped
 
 #: Claims above this amount (yuan) are beyond a clerk's authority to settle alone.

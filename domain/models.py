@@ -7,7 +7,7 @@ pulling in Prefect, SQL or each other.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -103,3 +103,44 @@ class QualityReport(BaseModel):
     @property
     def ok(self) -> bool:
         return all(m.verdict != "fail" for m in self.metrics.values())
+
+
+class RouteReason(BaseModel):
+    """Why a document goes to a person (or is rejected), with the field or rule it is about.
+
+    The text is safe to show: it names fields, rules and figures, never values.
+    """
+
+    text: str
+    field: str | None = None
+    rule: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class RouteDecision(BaseModel):
+    """Where a read document goes: straight through, to a person, or rejected, and why."""
+
+    status: Literal["approved", "in_review", "rejected"]
+    reasons: list[RouteReason] = Field(default_factory=list)
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.reasons]
+
+    def reason_text(self) -> str | None:
+        """The reasons as one line, as stored with the document's status."""
+        return "; ".join(self.texts) or None
+
+    def for_field(self, name: str) -> list[str]:
+        """What the reasons say of one field (without the field's name)."""
+        prefix = f"{name}: "
+        return [r.text.removeprefix(prefix) for r in self.reasons if r.field == name]
+
+
+class Assessment(BaseModel):
+    """The rules' verdicts on a reading and the route they and the reading give."""
+
+    checks: list[CheckResult]
+    decision: RouteDecision

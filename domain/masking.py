@@ -1,31 +1,38 @@
-"""Personal-data masking: the one function used for logs, artifacts and messages.
+"""Personal-data masking: the one set of pure maskers for logs, artifacts, messages and
+screens. Full values live only in the store; everything a person or a log sees goes through
+`mask_value` (a known field), `mask_text` (free text) or `mask_known` (free text about a
+document whose own values are known).
 
-The full values live only in the store; everything a person or a log sees goes
-through `mask_value` (a known field) or `mask_text` (free text).
+Which field is personal, and of what kind, is :mod:`domain.fields`'s to say.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 
-_ID_FIELDS = {"id_number", "insured_id_number"}
-_NAME_FIELDS = {"name", "insured_name", "claimant_name", "account_name"}
-_PHONE_FIELDS = {"phone"}
-_ACCOUNT_FIELDS = {"account_number"}
-_ADDRESS_FIELDS = {"address"}
-PERSONAL_FIELDS = _ID_FIELDS | _NAME_FIELDS | _PHONE_FIELDS | _ACCOUNT_FIELDS | _ADDRESS_FIELDS
+from domain.fields import PERSONAL_FIELDS, PersonalKind, personal_kind
+
+__all__ = ["PERSONAL_FIELDS", "mask_account", "mask_address", "mask_id_number", "mask_known",
+           "mask_name", "mask_phone", "mask_text", "mask_traceback", "mask_value"]
 
 
-def mask_id_number(value: str) -> str:
+def mask_id_number(value: str | None) -> str:
     """Keep the region's first 3 and the last 2 characters: 110***********002X → 110*...2X.
+
+    The province and prefecture and the sex and check digits tell two numbers apart in a
+    list, and reveal neither the county nor the birth date. A value no longer than what
+    would be kept is masked entirely.
 
     >>> mask_id_number("11010519491231002X")
     '110*************2X'
     >>> mask_id_number("110105491231002")
     '110**********02'
+    >>> mask_id_number("12345"), mask_id_number(None)
+    ('*****', '')
     """
+    if not value:
+        return ""
     if len(value) <= 5:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 5) + value[-2:]
@@ -71,21 +78,23 @@ def mask_address(value: str) -> str:
     return value[:6] + "*" * min(len(value) - 6, 8)
 
 
+_MASKERS = {
+    PersonalKind.ID_NUMBER: mask_id_number,
+    PersonalKind.NAME: mask_name,
+    PersonalKind.PHONE: mask_phone,
+    PersonalKind.ACCOUNT: mask_account,
+    PersonalKind.ADDRESS: mask_address,
+}
+
+
 def mask_value(field: str, value: str | None) -> str | None:
     """Mask a field's value if the field carries personal data."""
     if value is None:
         return None
-    if field in _ID_FIELDS:
-        return mask_id_number(value)
-    if field in _NAME_FIELDS:
-        return mask_name(value)
-    if field in _PHONE_FIELDS:
-        return mask_phone(value)
-    if field in _ACCOUNT_FIELDS:
-        return mask_account(value)
-    if field in _ADDRESS_FIELDS:
-        return mask_address(value)
-    return value
+    kind = personal_kind(field)
+    if kind is None:
+        return value
+    return _MASKERS[kind](value)
 
 
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8}|\d{6})(\d{3})([\dXx]?)(?![0-9A-Za-z])")
@@ -150,77 +159,3 @@ def mask_traceback(exc: BaseException) -> str:
     import traceback
 
     return mask_text("".join(traceback.format_exception(exc)))
-
-
-class MaskingFilter(logging.Filter):
-    """A logging filter that masks a record's message, arguments and traceback in place.
-
-    Usable in a logging configuration (`(): backoffice.masking.MaskingFilter`);
-    `install_log_masking` applies the same to every record the process creates.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _mask_record(record)
-        return True
-
-
-def _mask_record(record: logging.LogRecord) -> logging.LogRecord:
-    if getattr(record, "_masked", False):
-        return record
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a malformed record still gets logged, masked
-        message = f"{record.msg!r} % {record.args!r}"
-    record.msg, record.args = mask_text(message), None
-    if record.exc_info and record.exc_info[1] is not None:
-        # Formatters print exc_text when set; the raw exception is dropped so that no
-        # handler renders its unmasked text.
-        record.exc_text = mask_traceback(record.exc_info[1])
-        record.exc_info = None
-    elif record.exc_text:
-        record.exc_text = mask_text(record.exc_text)
-    if record.stack_info:
-        record.stack_info = mask_text(record.stack_info)
-    record._masked = True
-    return record
-
-
-_installed = False
-
-
-def install_log_masking() -> None:
-    """Mask every log record of this process when it is created (ours, Prefect's run
-    loggers that ship records to the API, libraries'), whatever handler sends it on."""
-    global _installed
-    if _installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args, **kwargs) -> logging.LogRecord:
-        return _mask_record(previous(*args, **kwargs))
-
-    logging.setLogRecordFactory(factory)
-    _installed = True
-
-
-class MaskedError(RuntimeError):
-    """An exception re-raised with a masked message (the original type is named in it)."""
-
-
-def mask_exceptions(func):
-    """Decorator for flow and task bodies: an exception leaving them carries a masked
-    message, so Prefect's state messages and stored results hold no personal data."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except MaskedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised, masked
-            logging.getLogger("backoffice").error(
-                "%s failed:\n%s", func.__name__, mask_traceback(exc))
-            raise MaskedError(f"{type(exc).__name__}: {mask_text(str(exc))[:500]}") from None
-
-    return wrapper

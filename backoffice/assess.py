@@ -1,0 +1,106 @@
+"""Assessment: the rules' verdicts on a reading and the route they give. One function,
+:func:`assess`, that processing, the dry run, ``backoffice extract`` and the review all
+call, so that each says the same of the same page.
+
+Straight through when the machine is sure, to a person otherwise; rejected when the
+page is no document at all. Every reason is safe to show (it names fields and rules,
+never values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from backoffice.settings import Settings
+from domain.fields import ID_NUMBER_FIELDS
+from domain.models import (
+    Assessment,
+    CheckResult,
+    DocType,
+    ExtractedField,
+    QualityReport,
+    RouteDecision,
+    RouteReason,
+    Severity,
+)
+from ocr.pipeline import PageReading
+
+NOT_A_DOCUMENT = "not a recognised document: no ID-card or claim-form text was found"
+# A passed rule that ties a field to independent evidence (the number's own check
+# digit, the amount written twice) vouches for that field even when the OCR engine
+# was unsure of it; the confidence threshold then does not send it to a person.
+CORROBORATED_BY: dict[str, tuple[str, ...]] = {
+    "id_card.birth_date_matches": ("birth_date",),
+    "id_card.sex_matches": ("sex",),
+    "id_card.ethnicity_known": ("ethnicity",),
+    "claim.amount_in_words_matches": ("claim_amount", "claim_amount_in_words"),
+}
+
+
+def validate_fields(doc_type: DocType, values: Mapping[str, str | None],
+                    today: date | None = None, lookup: Any = None) -> list[CheckResult]:
+    """Run the registered rules for a document type on plain field values."""
+    from validators.registry import RuleContext, run_rules
+
+    ctx = RuleContext(today=today or date.today(), lookup=lookup)
+    return run_rules(doc_type, dict(values), ctx=ctx)
+
+
+def system_lookup(settings: Settings):
+    """The read-only lookup of the downstream systems when both are configured
+    (``core_url`` and ``claims_url``); None makes the cross-system rules report
+    themselves skipped."""
+    if not (settings.core_url and settings.claims_url):
+        return None
+    from backoffice.lookup_rest import RestLookup
+
+    return RestLookup(settings.core_url, settings.claims_url)
+
+
+def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[CheckResult],
+          quality: QualityReport | None, *, min_confidence: float,
+          min_id_confidence: float) -> RouteDecision:
+    """Decide where a read document goes, and say why."""
+    if doc_type is DocType.UNKNOWN:
+        return RouteDecision(status="rejected", reasons=[RouteReason(text=NOT_A_DOCUMENT)])
+    reasons: list[RouteReason] = []
+    vouched = {field for check in checks if check.passed
+               for field in CORROBORATED_BY.get(check.rule, ())}
+    for name, f in fields.items():
+        if f.value is None:
+            reasons.append(RouteReason(text=f"{name}: not found", field=name))
+            continue
+        if name in vouched:
+            continue
+        threshold = min_id_confidence if name in ID_NUMBER_FIELDS else min_confidence
+        if f.confidence < threshold:
+            reasons.append(RouteReason(
+                text=f"{name}: confidence {f.confidence:.2f} below {threshold:.2f}", field=name))
+    for check in checks:
+        if not check.passed and check.severity >= Severity.WARNING:
+            reasons.append(RouteReason(
+                text=f"{check.rule} ({check.severity.value}): {check.message}", rule=check.rule))
+    if quality is not None:
+        for metric_name, metric in quality.metrics.items():
+            if metric.verdict == "fail":
+                reasons.append(RouteReason(text=f"image quality: {metric_name} ({metric.value})"))
+    return RouteDecision(status="in_review" if reasons else "approved", reasons=reasons)
+
+
+def route_with(settings: Settings, doc_type: DocType, fields: Mapping[str, ExtractedField],
+               checks: list[CheckResult], quality: QualityReport | None) -> RouteDecision:
+    """:func:`route` with the thresholds of the settings."""
+    return route(doc_type, fields, checks, quality,
+                 min_confidence=settings.review_min_field_confidence,
+                 min_id_confidence=settings.review_min_id_number_confidence)
+
+
+def assess(reading: PageReading, settings: Settings, *, today: date | None = None,
+           lookup: Any = None) -> Assessment:
+    """The checks of a read page and its route: the fields, the rules and the image quality."""
+    values = {name: f.value for name, f in reading.fields.items()}
+    checks = validate_fields(reading.doc_type, values, today=today, lookup=lookup)
+    decision = route_with(settings, reading.doc_type, reading.fields, checks, reading.quality)
+    return Assessment(checks=checks, decision=decision)

@@ -1,0 +1,187 @@
+"""The `backoffice` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backoffice.settings import apply_environment
+
+app = typer.Typer(help="On-premises reading, checking and posting of ID cards and claim forms.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _mount_outbox() -> None:
+    from cli.outbox import outbox_app
+
+    app.add_typer(outbox_app, name="outbox", help="List, drain, re-drive, purge and "
+                  "reconcile the outbox of messages to downstream systems.")
+
+
+_mount_outbox()
+
+
+def _mount_reconcile() -> None:
+    from cli.reconcile import reconcile_app
+
+    app.add_typer(reconcile_app, name="reconcile",
+                  help="Reconcile the core and claims customer masters (set-based).")
+
+
+_mount_reconcile()
+
+
+def _mount_operations() -> None:
+    from cli.ops import mount
+
+    mount(app)  # serve, review list|show|decide, kpi
+
+
+_mount_operations()
+def _mount_worker() -> None:
+    from cli.worker import keys_app, worker
+
+    app.command("worker")(worker)
+    app.add_typer(keys_app, name="keys")
+
+
+_mount_worker()
+
+
+def _mount_demo() -> None:
+    from cli.demo import demo
+
+    app.command("demo")(demo)
+
+
+_mount_demo()
+console = Console(stderr=True)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.endswith(".jsonl")
+                              and not q.name.endswith(".md")))
+        else:
+            out.append(p)
+    return out
+
+
+@app.command()
+def extract(
+    paths: list[Path] = typer.Argument(..., help="Image or PDF files, or folders of them."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines (one object per page)."),
+) -> None:
+    """Read documents and print their fields, quality and checks."""
+    settings = apply_environment()
+    from backoffice.processing import extract_file
+    from backoffice.runtime import get_recognizer
+
+    files = _expand(paths)
+    recognizer = get_recognizer(settings)
+    for path in files:
+        for record in extract_file(path, recognizer, settings):
+            if as_json:
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_record(record)
+
+
+def _print_record(record: dict) -> None:
+    from domain.masking import mask_value
+
+    table = Table(title=f"{record['source']} — {record['doc_type']}", show_lines=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_column("confidence", justify="right")
+    for name, f in record["fields"].items():
+        table.add_row(name, str(mask_value(name, f["value"])), f"{f['confidence']:.3f}")
+    if record["error"]:
+        table.add_row("error", record["error"], "")
+    for check in record["checks"]:
+        if not check["passed"]:
+            table.add_row(f"check {check['rule']}", f"{check['severity']}: {check['message']}", "")
+    Console().print(table)
+
+
+@app.command("id-number")
+def id_number(
+    numbers: list[str] = typer.Argument(..., help="ID numbers, 15 or 18 characters."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON Lines."),
+) -> None:
+    """Check and describe resident identity numbers (GB 11643, 15 and 18 digits)."""
+    from validators.cli_support import describe_id_number
+
+    for number in numbers:
+        info = describe_id_number(number)
+        if as_json:
+            sys.stdout.write(json.dumps(info, ensure_ascii=False, default=str) + "\n")
+        else:
+            status = "[green]valid[/]" if info["valid"] else "[red]invalid[/]"
+            Console().print(f"{number}: {status} kind={info['kind']} "
+                            f"normalized={info['normalized']} birth={info['birth_date']} "
+                            f"sex={info['sex']} region={info['region']}")
+            for check in info["checks"]:
+                if not check["passed"]:
+                    Console().print(f"  {check['severity']}: {check['message']}")
+
+
+@app.command()
+def process(
+    inbox: Path = typer.Argument(..., help="Folder to take documents from."),
+    batch: str | None = typer.Option(None, help="A batch label stored with each document "
+                                     "(default: a new cli-<time> label)."),
+    doc_type: list[str] = typer.Option([], "--doc-type", help="Route only this document "
+                                       "type (repeatable): id_card_front, id_card_back, "
+                                       "claim_form, unknown."),
+    confidence_threshold: float | None = typer.Option(None, min=0.0, max=1.0,
+                                                      help="Review below this confidence."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and validate only."),
+    max_documents: int | None = typer.Option(None, min=1, help="At most N documents."),
+    progress: bool = typer.Option(True, help="Show a progress bar (stderr)."),
+) -> None:
+    """Run the process-inbox flow once on a folder (Prefect, temporary or configured server)."""
+    apply_environment()
+    params = {"doc_types": doc_type or None, "confidence_threshold": confidence_threshold,
+              "dry_run": dry_run, "max_documents": max_documents}
+    if progress and not dry_run:
+        from cli.ops import run_with_progress
+
+        result = run_with_progress(inbox, batch, **params)
+    else:
+        from flows.process_inbox import process_inbox
+
+        result = process_inbox(inbox=str(inbox), batch=batch, **params)
+    console.print_json(json.dumps(result))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 naming any altered, removed or inserted event."""
+    settings = apply_environment()
+    from sqlmodel import Session
+
+    from backoffice.runtime import get_db
+    from backoffice.store import verify_audit_chain
+
+    with Session(get_db(settings)) as session:
+        problems = verify_audit_chain(session)
+    for p in problems:
+        Console().print(f"[red]{p}[/]")
+    if problems:
+        raise typer.Exit(1)
+    Console().print("[green]audit trail intact[/]")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,65 @@
+"""The fields of each document type, in the order they are shown, and the personal-data
+kind of each: one place for what a field is.
+
+>>> FIELDS[DocType.ID_CARD_BACK]
+('issuing_authority', 'valid_from', 'valid_until')
+>>> personal_kind("insured_id_number"), personal_kind("hospital")
+(<PersonalKind.ID_NUMBER: 'id_number'>, None)
+>>> sorted(ID_NUMBER_FIELDS)
+['id_number', 'insured_id_number']
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from domain.models import DocType
+
+__all__ = ["FIELDS", "ID_NUMBER_FIELDS", "PERSONAL_FIELDS", "PersonalKind", "personal_kind"]
+
+#: Every field of each document type (normal forms in ARCHITECTURE.md).
+FIELDS: dict[DocType, tuple[str, ...]] = {
+    DocType.ID_CARD_FRONT: ("name", "sex", "ethnicity", "birth_date", "address", "id_number"),
+    DocType.ID_CARD_BACK: ("issuing_authority", "valid_from", "valid_until"),
+    DocType.CLAIM_FORM: (
+        "policy_number", "insured_name", "insured_id_number", "claimant_name",
+        "relationship", "phone", "accident_date", "hospital", "diagnosis", "claim_amount",
+        "claim_amount_in_words", "bank_name", "account_name", "account_number",
+        "application_date",
+    ),
+    DocType.UNKNOWN: (),
+}
+
+
+class PersonalKind(StrEnum):
+    """What kind of personal data a field holds: it decides how the field is masked."""
+
+    ID_NUMBER = "id_number"
+    NAME = "name"
+    PHONE = "phone"
+    ACCOUNT = "account"
+    ADDRESS = "address"
+
+
+_PERSONAL: dict[str, PersonalKind] = {
+    "id_number": PersonalKind.ID_NUMBER,
+    "insured_id_number": PersonalKind.ID_NUMBER,
+    "name": PersonalKind.NAME,
+    "insured_name": PersonalKind.NAME,
+    "claimant_name": PersonalKind.NAME,
+    "account_name": PersonalKind.NAME,
+    "phone": PersonalKind.PHONE,
+    "account_number": PersonalKind.ACCOUNT,
+    "address": PersonalKind.ADDRESS,
+}
+
+#: Fields that carry personal data (masked everywhere outside the store).
+PERSONAL_FIELDS: frozenset[str] = frozenset(_PERSONAL)
+#: Fields holding a resident identity number (their own review threshold).
+ID_NUMBER_FIELDS: frozenset[str] = frozenset(
+    n for n, k in _PERSONAL.items() if k is PersonalKind.ID_NUMBER)
+
+
+def personal_kind(field: str) -> PersonalKind | None:
+    """The personal-data kind of a field, or None for a field that is not personal."""
+    return _PERSONAL.get(field)
