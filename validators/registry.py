@@ -42,7 +42,6 @@ import functools
 import logging
 import re
 import traceback
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from types import MappingProxyType
@@ -505,15 +504,11 @@ def load_registry(group: str = ENTRY_POINT_GROUP) -> RuleRegistry:
                 f"validator plug-in {ep.name!r} ({ep.value}) failed to register"
             ) from exc
     if group == ENTRY_POINT_GROUP and not any(ep.value == _BUILTIN_ENTRY_POINT for ep in found):
-        warnings.warn(
-            "entry point 'builtin = validators.rules:register' not found (is the project "
-            "installed? pip install -e .); registering the built-in rules directly",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        from validators.rules import register as register_builtin
-
-        register_builtin(registry)
+        # The built-ins come in only through their entry point (no import of the rules
+        # from here: the rules import this module).
+        raise PluginLoadError(
+            "entry point 'builtin = validators.rules:register' not found: the project is not "
+            "installed (pip install ., or make setup)")
     return registry
 
 
