@@ -474,9 +474,9 @@ def load_registry(group: str = ENTRY_POINT_GROUP) -> RuleRegistry:
     """Build a registry from the entry points of `group`: built-ins first, then by name.
 
     An entry point that cannot be loaded or fails while registering raises
-    PluginLoadError; two rules with one name raise DuplicateRuleError. When the project
-    itself is not installed (its ``builtin`` entry point is missing, e.g. a bare
-    checkout on sys.path) the built-in rules are registered directly, with a warning.
+    PluginLoadError; two rules with one name raise DuplicateRuleError. A project that is
+    not installed (its ``builtin`` entry point is missing, e.g. a bare checkout on
+    sys.path) raises PluginLoadError saying so.
     """
     registry = RuleRegistry()
     found = sorted(
