@@ -76,3 +76,42 @@ def test_extractors_never_raise(lines):
     extract_id_card_back(lines)
     doc_type, _ = classify_text(lines)
     extract(doc_type, lines)
+
+
+@given(st.from_regex(r"[1-6][0-9]{16}", fullmatch=True), st.integers(0, 17),
+       st.sampled_from("0123456789X"))
+def test_a_digit_changed_by_the_check_digit_alone_is_marked_and_held_back(body, pos, wrong):
+    """One digit misread as another: whatever the repair picks (the true number, another
+    valid one, or nothing), a digit it changed was chosen by the check digit alone, and the
+    extractor keeps it below every review threshold."""
+    from ocr.text import GUESSED_CONFIDENCE, guessed_by_check_digit
+
+    number = body + calc_check_digit(body)
+    if wrong == "X" and pos != 17:
+        wrong = "8"
+    raw = number[:pos] + wrong + number[pos + 1:]
+    value, corrections = repair_id_number(raw)
+    changed = [i for i, (a, b) in enumerate(zip(raw, value, strict=False)) if a != b]
+    if changed:
+        assert guessed_by_check_digit(corrections), (raw, value, corrections)
+    assert GUESSED_CONFIDENCE < 0.85
+
+
+def test_an_id_card_number_repaired_by_its_check_digit_goes_to_a_person():
+    from backoffice.assess import route
+    from domain.models import DocType, OcrLine
+
+    def line(text, y):
+        return OcrLine(text=text, confidence=0.99,
+                       polygon=[(10, y), (400, y), (400, y + 30), (10, y + 30)])
+
+    lines = [line("姓名王晓明", 10), line("性别男民族汉", 50), line("出生1949年12月31日", 90),
+             line("住址北京市朝阳区建国路1号", 130), line("公民身份号码110105194912310028", 200)]
+    fields = extract_id_card_front(lines)
+    assert fields["id_number"].value == "11010519491231002X"
+    assert fields["id_number"].raw == "110105194912310028"
+    assert fields["id_number"].confidence <= 0.5
+    decision = route(DocType.ID_CARD_FRONT, fields, [], None, min_confidence=0.85,
+                     min_id_confidence=0.9)
+    assert decision.status == "in_review"
+    assert decision.for_field("id_number")

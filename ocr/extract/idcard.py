@@ -11,7 +11,15 @@ import re
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import Row, bbox, group_rows
-from ..text import DATE_RE, fold_chinese, parse_date, repair_id_number, strip_spaces
+from ..text import (
+    DATE_RE,
+    GUESSED_CONFIDENCE,
+    fold_chinese,
+    guessed_by_check_digit,
+    parse_date,
+    repair_id_number,
+    strip_spaces,
+)
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _ID_RUN = re.compile(r"[0-9A-Za-z|!〇○×乂]{15,}")
@@ -71,8 +79,11 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
     if id_hit:
         value, corrections = repair_id_number(id_hit[1])
         penalty = 0.97 if corrections else 1.0
-        out["id_number"] = _field(value, [rows[id_hit[0]]], raw=id_hit[1],
-                                  corrections=corrections, penalty=penalty)
+        field = _field(value, [rows[id_hit[0]]], raw=id_hit[1], corrections=corrections,
+                       penalty=penalty)
+        if guessed_by_check_digit(corrections):
+            field.confidence = min(field.confidence, GUESSED_CONFIDENCE)
+        out["id_number"] = field
 
     upper = rows[:id_index]
     texts = [strip_spaces(row.text) for row in upper]
