@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,84 @@ class AccuracyTable:
 
 def pct(hits: int, total: int) -> str:
     return f"{100.0 * hits / total:.1f}%" if total else "-"
+
+
+#: Confidence bins of the reliability table.
+RELIABILITY_BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0000001)
+
+
+class RouteTable:
+    """What goes straight through, and how often it is wrong: per document type and
+    tier, the share of documents approved without a person and the field error among
+    them; and the reliability of field confidences (bins, count, accuracy, expected
+    calibration error).
+
+    A straight-through document of the wrong type counts every true field as wrong.
+    """
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+        self.fields: list[dict[str, Any]] = []
+
+    def add(self, truth: dict[str, Any], doc_type: str | None, decision: str,
+            fields: dict[str, tuple[str | None, float]]) -> None:
+        """``fields``: name -> (value, confidence) as read."""
+        tier = truth.get("variant", "all")
+        right_type = doc_type == truth["doc_type"]
+        wrong = 0
+        for name, want in truth["fields"].items():
+            got, confidence = fields.get(name, (None, 0.0)) if right_type else (None, 0.0)
+            ok = got == want
+            wrong += not ok
+            self.fields.append({"doc_type": truth["doc_type"], "tier": tier, "field": name,
+                                "confidence": float(confidence), "correct": ok,
+                                "straight_through": decision == "approved",
+                                "file": truth["file"]})
+        self.docs.append({"doc_type": truth["doc_type"], "tier": tier, "decision": decision,
+                          "fields": len(truth["fields"]), "wrong": wrong,
+                          "file": truth["file"]})
+
+    def by_type_and_tier(self) -> list[dict[str, Any]]:
+        """Rows: doc type, tier, documents, field accuracy, straight-through share, fields
+        and wrong fields among the straight-through documents."""
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for d in self.docs:
+            groups[(d["doc_type"], d["tier"])].append(d)
+        rows = []
+        for (doc_type, tier), docs in sorted(groups.items()):
+            rows.append(_route_row(doc_type, tier, docs))
+        for doc_type in sorted({d["doc_type"] for d in self.docs}):
+            rows.append(_route_row(doc_type, "all", [d for d in self.docs
+                                                     if d["doc_type"] == doc_type]))
+        return rows
+
+    def reliability(self, fields: list[dict[str, Any]] | None = None
+                    ) -> tuple[list[dict[str, Any]], float]:
+        """Bins of field confidence: count, mean confidence, accuracy; and the expected
+        calibration error (count-weighted |accuracy - confidence|)."""
+        fields = self.fields if fields is None else fields
+        bins = []
+        ece = 0.0
+        for lo, hi in pairwise(RELIABILITY_BINS):
+            inside = [f for f in fields if lo <= f["confidence"] < hi]
+            if not inside:
+                continue
+            conf = sum(f["confidence"] for f in inside) / len(inside)
+            acc = sum(f["correct"] for f in inside) / len(inside)
+            bins.append({"bin": f"[{lo:.3f}, {min(hi, 1.0):.3f}{']' if hi > 1 else ')'}",
+                         "count": len(inside), "confidence": conf, "accuracy": acc})
+            ece += len(inside) * abs(acc - conf)
+        return bins, (ece / len(fields) if fields else 0.0)
+
+
+def _route_row(doc_type: str, tier: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    fields = sum(d["fields"] for d in docs)
+    wrong = sum(d["wrong"] for d in docs)
+    through = [d for d in docs if d["decision"] == "approved"]
+    st_fields = sum(d["fields"] for d in through)
+    st_wrong = sum(d["wrong"] for d in through)
+    return {"doc_type": doc_type, "tier": tier, "documents": len(docs),
+            "field_accuracy": (fields - wrong) / fields if fields else None,
+            "straight_through": len(through) / len(docs) if docs else None,
+            "st_fields": st_fields, "st_wrong": st_wrong,
+            "st_field_error": st_wrong / st_fields if st_fields else None}

@@ -1,5 +1,9 @@
-"""Extraction benchmark: field accuracy per variant (and layout) and per field, and time
+"""Extraction benchmark: field accuracy per variant (and layout) and per field, what goes
+straight through and how often it is wrong, the reliability of the confidences, and time
 per page against a bare PaddleOCR `predict` on the same images in the same run.
+
+The route is the flow's own (`backoffice.assess.assess`, the settings' thresholds); the
+cross-system rules are skipped (no downstream systems), as in a run without them.
 
     .venv/bin/python bench/bench_extract.py                          # ID cards
     .venv/bin/python bench/bench_extract.py --fixtures fixtures/claims  # claim forms
@@ -12,6 +16,7 @@ Generate larger unseen sets first with
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -25,7 +30,7 @@ from backoffice.settings import apply_environment
 
 settings = apply_environment()
 
-from backoffice.accuracy import AccuracyTable, load_truth, pct, split_key
+from backoffice.accuracy import AccuracyTable, RouteTable, load_truth, pct, split_key
 from backoffice.assess import assess
 from backoffice.processing import limits_from
 from backoffice.runtime import get_recognizer
@@ -40,6 +45,9 @@ def main() -> int:
     parser.add_argument("--misses", action="store_true", help="print every wrong field")
     parser.add_argument("--no-bare", action="store_true",
                         help="accuracy and pipeline time only (half the run on a big set)")
+    parser.add_argument("--fields-out", type=Path, default=None,
+                        help="write every field read (type, tier, field, confidence, correct, "
+                        "straight through) as JSON Lines, e.g. to fit a calibration")
     args = parser.parse_args()
 
     truth = load_truth(args.fixtures / "truth.jsonl")
@@ -55,6 +63,7 @@ def main() -> int:
     read_document(first, engine, limits)
 
     acc = AccuracyTable()
+    routes = RouteTable()
     bare_t: dict[str, list[float]] = defaultdict(list)
     pipe_t: dict[str, list[float]] = defaultdict(list)
     passes: dict[str, list[int]] = defaultdict(list)
@@ -72,13 +81,14 @@ def main() -> int:
                 bare_t[variant].append(time.perf_counter() - t)
             t = time.perf_counter()
             readings = read_document(data, engine, limits)
-            for r in readings:
-                assess(r, settings)
+            assessments = [assess(r, settings) for r in readings]
             # A multi-page file is read whole; its time is shared by its pages.
             pipe_t[variant].append((time.perf_counter() - t) / len(readings))
         reading = readings[page]
         passes[variant].append(reading.ocr_passes)
         acc.add(item, reading.doc_type.value, {k: f.value for k, f in reading.fields.items()})
+        routes.add(item, reading.doc_type.value, assessments[page].decision.status,
+                   {k: (f.value, f.confidence) for k, f in reading.fields.items()})
 
     print("\nField exact match per group (variant, or layout/variant)")
     print(f"{'variant':10} {'fields':>10} {'accuracy':>9} {'doc type':>9}")
@@ -88,6 +98,12 @@ def main() -> int:
     print("\nPer field")
     for (group, field), (hits, total) in acc.by_field().items():
         print(f"  {group:8} {field:18} {hits:>3}/{total:<3} {pct(hits, total):>7}")
+    print_routes(routes)
+    if args.fields_out:
+        args.fields_out.parent.mkdir(parents=True, exist_ok=True)
+        args.fields_out.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n"
+                                           for f in routes.fields), "utf-8")
+        print(f"\n{len(routes.fields)} field readings written to {args.fields_out}")
     print("\nTime per document (median seconds; ratio = pipeline / bare predict)")
     print(f"{'variant':10} {'bare':>7} {'pipeline':>9} {'ratio':>6} {'mean passes':>12}")
     all_b, all_p = [], []
@@ -107,6 +123,31 @@ def main() -> int:
         for miss in acc.misses:
             print("  miss", miss)
     return 0
+
+
+def _p(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def print_routes(routes: RouteTable) -> None:
+    print("\nStraight through (no person) and its field error, per document type and tier")
+    print(f"{'type':15} {'tier':8} {'docs':>5} {'fields ok':>9} {'straight':>9} "
+          f"{'st fields':>9} {'st wrong':>8} {'st error':>8}")
+    for r in routes.by_type_and_tier():
+        print(f"{r['doc_type']:15} {r['tier']:8} {r['documents']:>5} "
+              f"{_p(r['field_accuracy']):>9} {_p(r['straight_through']):>9} "
+              f"{r['st_fields']:>9} {r['st_wrong']:>8} {_p(r['st_field_error'], 2):>8}")
+    bins, ece = routes.reliability()
+    print("\nReliability of field confidence (all fields)")
+    print(f"{'bin':18} {'count':>6} {'mean conf':>9} {'accuracy':>9}")
+    for b in bins:
+        print(f"{b['bin']:18} {b['count']:>6} {b['confidence']:9.4f} {b['accuracy']:9.4f}")
+    print(f"expected calibration error: {ece:.4f}")
+    confident = [f for f in routes.fields if f["confidence"] >= 0.9]
+    if confident:
+        wrong = sum(not f["correct"] for f in confident)
+        print(f"fields with confidence >= 0.90: {len(confident)}, wrong {wrong} "
+              f"({_p(wrong / len(confident), 2)})")
 
 
 if __name__ == "__main__":
