@@ -187,7 +187,7 @@ def test_an_intact_trail_verifies_through_the_cli(db_url, tmp_path):
 
 def test_the_head_moves_with_every_writer(tmp_path):
     """append_audit, set_status and the outbox's batch appender all advance the head."""
-    from backoffice.outbox import _append_audit_batch
+    from backoffice.outbox.drain import _append_audit_batch
     from backoffice.store import AuditHead
 
     engine, _ = _trail(f"sqlite:///{tmp_path / 's.db'}")

@@ -147,7 +147,8 @@ def test_with_a_key_the_database_holds_no_plaintext(engine, use_key):
     assert got["audit"] == [{"field": "id_number", "before": ID[:-1] + "9", "after": ID}]
     assert got["chain"] == []  # the hash covers the plaintext
     # The drain claims messages with UPDATE ... RETURNING: decrypted there too.
-    from backoffice.outbox import DrainPolicy, _claim, utcnow
+    from backoffice.outbox import DrainPolicy, utcnow
+    from backoffice.outbox.drain import _claim
 
     (claimed,) = _claim(engine, "core", "t", 10, utcnow(), DrainPolicy())
     assert claimed.payload["fields"]["name"] == NAME

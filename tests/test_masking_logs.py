@@ -86,7 +86,7 @@ def test_sql_errors_do_not_quote_values(tmp_path):
 
 def test_connector_errors_lose_the_documents_names_and_addresses():
     from backoffice.connectors.base import PermanentError, TransientError
-    from backoffice.outbox import _Claimed, _post
+    from backoffice.outbox.drain import _Claimed, _post
 
     payload = {"fields": {"name": "王晓明", "address": "北京市朝阳区建国路88号院",
                           "id_number": ID}}

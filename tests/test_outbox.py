@@ -22,9 +22,6 @@ from backoffice.outbox import (
     DrainReport,
     OutboxMessage,
     OutboxStatus,
-    _claim,
-    _Outcome,
-    _record,
     approve_document,
     enqueue_document,
     purge,
@@ -33,6 +30,7 @@ from backoffice.outbox import (
     run_drain,
     utcnow,
 )
+from backoffice.outbox.drain import _claim, _Outcome, _record
 from backoffice.sandbox.common import Faults
 from backoffice.sandbox.runner import run_sandbox
 from backoffice.store import (

@@ -1,12 +1,6 @@
-"""The outbox: approve a document and its messages in one transaction; drain them exactly once.
+"""Draining the outbox: post every message exactly once downstream.
 
-Writing. :func:`approve_document` moves a document to ``approved`` and writes one
-:class:`OutboxMessage` per target system in the caller's transaction: either both happen
-or neither. Each message carries the payload (the document's fields as approved) and a
-deterministic idempotency key, ``<document ref>:<target>:v<payload version>``, UNIQUE in
-the table; the document ref is ``bo-<id>-<first 12 hex of its SHA-256>``.
-
-Draining. :func:`drain_once` claims due messages with a lease (``in_flight``, owner,
+:func:`drain_once` claims due messages with a lease (``in_flight``, owner,
 ``lease_until``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a single atomic UPDATE on
 SQLite), posts them in a thread pool through the targets' connectors, and records the
 outcomes in one transaction, fenced by the lease: a drain that lost its lease records
@@ -16,7 +10,7 @@ answers with the first result. So every message ends ``posted`` exactly once dow
 or ``dead`` with a reason: on a permanent error (422 and the like), or after
 ``max_attempts`` transient failures (retries back off exponentially, with jitter, and
 honour ``Retry-After``). When all of a document's messages are posted, the document moves
-to ``posted``. Every posted and dead message, redrive and purge is an audit event.
+to ``posted``. Every posted and dead message is an audit event.
 
 Rate limits are not this module's business: :func:`drain_once` calls ``throttle(target,
 n)`` before claiming up to ``n`` messages for ``target`` and claims as many as it grants;
@@ -34,59 +28,31 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Self
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    UniqueConstraint,
-    and_,
-    bindparam,
-    func,
-    or_,
-    text,
-)
-from sqlalchemy import delete as sa_delete
+from sqlalchemy import and_, bindparam, func, or_, text
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
 from backoffice.connectors.base import (
     Connector,
-    LookupUnavailable,
     Outgoing,
     PermanentError,
     PostError,
     PostResult,
     TransientError,
-    request_hash,
 )
-from backoffice.crypto import EncryptedJSON
-from backoffice.store import (
-    AuditEvent,
-    Document,
-    FieldValue,
-    Status,
-    append_audit,
-    event_hash,
-    set_status,
-)
+from backoffice.outbox.table import OUTBOX, OutboxStatus, utcnow
+from backoffice.store import AuditEvent, Document, Status, append_audit, event_hash, set_status
 from backoffice.store import utcnow as store_utcnow
-from domain.masking import mask_known, mask_text
+from domain.masking import mask_known
 
 log = logging.getLogger("backoffice.outbox")
 
 #: Serialises audit appends of concurrent drains on PostgreSQL (the chain needs one writer).
 AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"
-PAYLOAD_SCHEMA = "backoffice.outbox/1"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -95,168 +61,6 @@ def _aware(value: datetime | None) -> datetime | None:
         return value.replace(tzinfo=UTC)
     return value
 
-
-class OutboxStatus(StrEnum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    POSTED = "posted"
-    DEAD = "dead"
-
-
-class OutboxMessage(SQLModel, table=True):
-    """A message to one downstream target about one approved document."""
-
-    __tablename__ = "outbox_message"
-    __table_args__ = (
-        UniqueConstraint("document_id", "target", "payload_version",
-                         name="uq_outbox_doc_target_version"),
-        Index("ix_outbox_due", "status", "target", "next_attempt_at"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    document_id: int = Field(foreign_key="document.id", index=True)
-    target: str = Field(index=True, max_length=64)
-    payload: dict[str, Any] = Field(
-        sa_column=Column(EncryptedJSON("outbox_message.payload"), nullable=False))
-    payload_version: int = 1
-    payload_sha256: str = Field(max_length=64)
-    idempotency_key: str = Field(unique=True, max_length=200)
-    status: OutboxStatus = Field(default=OutboxStatus.PENDING, index=True)
-    attempts: int = 0
-    next_attempt_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    lease_owner: str | None = Field(default=None, max_length=100)
-    lease_until: datetime | None = Field(default=None,
-                                         sa_column=Column(DateTime(timezone=True)))
-    last_error: str | None = None
-    dead_reason: str | None = None
-    posted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    remote_id: str | None = Field(default=None, max_length=200)
-    replayed: bool = False
-    created_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=Column(DateTime(timezone=True), nullable=False))
-
-    def __repr__(self) -> str:  # the payload is personal data: keep it out of reprs
-        return (f"OutboxMessage(id={self.id}, key={self.idempotency_key!r}, "
-                f"status={self.status!s})")
-
-
-OUTBOX = OutboxMessage.__table__
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Create the outbox table if missing (``make_engine`` does, once this module is imported)."""
-    SQLModel.metadata.create_all(engine)
-
-
-# --- writing: approval and enqueueing ----------------------------------------------
-
-
-def document_ref(doc: Document) -> str:
-    """The document's reference downstream: store id plus content hash, stable forever."""
-    return f"bo-{doc.id}-{doc.sha256[:12]}"
-
-
-def idempotency_key(ref: str, target: str, payload_version: int) -> str:
-    """Deterministic: the same document, target and payload version give the same key."""
-    return f"{ref}:{target}:v{payload_version}"
-
-
-def document_payload(session: Session, doc: Document) -> dict[str, Any]:
-    """What is posted about a document: its fields as approved (reviewed value first)."""
-    values = session.exec(select(FieldValue).where(FieldValue.document_id == doc.id)).all()
-    return {
-        "schema": PAYLOAD_SCHEMA,
-        "document_ref": document_ref(doc),
-        "doc_type": doc.doc_type,
-        "fields": {f.name: (f.reviewed_value if f.reviewed_value is not None else f.value)
-                   for f in sorted(values, key=lambda f: f.name)},
-    }
-
-
-def _routed_targets(doc: Document, targets: Iterable[str] | None, config: Any) -> list[str]:
-    if targets is not None:
-        names = list(dict.fromkeys(targets))
-        if config is not None:
-            unknown = [n for n in names if n not in config.targets]
-            if unknown:
-                raise ValueError(f"unknown targets {unknown}")
-        return names
-    if config is None:
-        config = _default_targets()
-    return config.targets_for(doc.doc_type)
-
-
-_TARGETS_CACHE: dict[tuple[str, int], Any] = {}
-
-
-def _default_targets() -> Any:
-    """The targets file, re-read only when it changes (approvals come one by one)."""
-    from backoffice.connectors.config import load_targets, targets_file
-
-    path = targets_file()
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _TARGETS_CACHE:
-        _TARGETS_CACHE.clear()
-        _TARGETS_CACHE[key] = load_targets(path)
-    return _TARGETS_CACHE[key]
-
-
-def enqueue_document(session: Session, doc: Document, targets: Iterable[str] | None = None, *,
-                     actor: str = "system", config: Any = None,
-                     payload: Mapping[str, Any] | None = None) -> list[OutboxMessage]:
-    """Write the outbox messages of an approved document (in the caller's transaction).
-
-    Idempotent: a target that already has a message with the same payload gets no new
-    one; a changed payload gets the next payload version (and so a new key).
-    ``targets``: target names; default: the ``routes`` of the targets configuration for
-    the document's type. Returns the messages created.
-    """
-    if doc.id is None:
-        session.flush()
-    names = _routed_targets(doc, targets, config)
-    body = dict(payload) if payload is not None else document_payload(session, doc)
-    digest = request_hash(body)
-    created = []
-    for target in names:
-        existing = session.exec(select(OutboxMessage).where(
-            OutboxMessage.document_id == doc.id, OutboxMessage.target == target)).all()
-        if any(m.payload_sha256 == digest for m in existing):
-            continue
-        version = max((m.payload_version for m in existing), default=0) + 1
-        message = OutboxMessage(
-            document_id=doc.id, target=target, payload=body, payload_version=version,
-            payload_sha256=digest,
-            idempotency_key=idempotency_key(body.get("document_ref") or document_ref(doc),
-                                            target, version))
-        session.add(message)
-        created.append(message)
-    if created:
-        session.flush()
-        append_audit(session, "outbox.enqueued", document_id=doc.id, actor=actor, data={
-            "messages": [{"target": m.target, "key": m.idempotency_key} for m in created]})
-    return created
-
-
-def approve_document(session: Session, doc: Document, actor: str = "system",
-                     targets: Iterable[str] | None = None, *, reason: str | None = None,
-                     config: Any = None) -> list[OutboxMessage]:
-    """Approve ``doc`` and write its outbox messages, one per target, in one transaction.
-
-    Does not commit: the caller's ``session.commit()`` makes the approval and the messages
-    durable together (a rollback drops both). ``targets`` default to the configured
-    routes for the document's type (``targets.json``); a type with no route gets no
-    messages and stays ``approved``. Raises ``InvalidTransition`` if the document cannot
-    be approved from its current status.
-    """
-    names = _routed_targets(doc, targets, config)
-    set_status(session, doc, Status.APPROVED, reason=reason, actor=actor)
-    return enqueue_document(session, doc, names, actor=actor)
-
-
-# --- draining ------------------------------------------------------------------------
 
 #: ``throttle(target, n)`` blocks until posts to ``target`` are allowed and returns how many
 #: (at most ``n``; ``None`` means all ``n``).
@@ -634,165 +438,3 @@ def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
                 total += future.result()
     total.seconds = time.monotonic() - start
     return total
-
-
-# --- operating: list, redrive, purge -------------------------------------------------
-
-
-def counts(session: Session) -> dict[str, dict[str, int]]:
-    """Messages per target and status."""
-    rows = session.execute(sa_select(OUTBOX.c.target, OUTBOX.c.status, func.count())
-                           .group_by(OUTBOX.c.target, OUTBOX.c.status)).all()
-    out: dict[str, dict[str, int]] = {}
-    for target, status, n in rows:
-        out.setdefault(target, {})[OutboxStatus(status).value] = n
-    return out
-
-
-def list_messages(session: Session, *, status: OutboxStatus | None = None,
-                  target: str | None = None, document_id: int | None = None,
-                  limit: int = 100) -> list[OutboxMessage]:
-    query = select(OutboxMessage)
-    if status is not None:
-        query = query.where(OutboxMessage.status == status)
-    if target is not None:
-        query = query.where(OutboxMessage.target == target)
-    if document_id is not None:
-        query = query.where(OutboxMessage.document_id == document_id)
-    return list(session.exec(query.order_by(OutboxMessage.id).limit(limit)).all())
-
-
-def redrive(session: Session, *, ids: Iterable[int] | None = None, target: str | None = None,
-            statuses: Iterable[OutboxStatus] = (OutboxStatus.DEAD,),
-            actor: str = "operator") -> int:
-    """Send messages again: back to ``pending``, attempts reset, due now. Commits.
-
-    Safe for a message that did reach its target: the same key makes the target answer
-    with its first result.
-    """
-    statuses = [OutboxStatus(s) for s in statuses]
-    if OutboxStatus.IN_FLIGHT in statuses or OutboxStatus.POSTED in statuses:
-        raise ValueError("only dead or pending messages can be re-driven")
-    query = select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
-    if ids is not None:
-        query = query.where(OutboxMessage.id.in_(list(ids)))
-    if target is not None:
-        query = query.where(OutboxMessage.target == target)
-    messages = session.exec(query.order_by(OutboxMessage.id)).all()
-    now = utcnow()
-    for m in messages:
-        append_audit(session, "outbox.redrive", document_id=m.document_id, actor=actor, data={
-            "target": m.target, "key": m.idempotency_key, "was": m.status.value,
-            "dead_reason": m.dead_reason})
-        m.status, m.attempts, m.next_attempt_at = OutboxStatus.PENDING, 0, now
-        m.dead_reason, m.lease_owner, m.lease_until, m.updated_at = None, None, None, now
-        session.add(m)
-    session.commit()
-    return len(messages)
-
-
-def purge(session: Session, *, older_than: timedelta, statuses: Iterable[OutboxStatus] = (
-          OutboxStatus.POSTED,), target: str | None = None, actor: str = "operator") -> int:
-    """Delete settled messages last changed before ``now - older_than``. Commits.
-
-    Only ``posted`` and ``dead`` messages can be purged; the audit trail keeps a record.
-    """
-    statuses = [OutboxStatus(s) for s in statuses]
-    if any(s not in (OutboxStatus.POSTED, OutboxStatus.DEAD) for s in statuses):
-        raise ValueError("only posted or dead messages can be purged")
-    c = OUTBOX.c
-    where = and_(c.status.in_(statuses), c.updated_at < utcnow() - older_than)
-    if target is not None:
-        where = and_(where, c.target == target)
-    rows = session.execute(sa_select(c.id, c.target, c.status, c.idempotency_key)
-                           .where(where).order_by(c.id)).all()
-    if rows:
-        session.execute(sa_delete(OUTBOX).where(c.id.in_([r.id for r in rows])))
-        append_audit(session, "outbox.purged", actor=actor, data={
-            "count": len(rows), "statuses": sorted({OutboxStatus(r.status).value for r in rows}),
-            "first_id": rows[0].id, "last_id": rows[-1].id,
-            "older_than_seconds": older_than.total_seconds()})
-    session.commit()
-    return len(rows)
-
-
-# --- reconciling -------------------------------------------------------------------
-
-
-@dataclass
-class TargetReconciliation:
-    """Outbox against downstream for one target. Problems make ``ok`` false."""
-
-    target: str
-    posted: int = 0
-    held: int = 0
-    missing: list[str] = field(default_factory=list)       # posted here, absent there
-    duplicates: list[str] = field(default_factory=list)    # held more than once
-    mismatched: list[str] = field(default_factory=list)    # held under another remote id
-    dead_but_held: list[str] = field(default_factory=list)  # dead here, there anyway
-    broken: list[str] = field(default_factory=list)        # e.g. checksum mismatch
-    in_progress_held: list[str] = field(default_factory=list)  # info: reply still pending
-    not_in_outbox: list[str] = field(default_factory=list)     # info: purged or foreign
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not (self.missing or self.duplicates or self.mismatched
-                                           or self.dead_but_held or self.broken)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["ok"] = self.ok
-        return out
-
-
-@dataclass
-class Reconciliation:
-    targets: dict[str, TargetReconciliation]
-
-    @property
-    def ok(self) -> bool:
-        return all(t.ok for t in self.targets.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "targets": {n: t.as_dict() for n, t in self.targets.items()}}
-
-
-def reconcile(engine: Engine, connectors: Mapping[str, Connector] | Any,
-              targets: Iterable[str] | None = None) -> Reconciliation:
-    """Compare what the outbox says was posted with what each target holds."""
-    names = list(targets) if targets is not None else list(connectors)
-    result = Reconciliation({})
-    c = OUTBOX.c
-    for name in names:
-        rec = TargetReconciliation(name)
-        result.targets[name] = rec
-        with engine.connect() as conn:
-            ours = {r.idempotency_key: (OutboxStatus(r.status), r.remote_id) for r in
-                    conn.execute(sa_select(c.idempotency_key, c.status, c.remote_id)
-                                 .where(c.target == name))}
-        rec.posted = sum(1 for s, _ in ours.values() if s is OutboxStatus.POSTED)
-        try:
-            held = list(connectors[name].held())
-        except (LookupUnavailable, OSError, SQLAlchemyError) as exc:
-            rec.error = mask_text(f"cannot read {name}: {exc}")
-            continue
-        rec.held = len(held)
-        seen: dict[str, int] = {}
-        for h in held:
-            seen[h.key] = seen.get(h.key, 0) + 1
-            if h.problem:
-                rec.broken.append(f"{h.key}: {h.problem}")
-            mine = ours.get(h.key)
-            if mine is None:
-                rec.not_in_outbox.append(h.key)
-            elif mine[0] is OutboxStatus.DEAD:
-                rec.dead_but_held.append(h.key)
-            elif mine[0] is not OutboxStatus.POSTED:
-                rec.in_progress_held.append(h.key)
-            elif mine[1] is not None and h.remote_id is not None and mine[1] != h.remote_id:
-                rec.mismatched.append(h.key)
-        rec.duplicates = sorted(k for k, n in seen.items() if n > 1)
-        rec.missing = sorted(k for k, (s, _) in ours.items()
-                             if s is OutboxStatus.POSTED and k not in seen)
-    return result
