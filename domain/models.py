@@ -58,12 +58,18 @@ _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 class OcrLine(BaseModel):
-    """One recognised text line; the polygon is in the original image's pixels."""
+    """One recognised text line; the polygon is in the original image's pixels.
+
+    ``alternatives``: per character of ``text``, the recogniser's best candidates with
+    their probabilities, the chosen one first (empty when the engine gives none). Decoders
+    that know a value's constraints choose among them; they are not stored.
+    """
 
     text: str
     confidence: float
     polygon: Polygon
     page: int = 0
+    alternatives: list[list[tuple[str, float]]] = Field(default_factory=list, exclude=True)
 
 
 class ExtractedField(BaseModel):

@@ -6,7 +6,7 @@ import re
 
 from domain.models import DocType, OcrLine
 
-from .text import id_checksum_ok, repair_id_number
+from .text import choose_id_number, id_checksum_ok, repair_id_number, run_alternatives
 
 # Keywords printed on each document type; OCR may drop a character, so each keyword
 # also counts when most of its characters appear in order (see `_fuzzy_in`).
@@ -35,6 +35,16 @@ def _fuzzy_in(keyword: str, text: str) -> bool:
     return False
 
 
+def _candidates_make_an_id(line: OcrLine) -> bool:
+    """Whether an 18-character run of the line becomes a valid ID number from the
+    recogniser's own candidates (a blurred photo's number misread in a digit or two)."""
+    for run in _ID_RUN_RE.findall(line.text.replace(" ", "")):
+        alternatives = run_alternatives(line.text, line.alternatives, run)
+        if alternatives and choose_id_number(alternatives) is not None:
+            return True
+    return False
+
+
 def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
     """The most likely document type and the score of each type."""
     text = "".join(line.text for line in lines).replace(" ", "")
@@ -43,7 +53,8 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
         hits = sum(1 for kw in keywords if _fuzzy_in(kw, text))
         scores[doc_type.value] = hits / len(keywords)
     # Evidence beyond the pale labels, which low-resolution photos lose first.
-    if any(id_checksum_ok(repair_id_number(run)[0]) for run in _ID_RUN_RE.findall(text)):
+    if any(id_checksum_ok(repair_id_number(run)[0]) for run in _ID_RUN_RE.findall(text)) \
+            or any(_candidates_make_an_id(line) for line in lines):
         scores[DocType.ID_CARD_FRONT.value] += 0.4
     elif _ID_NUMBER_RE.search(text):
         scores[DocType.ID_CARD_FRONT.value] += 0.2

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def verify_models(model_dir: Path, manifest: Path | None = None) -> None:
                     "The file was changed or replaced; reinstall the models, or point "
                     "BACKOFFICE_OCR_MODEL_HASHES at a manifest for your own models."
                 )
+
+
+@dataclass(frozen=True)
+class LineReading:
+    """One recognised line: its text, score, and per character the recogniser's best
+    candidates with their probabilities (the chosen one first; empty when unknown)."""
+
+    text: str
+    score: float
+    alternatives: list[list[tuple[str, float]]] = field(default_factory=list)
 
 
 class OcrEngine:
@@ -140,16 +151,33 @@ class OcrEngine:
 
     def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         """Recognise already-cropped, upright line images."""
+        return [(r.text, r.score) for r in self.read_lines(crops)]
+
+    def read_lines(self, crops: list[np.ndarray]) -> list[LineReading]:
+        """Recognise already-cropped, upright line images, with the recogniser's
+        candidates for each character (see :class:`LineReading`)."""
         if not crops:
             return []
         # Batch lines of similar shape together: a batch is padded to its widest line.
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+        decode = self._rec.paddlex_predictor.post_op
         with self._lock:
-            results = self._rec.predict([crops[i] for i in order],
-                                        batch_size=self.rec_batch_size)
-        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for i, r in zip(order, results, strict=True):
-            out[i] = (r["rec_text"], float(r["rec_score"]))
+            collect = isinstance(decode, _CtcDecode)
+            if collect:
+                decode.alternatives = []
+            try:
+                results = list(self._rec.predict([crops[i] for i in order],
+                                                 batch_size=self.rec_batch_size))
+                alternatives = decode.alternatives if collect else None
+            finally:
+                if collect:
+                    decode.alternatives = None
+        out: list[LineReading] = [LineReading("", 0.0)] * len(crops)
+        for n, (i, r) in enumerate(zip(order, results, strict=True)):
+            alts = alternatives[n] if alternatives and len(alternatives) == len(results) else []
+            if len(alts) != len(r["rec_text"]):
+                alts = []  # a reading the decoder changed after CTC: no alignment
+            out[i] = LineReading(r["rec_text"], float(r["rec_score"]), alts)
         return out
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -205,8 +233,14 @@ class _CtcDecode:
     the best probabilities are picked out; the texts and scores are the same.
     """
 
+    #: Alternatives kept per character: at most this many, each at least this likely.
+    TOP_K = 3
+    MIN_ALTERNATIVE = 0.02
+
     def __init__(self, inner) -> None:
         self.inner = inner
+        # When a list, each call appends each line's per-character alternatives to it.
+        self.alternatives: list[list[list[tuple[str, float]]]] | None = None
 
     def __call__(self, pred, return_word_box: bool = False, **kwargs):
         if return_word_box:
@@ -215,7 +249,31 @@ class _CtcDecode:
         best = probs.argmax(axis=-1)
         best_prob = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
         decoded = self.inner.decode(best, best_prob, is_remove_duplicate=True)
+        if self.alternatives is not None:
+            self.alternatives.extend(self._alternatives(probs, best))
         return [d[0] for d in decoded], [d[1] for d in decoded]
+
+    def _alternatives(self, probs: np.ndarray, best: np.ndarray):
+        """Per line, per emitted character (the frames CTC keeps: not blank, not a repeat),
+        the recogniser's best candidates at that frame with their probabilities."""
+        chars = self.inner.character
+        out = []
+        for b in range(best.shape[0]):
+            keep = np.ones(best.shape[1], dtype=bool)
+            keep[1:] = best[b, 1:] != best[b, :-1]
+            keep &= best[b] != 0  # the CTC blank
+            frames = np.nonzero(keep)[0]
+            rows = probs[b, frames]
+            line = []
+            if len(frames):
+                top = np.argpartition(rows, -self.TOP_K, axis=1)[:, -self.TOP_K:]
+                for row, idx in zip(rows, top, strict=True):
+                    cands = sorted(((chars[i], float(row[i])) for i in idx
+                                    if i != 0 and row[i] >= self.MIN_ALTERNATIVE),
+                                   key=lambda c: -c[1])
+                    line.append(cands)
+            out.append(line)
+        return out
 
 
 def _is_subsequence(short: str, long: str) -> bool:

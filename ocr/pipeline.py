@@ -124,18 +124,30 @@ def _read_whole(engine: Recognizer, prepared: Prepared):
 
 
 def _lines_in(target: Prepared, source: Prepared, polys, texts, threshold: float):
-    """OCR lines with polygons moved from `source`'s pixels to `target`'s."""
+    """OCR lines with polygons moved from `source`'s pixels to `target`'s. ``texts``:
+    (text, score) or (text, score, alternatives) per polygon."""
     to_target = np.linalg.inv(target.to_original) @ source.to_original
     lines = []
-    for poly, (text, score) in zip(polys, texts, strict=True):
+    for poly, reading in zip(polys, texts, strict=True):
+        text, score = reading[0], reading[1]
         if not text.strip() or score < threshold:
             continue
         pts = cv2.perspectiveTransform(np.asarray(poly, np.float64).reshape(-1, 1, 2),
                                        to_target).reshape(-1, 2)
         pts = order_quad(pts)
         lines.append(OcrLine(text=text, confidence=score,
-                             polygon=[(float(x), float(y)) for x, y in pts]))
+                             polygon=[(float(x), float(y)) for x, y in pts],
+                             alternatives=reading[2] if len(reading) > 2 else []))
     return lines
+
+
+def _read(engine: StagedRecognizer, crops: list[np.ndarray]) -> list[tuple]:
+    """(text, score[, alternatives]) per crop: with the alternatives when the engine
+    offers them (``read_lines``)."""
+    read_lines = getattr(engine, "read_lines", None)
+    if read_lines is None:
+        return engine.read_crops(crops)
+    return [(r.text, r.score, r.alternatives) for r in read_lines(crops)]
 
 
 def _read_staged(engine: StagedRecognizer, prepared: Prepared):
@@ -150,14 +162,14 @@ def _read_staged(engine: StagedRecognizer, prepared: Prepared):
     crops = [engine.crop(prepared.image, p) for p in polys]
     quarter = text_orientation([p.tolist() for p in polys]) == "vertical"
     base = prepared.rotated(3) if quarter else prepared
-    texts = engine.read_crops(crops)
+    texts = _read(engine, crops)
     lines = _lines_in(base, prepared, polys, texts, engine.rec_score_thresh)
     doc_type, scores = classify_text(lines)
     best = (base, lines, doc_type, scores)
     passes = 1
     if not _confident(doc_type, scores):
         flipped = base.rotated(2)
-        f_texts = engine.read_crops([np.ascontiguousarray(np.rot90(c, 2)) for c in crops])
+        f_texts = _read(engine, [np.ascontiguousarray(np.rot90(c, 2)) for c in crops])
         f_lines = _lines_in(flipped, prepared, polys, f_texts, engine.rec_score_thresh)
         passes += 1
         f_type, f_scores = classify_text(f_lines)

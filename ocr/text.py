@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -132,6 +133,106 @@ def repair_id_number(raw: str) -> tuple[str, list[str]]:
     # made 1.8% into another valid number (1.1% also passing the birth-date and sex
     # rules). The number goes to a person as read, its check-digit rule failing.
     return text.upper(), []
+
+
+def _digit_candidates(cands: list[tuple[str, float]], last: bool) -> dict[str, float]:
+    """A character's candidates as ID-number characters: look-alike letters mapped to
+    digits (X allowed only last), others dropped; the best probability per character."""
+    out: dict[str, float] = {}
+    for ch, p in cands:
+        ch = unicodedata.normalize("NFKC", ch)
+        if last and ch in _X_LOOKALIKES:
+            ch = "X"
+        ch = _DIGIT_LOOKALIKES.get(ch, ch)
+        if ch.isdigit() or (last and ch == "X"):
+            out[ch] = max(out.get(ch, 0.0), p)
+    return out
+
+
+def choose_id_number(alternatives: list[list[tuple[str, float]]], *,
+                     birth_date: str | None = None, sex: str | None = None,
+                     max_changes: int = 2, margin: float = 4.0
+                     ) -> tuple[str, list[str], float] | None:
+    """The 18-character ID number the recogniser's own candidates support best, among
+    those that are valid GB 11643 numbers (check digit, a real birth date, a known
+    province) and agree with the card's printed birth date and sex when given.
+
+    ``alternatives``: per character, the recogniser's candidates with probabilities, the
+    chosen one first. At most ``max_changes`` characters take another candidate, and the
+    winner must be ``margin`` times likelier than the next valid reading; otherwise None
+    (nothing is invented: only characters the recogniser proposed are used). Returns the
+    number, the corrections (each says which candidate it took), and the share of the
+    valid readings' likelihood that the winner holds.
+
+    >>> alts = [[(c, 0.99)] for c in "11010519491231002"] + [[("8", 0.6), ("X", 0.35)]]
+    >>> choose_id_number(alts)
+    ('11010519491231002X', ['8->X at 18 (recogniser candidate, p=0.35)'], 1.0)
+    """
+    if len(alternatives) != 18:
+        return None
+    per_pos = [_digit_candidates(c, i == 17) for i, c in enumerate(alternatives)]
+    if any(not c for c in per_pos):
+        return None
+    first = [max(c.items(), key=lambda kv: kv[1]) for c in per_pos]
+    base = "".join(ch for ch, _ in first)
+    options = [(i, ch, p / max(first[i][1], 1e-9)) for i, c in enumerate(per_pos)
+               for ch, p in c.items() if ch != first[i][0]]
+    readings: list[tuple[float, str, list[tuple[int, str, float]]]] = []
+
+    def consider(changes: list[tuple[int, str, float]]) -> None:
+        chars = list(base)
+        ratio = 1.0
+        for i, ch, r in changes:
+            chars[i] = ch
+            ratio *= r
+        number = "".join(chars)
+        if not _valid_id(number, birth_date, sex):
+            return
+        readings.append((ratio, number, changes))
+
+    consider([])
+    for k in range(1, max_changes + 1):
+        for combo in itertools.combinations(options, k):
+            if len({i for i, _, _ in combo}) == k:
+                consider(list(combo))
+    if not readings:
+        return None
+    readings.sort(key=lambda r: -r[0])
+    best = readings[0]
+    if len(readings) > 1 and best[0] < margin * readings[1][0]:
+        return None
+    total = sum(r[0] for r in readings)
+    corrections = [f"{base[i]}->{ch} at {i + 1} (recogniser candidate, "
+                   f"p={dict(per_pos[i].items())[ch]:.2f})" for i, ch, _ in best[2]]
+    return best[1], corrections, round(best[0] / total, 4)
+
+
+def run_alternatives(text: str, alternatives: list[list[tuple[str, float]]], run: str
+                     ) -> list[list[tuple[str, float]]] | None:
+    """The per-character candidates of `run` where it occurs in `text` (spaces ignored);
+    None when the text has no candidates or does not hold the run.
+
+    >>> run_alternatives("ab c", [[("a", .9)], [("b", .8)], [(" ", .9)], [("c", .7)]], "bc")
+    [[('b', 0.8)], [('c', 0.7)]]
+    """
+    if len(alternatives) != len(text):
+        return None
+    kept = [(ch, alts) for ch, alts in zip(text, alternatives, strict=True)
+            if not ch.isspace()]
+    at = "".join(ch for ch, _ in kept).find(run)
+    if at < 0:
+        return None
+    return [alts for _, alts in kept[at:at + len(run)]]
+
+
+def _valid_id(number: str, birth_date: str | None, sex: str | None) -> bool:
+    try:
+        gb11643.validate(number)
+    except gb11643.ValidationError:
+        return False
+    if birth_date and gb11643.get_birth_date(number).isoformat() != birth_date:
+        return False
+    return not (sex and gb11643.get_sex(number) != sex)
 
 
 DATE_RE = re.compile(r"(\d{4})\s*[年.\-/·。,，]\s*(\d{1,2})\s*[月.\-/·。,，]\s*(\d{1,2})\s*日?")

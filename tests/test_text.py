@@ -115,3 +115,43 @@ def test_an_id_card_number_repaired_by_its_check_digit_goes_to_a_person():
                      min_id_confidence=0.9)
     assert decision.status == "in_review"
     assert decision.for_field("id_number")
+
+
+@given(st.from_regex(r"[1-6][0-9]{5}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])"
+                     r"[0-9]{3}", fullmatch=True), st.integers(0, 16), st.data())
+def test_choose_id_number_takes_only_the_recognisers_candidates(body, pos, data):
+    """A digit misread, the truth among the recogniser's candidates: the decoder returns a
+    valid number built only from candidates, or nothing; never an invention."""
+    from domain import gb11643
+    from ocr.text import choose_id_number
+
+    number = body + calc_check_digit(body)
+    wrong = data.draw(st.sampled_from([d for d in "0123456789" if d != number[pos]]))
+    p_wrong = data.draw(st.floats(0.5, 0.95))
+    alts = [[(c, 0.99)] for c in number]
+    alts[pos] = [(wrong, p_wrong), (number[pos], 1 - p_wrong)]
+    chosen = choose_id_number(alts)
+    if chosen is None:
+        return
+    value, corrections, share = chosen
+    gb11643.validate(value)
+    assert all(value[i] in {c for c, _ in alts[i]} for i in range(18))
+    assert 0 < share <= 1
+    if value != number:  # another valid number: only when the misread itself is valid
+        assert value == number[:pos] + wrong + number[pos + 1:] and not corrections
+
+
+def test_choose_id_number_refuses_when_candidates_are_ambiguous():
+    from domain import gb11643
+    from ocr.text import choose_id_number
+
+    body = "11010519491231002"  # its check character is X
+    # Another 17th digit whose number would end in 7: a second valid reading as likely.
+    other = next(d for d in "0123456789"
+                 if gb11643.calc_check_digit(body[:16] + d) == "7")
+    alts = [[(c, 0.99)] for c in body[:16]]
+    alts += [[("2", 0.5), (other, 0.5)], [("7", 0.5), ("X", 0.5)]]
+    assert choose_id_number(alts) is None
+    alts[16] = [("2", 0.9), (other, 0.1)]  # now the recogniser prefers one clearly
+    assert choose_id_number(alts)[0] == "11010519491231002X"
+    assert choose_id_number([[("1", 0.9)]] * 17) is None  # not 18 characters

@@ -14,10 +14,13 @@ from ..layout import Row, bbox, group_rows
 from ..text import (
     DATE_RE,
     GUESSED_CONFIDENCE,
+    choose_id_number,
     fold_chinese,
     guessed_by_check_digit,
+    id_checksum_ok,
     parse_date,
     repair_id_number,
+    run_alternatives,
     strip_spaces,
 )
 
@@ -159,7 +162,41 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         address = re.sub(r"[a-z]{2,}", "", fold_chinese("".join(parts)))
         address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address).lstrip("-#·")
         out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows))
+    if id_hit:
+        _decode_id_number(out, rows[id_hit[0]], id_hit[1])
     return out
+
+
+#: The confidence a number taken from the recogniser's other candidates keeps at most:
+#: below the ID-number review threshold, so a person confirms it.
+CANDIDATE_CONFIDENCE = 0.85
+
+
+def _decode_id_number(out: dict[str, ExtractedField], row: Row, run: str) -> None:
+    """When the number as read is not valid (or only its check digit chose a repair),
+    take the valid number that the recogniser's own per-character candidates support,
+    agreeing with the printed birth date and sex (:func:`ocr.text.choose_id_number`)."""
+    field = out["id_number"]
+    if id_checksum_ok(field.value or "") and not guessed_by_check_digit(field.corrections):
+        return
+    if len(run) != 18:
+        return
+    alternatives = next((a for line in row.lines
+                         if (a := run_alternatives(line.text, line.alternatives, run))), None)
+    if alternatives is None:
+        return
+    birth = out.get("birth_date")
+    sex = out.get("sex")
+    chosen = choose_id_number(alternatives, birth_date=birth.value if birth else None,
+                              sex=sex.value if sex else None)
+    if chosen is None:
+        return
+    value, corrections, share = chosen
+    if not corrections:
+        return
+    out["id_number"] = field.model_copy(update={
+        "value": value, "corrections": corrections,
+        "confidence": round(min(field.confidence, share, CANDIDATE_CONFIDENCE), 4)})
 
 
 _RANGE_RE = re.compile(
