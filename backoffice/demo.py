@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from backoffice.accuracy import AccuracyTable, load_truth, split_key
+from backoffice.audit import AuditEvent
 from backoffice.intake import copy_tree
-from backoffice.store import AuditEvent, Document, FieldValue
+from backoffice.store import Document, FieldValue
 from domain.masking import mask_text
 
 #: The sets a fixtures folder may hold, in the order they are taken in.

@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backoffice.store import Document, Status, append_audit
+from backoffice.audit import append_audit
+from backoffice.store import Document, Status
 from domain.masking import mask_text
 from ocr.decode import SUPPORTED_FORMATS, sniff_format
 

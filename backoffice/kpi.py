@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backoffice.store import AuditEvent, CheckRow, Document, Status
+from backoffice.audit import AuditEvent
+from backoffice.store import CheckRow, Document, Status
 
 
 class RuleRate(BaseModel):

@@ -27,7 +27,8 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backoffice.store import Document, Status, append_audit
+from backoffice.audit import append_audit
+from backoffice.store import Document, Status
 
 log = logging.getLogger("backoffice.leases")
 DOC = Document.__table__

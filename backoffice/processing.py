@@ -14,8 +14,9 @@ from sqlmodel import Session, delete, select
 
 from backoffice import leases
 from backoffice.assess import NOT_A_DOCUMENT, assess, system_lookup
+from backoffice.audit import append_audit
 from backoffice.settings import Settings
-from backoffice.store import CheckRow, Document, FieldValue, Status, append_audit, set_status
+from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
 from domain.masking import mask_text
 from domain.models import Assessment, DocType
 from ocr.decode import DecodeError, Limits

@@ -28,16 +28,9 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
+from backoffice.audit import AuditEvent, append_audit
 from backoffice.settings import Settings, get_settings
-from backoffice.store import (
-    AuditEvent,
-    CheckRow,
-    Document,
-    FieldValue,
-    Status,
-    append_audit,
-    set_status,
-)
+from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
 from domain.fields import ID_NUMBER_FIELDS
 from domain.masking import PERSONAL_FIELDS, mask_text, mask_value
 from domain.models import (

@@ -19,16 +19,8 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from backoffice.store import (
-    AuditEvent,
-    Document,
-    Status,
-    append_audit,
-    event_hash,
-    make_engine,
-    set_status,
-    verify_audit_chain,
-)
+from backoffice.audit import AuditEvent, append_audit, event_hash, verify_audit_chain
+from backoffice.store import Document, Status, make_engine, set_status
 
 pytestmark = pytest.mark.slow
 
@@ -187,13 +179,12 @@ def test_an_intact_trail_verifies_through_the_cli(db_url, tmp_path):
 
 def test_the_head_moves_with_every_writer(tmp_path):
     """append_audit, set_status and the outbox's batch appender all advance the head."""
-    from backoffice.outbox.drain import _append_audit_batch
-    from backoffice.store import AuditHead
+    from backoffice.audit import AuditHead, append_audit_batch
 
     engine, _ = _trail(f"sqlite:///{tmp_path / 's.db'}")
     with Session(engine) as session:
-        _append_audit_batch(session, [("outbox.posted", None, "outbox:t", {"k": 1}),
-                                      ("outbox.posted", None, "outbox:t", {"k": 2})])
+        append_audit_batch(session, [("outbox.posted", None, "outbox:t", {"k": 1}),
+                                     ("outbox.posted", None, "outbox:t", {"k": 2})])
         session.commit()
         head = session.get(AuditHead, 1)
         last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc())).first()

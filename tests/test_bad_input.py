@@ -65,10 +65,11 @@ class _Blind:
 
 
 def test_a_reader_crash_quarantines_that_file_and_the_next_one_goes_on(tmp_path):
+    from backoffice.audit import AuditEvent
     from backoffice.intake import scan_inbox
     from backoffice.processing import process_document
     from backoffice.settings import get_settings
-    from backoffice.store import AuditEvent, Document, Status, make_engine
+    from backoffice.store import Document, Status, make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     inbox = tmp_path / "inbox"
@@ -98,8 +99,8 @@ def test_a_reader_crash_quarantines_that_file_and_the_next_one_goes_on(tmp_path)
 @pytest.mark.ocr
 @pytest.mark.slow
 def test_corpus_through_intake_and_processing(tmp_path, ocr_engine):
+    from backoffice.audit import AuditEvent
     from backoffice.settings import get_settings
-    from backoffice.store import AuditEvent
 
     outcomes, engine = run_corpus(tmp_path, ocr_engine, get_settings())
     print("\n" + markdown_table(outcomes))

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from backoffice.audit import AuditEvent, append_audit, verify_audit_chain
 from backoffice.crypto import (
     EncryptedColumnComparisonError,
     KeyConfigError,
@@ -20,15 +21,7 @@ from backoffice.crypto import (
     generate_key,
 )
 from backoffice.settings import get_settings
-from backoffice.store import (
-    AuditEvent,
-    Document,
-    FieldValue,
-    Status,
-    append_audit,
-    rotate_encryption,
-    verify_audit_chain,
-)
+from backoffice.store import Document, FieldValue, Status, rotate_encryption
 
 ID = "11010519491231002X"
 NAME = "张三丰"

@@ -14,9 +14,10 @@ pytestmark = [pytest.mark.ocr, pytest.mark.integration, pytest.mark.slow]
 def test_process_inbox_flow_end_to_end(prefect_harness, tmp_path, idcard_truth):
     from prefect.client.orchestration import get_client
 
+    from backoffice.audit import AuditEvent
     from backoffice.runtime import get_db
     from backoffice.settings import get_settings
-    from backoffice.store import AuditEvent, Document, FieldValue, Status
+    from backoffice.store import Document, FieldValue, Status
     from flows.process_inbox import process_inbox
 
     inbox = tmp_path / "inbox"

@@ -8,8 +8,9 @@ import os
 from PIL import Image
 from sqlmodel import Session, select
 
+from backoffice.audit import AuditEvent
 from backoffice.intake import scan_inbox
-from backoffice.store import AuditEvent, Document, Status, make_engine
+from backoffice.store import Document, Status, make_engine
 
 
 def _png_bytes(colour=(10, 20, 30)) -> bytes:

@@ -10,8 +10,9 @@ from pathlib import Path
 from PIL import Image
 from sqlmodel import Session, select
 
+from backoffice.audit import AuditEvent, verify_audit_chain
 from backoffice.intake import IntakeResult, _ingest_committed, ingest_bytes, scan_inbox
-from backoffice.store import AuditEvent, Document, make_engine, verify_audit_chain
+from backoffice.store import Document, make_engine
 
 
 def _png() -> bytes:

@@ -66,8 +66,9 @@ def test_apply_review_rules_without_prefect(tmp_path, monkeypatch):
     """Reject needs a reason; an override approves a failing document and audits it."""
     from pydantic import ValidationError
 
+    from backoffice.audit import AuditEvent, verify_audit_chain
     from backoffice.review import ReviewDecision, ReviewError, apply_review
-    from backoffice.store import AuditEvent, FieldValue, verify_audit_chain
+    from backoffice.store import FieldValue
 
     with pytest.raises(ValidationError, match="needs a reason"):
         ReviewDecision(decision="reject", reviewer="x")

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from backoffice import leases
+from backoffice.audit import AuditEvent, verify_audit_chain
 from backoffice.processing import process_claimed, process_document
 from backoffice.settings import get_settings
-from backoffice.store import AuditEvent, Document, Status, verify_audit_chain
+from backoffice.store import Document, Status
 
 
 def _docs(engine, n, tmp_path) -> list[int]:

@@ -16,6 +16,7 @@ from outbox_support import fresh_pg_database, make_documents
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from backoffice.audit import AuditEvent, verify_audit_chain
 from backoffice.connectors import build_connectors
 from backoffice.outbox import (
     DrainPolicy,
@@ -33,14 +34,7 @@ from backoffice.outbox import (
 from backoffice.outbox.drain import _claim, _Outcome, _record
 from backoffice.sandbox.common import Faults
 from backoffice.sandbox.runner import run_sandbox
-from backoffice.store import (
-    AuditEvent,
-    Document,
-    FieldValue,
-    Status,
-    make_engine,
-    verify_audit_chain,
-)
+from backoffice.store import Document, FieldValue, Status, make_engine
 
 FAST = DrainPolicy(batch_size=32, max_workers=4, lease_seconds=5, max_attempts=4,
                    backoff_base=0.01, backoff_max=0.05)

@@ -27,11 +27,12 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from backoffice.audit import verify_audit_chain
 from backoffice.connectors import build_connectors, load_targets
 from backoffice.outbox import OUTBOX, OutboxMessage, OutboxStatus, reconcile
 from backoffice.sandbox.common import Faults
 from backoffice.sandbox.runner import run_sandbox
-from backoffice.store import Document, Status, make_engine, verify_audit_chain
+from backoffice.store import Document, Status, make_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -170,7 +170,8 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
 
 
 def test_reject_needs_a_reason_then_rejects(prefect_harness):
-    from backoffice.store import AuditEvent, Status
+    from backoffice.audit import AuditEvent
+    from backoffice.store import Status
 
     doc_id = make_review_doc(FRONT, reason="image quality: blur (12.0)")
     thread, box = start_review(doc_id)
@@ -192,7 +193,8 @@ def test_reject_needs_a_reason_then_rejects(prefect_harness):
 
 
 def test_correction_is_revalidated_and_audited(prefect_harness):
-    from backoffice.store import AuditEvent, FieldValue, Status
+    from backoffice.audit import AuditEvent
+    from backoffice.store import FieldValue, Status
 
     doc_id = make_review_doc({**FRONT, "id_number": BAD_ID},
                              reason="id_number.checksum (error): check digit is wrong")
@@ -230,7 +232,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness):
-    from backoffice.store import AuditEvent, Status
+    from backoffice.audit import AuditEvent
+    from backoffice.store import Status
 
     doc_id = make_review_doc(FRONT, reason="name: confidence 0.50 below 0.85",
                              confidences={"name": 0.5})

@@ -6,16 +6,14 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from backoffice.audit import AuditEvent, append_audit, verify_audit_chain
 from backoffice.store import (
-    AuditEvent,
     Document,
     FieldValue,
     InvalidTransition,
     Status,
-    append_audit,
     make_engine,
     set_status,
-    verify_audit_chain,
 )
 
 

@@ -235,8 +235,9 @@ def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> 
     """Trigger, review, check: what an operator does, step by step, with screenshots."""
     from sqlmodel import Session, select
 
+    from backoffice.audit import AuditEvent
     from backoffice.outbox import OutboxMessage
-    from backoffice.store import AuditEvent, Document, Status
+    from backoffice.store import Document, Status
 
     started = time.monotonic()
     operator_stack.inbox.mkdir(parents=True, exist_ok=True)

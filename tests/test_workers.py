@@ -21,7 +21,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from worker_support import write_tiny_documents
 
-from backoffice.store import AuditEvent, Document, Status, make_engine, verify_audit_chain
+from backoffice.audit import AuditEvent, verify_audit_chain
+from backoffice.store import Document, Status, make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 

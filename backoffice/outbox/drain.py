@@ -36,6 +36,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from backoffice.audit import AUDIT_LOCK_KEY, append_audit, append_audit_batch
 from backoffice.connectors.base import (
     Connector,
     Outgoing,
@@ -45,14 +46,10 @@ from backoffice.connectors.base import (
     TransientError,
 )
 from backoffice.outbox.table import OUTBOX, OutboxStatus, utcnow
-from backoffice.store import AuditEvent, Document, Status, append_audit, event_hash, set_status
-from backoffice.store import utcnow as store_utcnow
+from backoffice.store import Document, Status, set_status
 from domain.masking import mask_known
 
 log = logging.getLogger("backoffice.outbox")
-
-#: Serialises audit appends of concurrent drains on PostgreSQL (the chain needs one writer).
-AUDIT_LOCK_KEY = 0x626F5F6175646974  # "bo_audit"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -221,27 +218,6 @@ def _post(connector: Connector, message: _Claimed) -> _Outcome:
     return outcome
 
 
-def _append_audit_batch(session: Session, events: list[tuple[str, int | None, str, dict]]
-                        ) -> None:
-    """Append several audit events, chained, with one read of the chain's head.
-
-    The same chain as :func:`backoffice.store.append_audit` (it uses the store's
-    ``event_hash``), without a query per event: a drain records dozens at a time.
-    """
-    if not events:
-        return
-    session.flush()
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
-    prev = last.hash if last else ""
-    for action, document_id, actor, data in events:
-        at = store_utcnow()
-        digest = event_hash(prev, at, actor, document_id, action, data)
-        session.add(AuditEvent(at=at, actor=actor, document_id=document_id, action=action,
-                               data=data, prev_hash=prev, hash=digest))
-        prev = digest
-    session.flush()
-
-
 def _record(engine: Engine, owner: str, outcomes: list[_Outcome], policy: DrainPolicy,
             report: DrainReport, logger: logging.Logger | logging.LoggerAdapter) -> None:
     """Store the outcomes in one transaction, fenced by our lease."""
@@ -300,7 +276,7 @@ def _record(engine: Engine, owner: str, outcomes: list[_Outcome], policy: DrainP
             session.execute(sa_update(OUTBOX).where(by_id).values(
                 status=OutboxStatus.PENDING, last_error=bindparam("b_error"),
                 next_attempt_at=bindparam("b_next"), **cleared), retry)
-        _append_audit_batch(session, events)
+        append_audit_batch(session, events)
         if posted_docs:
             unfinished = set(session.execute(
                 sa_select(c.document_id).distinct().where(

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from backoffice.audit import append_audit
 from backoffice.connectors.base import request_hash
 from backoffice.outbox.table import OutboxMessage
-from backoffice.store import Document, FieldValue, Status, append_audit, set_status
+from backoffice.store import Document, FieldValue, Status, set_status
 
 PAYLOAD_SCHEMA = "backoffice.outbox/1"
 

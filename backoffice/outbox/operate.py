@@ -13,8 +13,8 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from backoffice.audit import append_audit
 from backoffice.outbox.table import OUTBOX, OutboxMessage, OutboxStatus, utcnow
-from backoffice.store import append_audit
 
 
 def counts(session: Session) -> dict[str, dict[str, int]]:
