@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from domain.models import OcrLine
-from ocr.extract.claim import extract_claim_form, match_label, normalise
+from ocr.extract.claim import extract_claim_form, match_label
+from ocr.extract.normalise import normalise
 
 
 def _line(text: str, x: float, y: float, h: float = 30.0, char_w: float = 30.0) -> OcrLine:

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from domain import cn_amount
 from domain.masking import mask_known, mask_text
 from domain.models import OcrLine
-from ocr.extract.claim import extract_claim_form, normalise, synonyms
+from ocr.extract.claim import extract_claim_form, synonyms
+from ocr.extract.normalise import normalise
 from ocr.text import fold_chinese, id_checksum_ok, parse_date, strip_spaces
 from validators.fields import parse_date as parse_field_date
 from validators.fields import same_name

@@ -5,7 +5,8 @@ set by `use_labels`, from the setting BACKOFFICE_CLAIM_LABELS). For each label f
 1. after the label on the same line (`标签：值`),
 2. to the right on the same row, before the next label (a table's value cell),
 3. below, in the same column (a label-above-value box),
-and the first candidate that is plausible for the field wins.
+and the first candidate that is plausible for the field wins (its normal form:
+:mod:`ocr.extract.normalise`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,9 +22,8 @@ from pathlib import Path
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
-from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
+from .normalise import CJK, fold_text, normalise
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 IGNORE = "_ignore"
 # Labels that say "an amount" without saying which (申请金额, or a misread
 # 申请金额（?写）): the value's own form decides.
@@ -38,7 +37,7 @@ def _load(path: str | None) -> dict[str, list[str]]:
     else:
         text = resources.files("ocr").joinpath("claim_labels.json").read_text("utf-8")
     data = json.loads(text)
-    return {k: [_norm(x) for x in v] for k, v in data.items()
+    return {k: [fold_text(x) for x in v] for k, v in data.items()
             if not k.startswith("_") or k in (IGNORE, AMOUNT)}
 
 
@@ -56,11 +55,6 @@ def use_labels(path: str | Path | None) -> None:
 def synonyms() -> dict[str, list[str]]:
     """Field name (or `_ignore`) -> normalised printed labels."""
     return _load(_labels_file)
-
-
-def _norm(text: str) -> str:
-    text = strip_spaces(fold_chinese(text))
-    return text.replace("(", "（").replace(")", "）").replace(":", "：")
 
 
 @lru_cache(maxsize=4)
@@ -183,97 +177,6 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     return out
 
 
-# --- plausibility and normal forms ------------------------------------------------
-
-_NAME_RE = re.compile(rf"^[{_CJK}·]{{2,8}}$")
-_RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
-              "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
-              "监护人", "法定继承人", "受益人")
-_CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
-_DIGITS = "壹贰叁肆伍陆柒捌玖"
-
-
-# Capitals the recogniser takes for look-alikes.
-_CAPITAL_MISREADS = str.maketrans({"任": "仟", "伯": "佰", "恰": "拾", "武": "贰"})
-
-
-def _amount(run: str) -> str | None:
-    """12,345.67 / 12345.67 / 12.345.67 (a comma read as a point) -> 12345.67: the last
-    point is the decimal one (a comma only when one or two digits end the number), and
-    a digit the recogniser adds after the cents is dropped."""
-    if "." in run:
-        cut = run.rindex(".")
-        whole, cents = run[:cut], run[cut + 1:][:2]
-    elif m := re.search(r"[,，](\d{1,2})$", run):
-        whole, cents = run[: m.start()], m.group(1)
-    else:
-        whole, cents = run, ""
-    whole = re.sub(r"\D", "", whole).lstrip("0") or "0"
-    if len(whole) >= 10:
-        return None  # ten digits before the point are an account or ID number, not a claim
-    # Decimal, not float: a float rounds long amounts.
-    return str(Decimal(f"{whole}.{cents or 0}").quantize(Decimal("0.01")))
-
-
-def normalise(field: str, raw: str) -> str | None:
-    """The field's normal form (ARCHITECTURE.md), or None if the text cannot be one."""
-    value = _norm(raw).strip("：:;；,，。.|_ ")
-    if not value:
-        return None
-    if field.endswith("_date"):
-        return parse_date(value)
-    if field == "phone":
-        digits = re.sub(r"\D", "", value)
-        if re.fullmatch(r"1[3-9]\d{9}", digits) or re.fullmatch(r"0\d{9,11}", digits):
-            return digits
-        return None
-    if field == "account_number":
-        digits = re.sub(r"\D", "", value)
-        return digits if 12 <= len(digits) <= 25 and len(digits) >= 0.8 * len(
-            re.sub(r"[\s\-]", "", value)) else None
-    if field == "claim_amount":
-        m = re.search(r"\d[\d,，.]*", value)
-        if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
-            return None
-        return _amount(m.group(0).rstrip(",，."))
-    if field == "claim_amount_in_words":
-        value = value.translate(_CAPITAL_MISREADS)
-        words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
-        # 角 is the character the recogniser drops most; where the grammar of an
-        # amount says it must be (元陆陆分, a last 元壹), it is put back.
-        words = re.sub(f"([元圆])([{_DIGITS}])([{_DIGITS}])分$", r"\1\2角\3分", words)
-        words = re.sub(f"([元圆])([{_DIGITS}])$", r"\1\2角", words)
-        return words if len(words) >= 2 and re.search("[元圆]", words) else None
-    if field == "insured_id_number":
-        run = re.sub(r"[^0-9A-Za-z]", "", value)
-        if len(run) not in (15, 18):
-            return None
-        return repair_id_number(run)[0] if len(run) == 18 else run
-    if field == "policy_number":
-        run = re.sub(r"[^0-9A-Za-z\-]", "", value).upper()
-        return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
-    if field in ("insured_name", "claimant_name", "account_name"):
-        name = re.sub(rf"[^{_CJK}·]", "", value)
-        return name if _NAME_RE.match(name) else None
-    if field == "relationship":
-        rel = re.sub(rf"[^{_CJK}]", "", value)
-        return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
-    if field == "hospital":
-        h = re.sub(r"\s", "", value)
-        return h if len(re.findall(rf"[{_CJK}]", h)) >= 4 else None
-    if field == "bank_name":
-        b = re.sub(r"\s", "", value)
-        # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
-        # put back where that grammar is certain.
-        b = re.sub("银(?![行川])", "银行", b)
-        b = re.sub("([分支])$", r"\1行", b)
-        return b if re.search("银行|信用社|农商|农信|行", b) else None
-    if field == "diagnosis":
-        d = re.sub(r"\s", "", value)
-        return d if len(re.findall(rf"[{_CJK}]", d)) >= 2 else None
-    return value
-
-
 # --- geometry ---------------------------------------------------------------------
 
 @dataclass
@@ -313,7 +216,7 @@ class _Anchor:
 
 _SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^第[一二三四五六七八九十]+部分")
 # A numbered heading (2.被保险人信息, 二、出险信息) is never a value.
-_NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}[.、．]|[（(]?[一二三四五六七八九十]+[)）、.])\s*[{_CJK}]")
+_NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}[.、．]|[（(]?[一二三四五六七八九十]+[)）、.])\s*[{CJK}]")
 # 被保险人 + 资料 is a section heading, not the insured's name.
 _HEADING_TAILS = {"信息", "资料", "情况", "基本信息", "基本资料", "声明"}
 
@@ -410,7 +313,7 @@ def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
     for line in lines:
         xs = [x * cos_a + y * sin_a for x, y in line.polygon]
         ys = [-x * sin_a + y * cos_a for x, y in line.polygon]
-        items += _split_at_labels(_Line(line, _norm(line.text), min(xs), min(ys), max(xs), max(ys)))
+        items += _split_at_labels(_Line(line, fold_text(line.text), min(xs), min(ys), max(xs), max(ys)))
     anchors = _anchors(items)
     label_lines = {id(a.start) for a in anchors} | {id(a.end) for a in anchors}
     label_lines |= {id(ln) for ln in items if match_label(ln.text, fuzzy=True)}

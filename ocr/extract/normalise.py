@@ -1,0 +1,112 @@
+"""Claim-form values in their normal forms: the text found for a field becomes its normal
+form (ARCHITECTURE.md), or None when it cannot be one.
+
+Amounts in figures and in capitals, dates, phone, account, policy and ID numbers, names,
+the relationship to the insured, hospital, bank and diagnosis. The extractor (:mod:`ocr.extract.claim`) tries its candidates
+for a label through :func:`normalise`; the first plausible one wins.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+
+
+def fold_text(text: str) -> str:
+    """Text as labels and values are compared: Chinese folded, spaces dropped, brackets and
+    colons full width."""
+    text = strip_spaces(fold_chinese(text))
+    return text.replace("(", "（").replace(")", "）").replace(":", "：")
+
+
+_NAME_RE = re.compile(rf"^[{CJK}·]{{2,8}}$")
+_RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
+              "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
+              "监护人", "法定继承人", "受益人")
+_CAPITALS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正"
+_DIGITS = "壹贰叁肆伍陆柒捌玖"
+
+
+# Capitals the recogniser takes for look-alikes.
+_CAPITAL_MISREADS = str.maketrans({"任": "仟", "伯": "佰", "恰": "拾", "武": "贰"})
+
+
+def _amount(run: str) -> str | None:
+    """12,345.67 / 12345.67 / 12.345.67 (a comma read as a point) -> 12345.67: the last
+    point is the decimal one (a comma only when one or two digits end the number), and
+    a digit the recogniser adds after the cents is dropped."""
+    if "." in run:
+        cut = run.rindex(".")
+        whole, cents = run[:cut], run[cut + 1:][:2]
+    elif m := re.search(r"[,，](\d{1,2})$", run):
+        whole, cents = run[: m.start()], m.group(1)
+    else:
+        whole, cents = run, ""
+    whole = re.sub(r"\D", "", whole).lstrip("0") or "0"
+    if len(whole) >= 10:
+        return None  # ten digits before the point are an account or ID number, not a claim
+    # Decimal, not float: a float rounds long amounts.
+    return str(Decimal(f"{whole}.{cents or 0}").quantize(Decimal("0.01")))
+
+
+def normalise(field: str, raw: str) -> str | None:
+    """The field's normal form (ARCHITECTURE.md), or None if the text cannot be one."""
+    value = fold_text(raw).strip("：:;；,，。.|_ ")
+    if not value:
+        return None
+    if field.endswith("_date"):
+        return parse_date(value)
+    if field == "phone":
+        digits = re.sub(r"\D", "", value)
+        if re.fullmatch(r"1[3-9]\d{9}", digits) or re.fullmatch(r"0\d{9,11}", digits):
+            return digits
+        return None
+    if field == "account_number":
+        digits = re.sub(r"\D", "", value)
+        return digits if 12 <= len(digits) <= 25 and len(digits) >= 0.8 * len(
+            re.sub(r"[\s\-]", "", value)) else None
+    if field == "claim_amount":
+        m = re.search(r"\d[\d,，.]*", value)
+        if not m or re.search(rf"[{_CAPITALS}]{{3,}}", value):
+            return None
+        return _amount(m.group(0).rstrip(",，."))
+    if field == "claim_amount_in_words":
+        value = value.translate(_CAPITAL_MISREADS)
+        words = re.sub(rf"[^{_CAPITALS}]", "", value.replace("人民币", ""))
+        # 角 is the character the recogniser drops most; where the grammar of an
+        # amount says it must be (元陆陆分, a last 元壹), it is put back.
+        words = re.sub(f"([元圆])([{_DIGITS}])([{_DIGITS}])分$", r"\1\2角\3分", words)
+        words = re.sub(f"([元圆])([{_DIGITS}])$", r"\1\2角", words)
+        return words if len(words) >= 2 and re.search("[元圆]", words) else None
+    if field == "insured_id_number":
+        run = re.sub(r"[^0-9A-Za-z]", "", value)
+        if len(run) not in (15, 18):
+            return None
+        return repair_id_number(run)[0] if len(run) == 18 else run
+    if field == "policy_number":
+        run = re.sub(r"[^0-9A-Za-z\-]", "", value).upper()
+        return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
+    if field in ("insured_name", "claimant_name", "account_name"):
+        name = re.sub(rf"[^{CJK}·]", "", value)
+        return name if _NAME_RE.match(name) else None
+    if field == "relationship":
+        rel = re.sub(rf"[^{CJK}]", "", value)
+        return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
+    if field == "hospital":
+        h = re.sub(r"\s", "", value)
+        return h if len(re.findall(rf"[{CJK}]", h)) >= 4 else None
+    if field == "bank_name":
+        b = re.sub(r"\s", "", value)
+        # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
+        # put back where that grammar is certain.
+        b = re.sub("银(?![行川])", "银行", b)
+        b = re.sub("([分支])$", r"\1行", b)
+        return b if re.search("银行|信用社|农商|农信|行", b) else None
+    if field == "diagnosis":
+        d = re.sub(r"\s", "", value)
+        return d if len(re.findall(rf"[{CJK}]", d)) >= 2 else None
+    return value
