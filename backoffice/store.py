@@ -16,12 +16,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
-from backoffice.audit import (
-    append_audit,
-    utcnow,
-    # Re-exported only for cli/main.py (`audit verify`); import it from backoffice.audit.
-    verify_audit_chain,  # noqa: F401
-)
+from backoffice.audit import append_audit, utcnow
 from backoffice.crypto import EncryptedJSON, EncryptedText
 
 

@@ -171,8 +171,8 @@ def audit_verify() -> None:
     settings = apply_environment()
     from sqlmodel import Session
 
+    from backoffice.audit import verify_audit_chain
     from backoffice.runtime import get_db
-    from backoffice.store import verify_audit_chain
 
     with Session(get_db(settings)) as session:
         problems = verify_audit_chain(session)
