@@ -48,6 +48,10 @@ def demo(
     err.print(f"[bold]demo[/]: {placed} fixture files from {fixtures} placed in {inbox}; "
               "starting the sandbox core and claims systems on 127.0.0.1…")
     sandbox = start_sandbox(demo_dir / "sandbox", export_env=True, fixtures=fixtures)
+    # The settings read again: they now name the sandbox (BACKOFFICE_CORE_URL ...), so
+    # the cross-system rules ask it.
+    get_settings.cache_clear()
+    settings = apply_environment()
     try:
         err.print(f"  core system {sandbox.core.url}, claims system {sandbox.claims.url}")
         err.print("[bold]process-inbox[/] flow (Prefect, temporary local server)…")

@@ -185,7 +185,12 @@ def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
         "SELECT original_name, status FROM document WHERE page = 0")}
     duplicates = [r[0] for r in store.execute(
         "SELECT data FROM auditevent WHERE action = 'duplicate'")]
+    # The demo's cross-system rules asked its sandbox systems (none was skipped).
+    asked = {r[0] for r in store.execute(
+        "SELECT rule, details FROM checkrow WHERE rule LIKE 'crossref.%'")
+        if not json.loads(r[1] or "{}").get("skipped")}
     store.close()
+    assert {"crossref.customer_exists", "crossref.policy_in_force"} <= asked, asked
     for rec in load_expected(FIXTURES / "bad"):
         if rec["outcome"] == "duplicate":
             assert any(rec["file"] in d for d in duplicates), rec["file"]
