@@ -10,8 +10,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMPS := .stamps
-# Fonts draw the synthetic fixtures; chromium drives the Prefect UI in browser tests.
-DEBS := fonts-noto-cjk fonts-wqy-zenhei fonts-dejavu-core chromium chromium-driver
+# Fonts draw the synthetic fixtures (the Kai faces: handwriting-like values of unseen claim
+# sets); chromium drives the Prefect UI in browser tests.
+DEBS := fonts-noto-cjk fonts-wqy-zenhei fonts-dejavu-core fonts-arphic-ukai fonts-arphic-gkai00mp \
+        fonts-lxgw-wenkai chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
 # The PostgreSQL tests need a server: the one at $BACKOFFICE_TEST_PG (default
