@@ -162,3 +162,28 @@ def test_a_title_is_no_label_and_a_numbered_heading_no_value():
              _line("1.索赔申请人信息", 100, 180),
              _line("索赔申请人：陶慧立", 110, 240)]
     assert _values(lines)["claimant_name"] == "陶慧立"
+
+
+def test_labels_of_other_insurers_are_read_by_their_words():
+    from ocr.extract.claim import label_by_words, match_label
+
+    assert match_label("患者姓名：王五", fuzzy=True)[:2] == ("insured_name", "患者姓名")
+    assert label_by_words("递交日期")[0] == "application_date"
+    assert label_by_words("开户网点")[0] == "bank_name"
+    assert label_by_words("申请人（受益人）")[0] == "claimant_name"
+    assert label_by_words("申请人身份证号")[0] == "_ignore"  # the claimant's own number
+    assert label_by_words("出险人身份证号")[0] == "insured_id_number"
+    # Values are no labels: a hospital's or a bank's name, a diagnosis, a date, a name.
+    for value in ("北京协和医院", "中国工商银行", "右踝关节扭伤", "2026年3月5日", "周博"):
+        assert label_by_words(value) is None, value
+    # A value and the label below it never wrap into one label.
+    assert match_label("周博就医医院：", fuzzy=True, words=False) is None
+
+
+def test_the_ticked_box_of_a_row_of_options():
+    from ocr.extract.normalise import normalise
+
+    assert normalise("relationship", "□本人 ☑配偶 □子女 □父母") == "配偶"
+    assert normalise("relationship", "本人□配偶 □父母□子女□其他") == "本人"
+    assert normalise("relationship", "本人 配偶 子女 父母 其他") is None  # no tick was read
+    assert normalise("relationship", "本人") == "本人"

@@ -88,12 +88,14 @@ def _label_end(text: str, end: int) -> int:
     return end
 
 
-def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
+def match_label(text: str, fuzzy: bool = False, words: bool = True
+                ) -> tuple[str, str, int] | None:
     """(field, label, end) when `text` starts with a known label (longest wins).
 
     With `fuzzy`, a long label read with a character or two missing also counts
     (the recogniser drops characters: 与被保险关系, 申请额（写）), but only where it
-    covers more of the text than any exact label does.
+    covers more of the text than any exact label does; and a label the table does not
+    know is read by its words (:func:`label_by_words`), unless ``words`` is False.
     """
     exact = None
     candidates = _labels_for(text)
@@ -114,7 +116,7 @@ def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
         elif span == best[0] and field not in {f for f, _ in best[1]}:
             best[1].append((field, label))
     if best is None:
-        return exact
+        return exact if exact is not None or not words else label_by_words(text)
     span, hits = best
     fields = {f for f, _ in hits}
     if len(fields) > 1:
@@ -124,6 +126,89 @@ def match_label(text: str, fuzzy: bool = False) -> tuple[str, str, int] | None:
             return exact
         return AMOUNT, hits[0][1], _label_end(text, span)
     return hits[0][0], hits[0][1], _label_end(text, span)
+
+
+# --- labels by their words -------------------------------------------------------
+#
+# A form of another insurer words its labels its own way (出险人, 患者姓名, 事故发生时间,
+# 递交日期, 开户网点 ...). A label the table does not know is read by its words: what it
+# is about (the qualifier) and what it asks for (the head). The first rule that fits wins,
+# so the specific ones come first (申请人与被保险人关系 is a relationship, not a name).
+
+#: (field, words of which one must occur, heads of which one must occur or None)
+_WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
+    (IGNORE, ("签名", "签章", "签字", "声明", "经过", "原因", "邮编", "邮政", "邮箱", "住址",
+              "地址", "职业", "工作", "性别", "年龄", "报案", "住院号", "门诊号", "入院", "出院",
+              "就诊日期", "就诊时间", "客服", "备注"), None),
+    ("relationship", ("关系",), None),
+    ("claim_amount_in_words", ("大写",), None),
+    (IGNORE, ("申请人", "领款人", "受益人", "索赔人"), ("证号", "证号码", "证件号", "证件号码",
+                                                "身份证", "身份证号", "身份证号码")),
+    ("insured_id_number", ("身份证", "证件"), None),
+    ("account_number", ("账号", "帐号", "卡号", "账户号", "帐户号"), None),
+    ("account_name", ("户名", "账户名", "帐户名", "开户名", "持卡人"), None),
+    ("bank_name", ("开户行", "开户银行", "收款银行", "网点", "开户机构", "银行名称"), None),
+    ("policy_number", ("保单", "保险单", "合同"), ("号", "号码", "编号")),
+    (AMOUNT, ("金额", "小写"), None),
+    ("phone", ("电话", "手机", "联系方式"), None),
+    ("hospital", ("医院", "医疗机构", "就诊机构", "就医机构"), None),
+    ("diagnosis", ("诊断", "疾病", "伤病", "病名", "病情"), None),
+    ("accident_date", ("出险", "事故", "发生", "受伤", "意外", "受伤"), ("日期", "时间")),
+    ("application_date", ("申请", "填写", "填表", "递交", "提交", "签署"), ("日期", "时间")),
+    ("insured_name", ("被保险人", "被保人", "出险人", "患者", "伤者", "病人", "就诊人"), None),
+    ("claimant_name", ("申请人", "受益人", "领款人", "索赔人"), None),
+)
+#: How a label without a colon ends: a value hardly ever does (a hospital or a bank's
+#: name ends in 医院 or 银行, so those need a qualifier in front: 就诊医院, 开户银行).
+_LABEL_HEADS = ("姓名", "名称", "人", "号", "号码", "编号", "日期", "时间", "关系", "电话",
+                "手机", "方式", "账号", "帐号", "卡号", "户名", "行", "网点", "金额", "大写",
+                "小写", "（元）", "诊断", "结果", "机构")
+_QUALIFIED_HEADS = {"医院": ("就诊", "就医", "治疗", "住院", "诊治"),
+                    "银行": ("开户", "收款", "领款")}
+_WORDS_LABEL_RE = re.compile(rf"^[{CJK}（）]{{2,14}}$")
+
+
+@lru_cache(maxsize=1)
+def _label_starts() -> frozenset[str]:
+    return frozenset({w[:2] for _f, words, _h in _WORD_RULES for w in words} | {"与"})
+
+
+def starts_like_label(text: str) -> bool:
+    """Whether a text begins the way labels read by their words begin (出险, 事故, 与 ...)."""
+    return text[:1] in _label_starts() or text[:2] in _label_starts()
+
+
+def label_by_words(text: str) -> tuple[str, str, int] | None:
+    """(field, label, end) for a label the table does not know, read by its words: the
+    text before a colon, or a whole short text that ends as labels do.
+
+    >>> label_by_words("患者姓名：王五")
+    ('insured_name', '患者姓名', 5)
+    >>> label_by_words("事故发生时间"), label_by_words("与出险人关系")[0]
+    (('accident_date', '事故发生时间', 6), 'relationship')
+    >>> label_by_words("北京协和医院"), label_by_words("中国工商银行"), label_by_words("急性阑尾炎")
+    (None, None, None)
+    """
+    colon = text.find("：")
+    if 0 < colon <= 14:
+        label, end = text[:colon], _label_end(text, colon)
+    elif colon < 0 and len(text) <= 10:
+        label, end = text, len(text)
+        bare = re.sub(r"（[^（）]*）$", "", label)  # 申请人（受益人）, 申请金额（元）
+        qualified = next((q for h, q in _QUALIFIED_HEADS.items() if bare.endswith(h)), None)
+        if qualified is not None:
+            if not bare.startswith(qualified):
+                return None
+        elif not bare.endswith(_LABEL_HEADS):
+            return None
+    else:
+        return None
+    if not _WORDS_LABEL_RE.match(label):
+        return None
+    for field, words, heads in _WORD_RULES:
+        if any(w in label for w in words) and (heads is None or label.endswith(heads)):
+            return field, label, end
+    return None
 
 
 def _fuzzy_prefix(label: str, text: str) -> int | None:
@@ -161,6 +246,12 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
         hit = None
         if text[i] in starts:
             hit = match_label(text[i:], fuzzy=True)
+        elif i == 0 or text[i - 1] in " 　，,;；|":
+            # A label not in the table: by its words, and (inside a line) only before
+            # a colon.
+            hit = label_by_words(text[i:])
+            if hit and i > 0 and hit[2] == len(text) - i:
+                hit = None
             if hit and i > 0:
                 colon = "：" in text[i:i + hit[2]]
                 exact = text.startswith(hit[1], i)
@@ -237,7 +328,10 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
                 continue
             if abs(other.x0 - ln.x0) > 1.5 * ln.h:
                 continue
-            hit = match_label(ln.text + other.text, fuzzy=True)
+            # A label read by its words wraps only when its first line starts as one:
+            # otherwise a value would join the label under it (周博 + 就医医院：).
+            hit = match_label(ln.text + other.text, fuzzy=True,
+                              words=starts_like_label(ln.text))
             if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
                 if _two_rows(ln, other, single, lines):
                     continue

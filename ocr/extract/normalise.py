@@ -53,6 +53,42 @@ def _amount(run: str) -> str | None:
     return str(Decimal(f"{whole}.{cents or 0}").quantize(Decimal("0.01")))
 
 
+# How the recogniser reads check boxes: empty ones, and ticked or filled ones.
+_UNCHECKED = "□☐口"
+_CHECKED = "☑☒✓✔√■▣区団团図"
+
+
+def _option_marks(text: str, options: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(mark, option) for each option printed in a row of check boxes; mark is the box
+    glyph read just before the option ("" when none was read)."""
+    words = "|".join(sorted(options, key=len, reverse=True))
+    return re.findall(rf"([{_UNCHECKED}{_CHECKED}]?)\s*({words})", text)
+
+
+def checked_option(text: str, options: tuple[str, ...]) -> str | None:
+    """The option ticked in a row of check boxes (本人☑ 配偶☐ ...), or None.
+
+    A box read as ticked decides; when the tick itself was not read (a pen stroke over
+    the box), the one option without an empty box in front of it, among three or more
+    whose boxes were read, is the ticked one.
+
+    >>> checked_option("□本人 ☑配偶 □子女", ("本人", "配偶", "子女"))
+    '配偶'
+    >>> checked_option("本人□配偶 □父母□子女□其他", ("本人", "配偶", "父母", "子女", "其他"))
+    '本人'
+    >>> checked_option("□本人 □配偶 □子女", ("本人", "配偶", "子女")) is None
+    True
+    """
+    marks = _option_marks(text, options)
+    if len(marks) < 2:
+        return None
+    ticked = [opt for mark, opt in marks if mark and mark in _CHECKED]
+    if ticked:
+        return ticked[0] if len(set(ticked)) == 1 else None
+    bare = [opt for mark, opt in marks if not mark]
+    return bare[0] if len(bare) == 1 and len(marks) >= 3 else None
+
+
 def normalise(field: str, raw: str) -> str | None:
     """The field's normal form (ARCHITECTURE.md), or None if the text cannot be one."""
     value = fold_text(raw).strip("：:;；,，。.|_ ")
@@ -94,6 +130,11 @@ def normalise(field: str, raw: str) -> str | None:
         name = re.sub(rf"[^{CJK}·]", "", value)
         return name if _NAME_RE.match(name) else None
     if field == "relationship":
+        ticked = checked_option(value, _RELATIONS)
+        if ticked is not None:
+            return ticked
+        if len(_option_marks(value, _RELATIONS)) >= 2:
+            return None  # a row of options whose tick cannot be told: a person decides
         rel = re.sub(rf"[^{CJK}]", "", value)
         return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
     if field == "hospital":
