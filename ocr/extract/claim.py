@@ -83,6 +83,11 @@ def _labels_for(text: str) -> list[tuple[str, str]]:
 
 
 def _label_end(text: str, end: int) -> int:
+    """Where a label ending at `end` really ends: after a short aside in brackets that
+    qualifies it (申请人（受益人）, 金额（元）) and after its colon."""
+    aside = re.match(r"（[^（）：]{1,6}）", text[end:])
+    if aside and not re.search(r"\d", aside.group(0)):
+        end += aside.end()
     while end < len(text) and text[end] in "：:;； ":
         end += 1
     return end
@@ -151,8 +156,9 @@ _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     ("policy_number", ("保单", "保险单", "合同"), ("号", "号码", "编号")),
     (AMOUNT, ("金额", "小写"), None),
     ("phone", ("电话", "手机", "联系方式"), None),
-    ("hospital", ("医院", "医疗机构", "就诊机构", "就医机构"), None),
+    # 医院诊断 asks for a diagnosis: what a label asks for is its last word.
     ("diagnosis", ("诊断", "疾病", "伤病", "病名", "病情"), None),
+    ("hospital", ("医院", "医疗机构", "就诊机构", "就医机构"), None),
     ("accident_date", ("出险", "事故", "发生", "受伤", "意外", "受伤"), ("日期", "时间")),
     ("application_date", ("申请", "填写", "填表", "递交", "提交", "签署"), ("日期", "时间")),
     ("insured_name", ("被保险人", "被保人", "出险人", "患者", "伤者", "病人", "就诊人"), None),

@@ -53,6 +53,11 @@ def _amount(run: str) -> str | None:
     return str(Decimal(f"{whole}.{cents or 0}").quantize(Decimal("0.01")))
 
 
+# What the name of a medical institution ends in or holds.
+_INSTITUTION_RE = re.compile("医院|卫生院|卫生室|卫生服务|中心|诊所|门诊|保健院|疗养院|医疗|医学|医科")
+# Sentence punctuation: narrative text, not a field's value.
+_SENTENCE_RE = re.compile("[。；;！？]|[，,].*[，,。]")
+
 # How the recogniser reads check boxes: empty ones, and ticked or filled ones.
 _UNCHECKED = "□☐口"
 _CHECKED = "☑☒✓✔√■▣区団团図"
@@ -139,7 +144,10 @@ def normalise(field: str, raw: str) -> str | None:
         return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
     if field == "hospital":
         h = re.sub(r"\s", "", value)
-        return h if len(re.findall(rf"[{CJK}]", h)) >= 4 else None
+        # A medical institution says what it is (医院, 卫生院, 中心, 诊所 ...): a
+        # diagnosis or a sentence of the narrative next to it does not.
+        return h if (len(re.findall(rf"[{CJK}]", h)) >= 4 and _INSTITUTION_RE.search(h)
+                     and not _SENTENCE_RE.search(h)) else None
     if field == "bank_name":
         b = re.sub(r"\s", "", value)
         # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
@@ -149,5 +157,11 @@ def normalise(field: str, raw: str) -> str | None:
         return b if re.search("银行|信用社|农商|农信|行", b) else None
     if field == "diagnosis":
         d = re.sub(r"\s", "", value)
+        # A diagnosis is a name of a condition: not a hospital, not a sentence with dates
+        # (the narrative 出险经过 repeats it: 诊断为支气管肺炎。住院治疗 ...).
+        if _INSTITUTION_RE.search(d) and re.search("医院|卫生院|诊所", d):
+            return None
+        if _SENTENCE_RE.search(d) or re.search(r"\d{3,}|\d+[年月日天号]", d) or len(d) > 24:
+            return None
         return d if len(re.findall(rf"[{CJK}]", d)) >= 2 else None
     return value
