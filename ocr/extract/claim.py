@@ -460,14 +460,18 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
                         key=lambda a: a.x0)
 
     def owned(ln: _Line) -> bool:
+        # A label that has its value after it on its own line (申请人：欧阳安彤) owns
+        # nothing further right: the next column's lines need not line up with it.
         return any(a is not anchor and _same_row(a.end, ln) and a.x1 <= ln.x0 + 0.5 * a.end.h
-                   for a in anchors)
+                   and not a.rest.strip("：: ") for a in anchors)
 
     def nearest(ln: _Line) -> _Anchor:
         return max(row_labels, key=lambda a: min(a.x1, ln.x1) - max(a.x0, ln.x0))
 
     window = sorted((ln for ln in items if id(ln) not in label_lines
-                     and ln.y0 >= anchor.y1 - 2 and ln.y0 - anchor.y1 < 2.5 * h
+                     # (detector boxes of a label and of the value under it may overlap)
+                     and ln.y0 >= anchor.y1 - 0.25 * h and not _same_row(ln, anchor.end)
+                     and ln.y0 - anchor.y1 < 2.5 * h
                      and not owned(ln) and not _NUMBERED_RE.match(ln.text)),
                     key=lambda ln: (ln.y0, ln.x0))
     while window:
