@@ -187,3 +187,11 @@ def test_the_ticked_box_of_a_row_of_options():
     assert normalise("relationship", "本人□配偶 □父母□子女□其他") == "本人"
     assert normalise("relationship", "本人 配偶 子女 父母 其他") is None  # no tick was read
     assert normalise("relationship", "本人") == "本人"
+
+
+def test_a_value_run_into_the_next_label_is_cut_before_it():
+    from ocr.extract.claim import find_labels, label_by_words
+
+    assert label_by_words("重庆市中心医院诊断结果：") is None
+    assert find_labels("重庆市中心医院诊断结果：")[0][:2] == (7, "diagnosis")
+    assert find_labels("中国邮政储蓄银行重庆分行") == []  # a bank's name holds no label

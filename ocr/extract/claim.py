@@ -211,6 +211,11 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
         return None
     if not _WORDS_LABEL_RE.match(label):
         return None
+    # A value run into the next label by the detector (重庆市中心医院诊断结果：) is no
+    # label: the table's label at its end is, and the line is cut before it.
+    for i in range(4, len(label) - 1):
+        if not starts_like_label(label) and match_label(label[i:], words=False):
+            return None
     for field, words, heads in _WORD_RULES:
         if any(w in label for w in words) and (heads is None or label.endswith(heads)):
             return field, label, end
@@ -251,13 +256,7 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     while i < len(text):
         hit = None
         if text[i] in starts:
-            hit = match_label(text[i:], fuzzy=True)
-        elif i == 0 or text[i - 1] in " 　，,;；|":
-            # A label not in the table: by its words, and (inside a line) only before
-            # a colon.
-            hit = label_by_words(text[i:])
-            if hit and i > 0 and hit[2] == len(text) - i:
-                hit = None
+            hit = match_label(text[i:], fuzzy=True, words=i == 0)
             if hit and i > 0:
                 colon = "：" in text[i:i + hit[2]]
                 exact = text.startswith(hit[1], i)
@@ -265,6 +264,12 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
                 # pairs) or before a colon; a misread one only before a colon.
                 if not (colon or (exact and text[i - 1] in " 　：:，,;；|")):
                     hit = None
+        if hit is None and (i == 0 or text[i - 1] in " 　，,;；|"):
+            # A label not in the table: by its words, and (inside a line) only before
+            # a colon.
+            hit = label_by_words(text[i:])
+            if hit and i > 0 and "：" not in text[i:i + hit[2]]:
+                hit = None
         if hit:
             field, label, end = hit
             out.append((i, field, label, i + end))
