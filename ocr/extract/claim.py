@@ -147,11 +147,12 @@ _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
               "就诊日期", "就诊时间", "客服", "备注"), None),
     ("relationship", ("关系",), None),
     ("claim_amount_in_words", ("大写",), None),
-    (IGNORE, ("申请人", "领款人", "受益人", "索赔人"), ("证号", "证号码", "证件号", "证件号码",
+    (IGNORE, ("申请人", "领款人", "收款人", "受益人", "索赔人"), ("证号", "证号码", "证件号", "证件号码",
                                                 "身份证", "身份证号", "身份证号码")),
     ("insured_id_number", ("身份证", "证件"), None),
     ("account_number", ("账号", "帐号", "卡号", "账户号", "帐户号"), None),
-    ("account_name", ("户名", "账户名", "帐户名", "开户名", "持卡人"), None),
+    # 领款人 is the payee: the name the account is in (as the table's 领款人姓名).
+    ("account_name", ("户名", "账户名", "帐户名", "开户名", "持卡人", "领款人", "收款人"), None),
     ("bank_name", ("开户行", "开户银行", "收款银行", "网点", "开户机构", "银行名称"), None),
     ("policy_number", ("保单", "保险单", "合同"), ("号", "号码", "编号")),
     (AMOUNT, ("金额", "小写"), None),
@@ -162,7 +163,7 @@ _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     ("accident_date", ("出险", "事故", "发生", "受伤", "意外", "受伤"), ("日期", "时间")),
     ("application_date", ("申请", "填写", "填表", "递交", "提交", "签署"), ("日期", "时间")),
     ("insured_name", ("被保险人", "被保人", "出险人", "患者", "伤者", "病人", "就诊人"), None),
-    ("claimant_name", ("申请人", "受益人", "领款人", "索赔人"), None),
+    ("claimant_name", ("申请人", "受益人", "索赔人"), None),
 )
 #: How a label without a colon ends: a value hardly ever does (a hospital or a bank's
 #: name ends in 医院 or 银行, so those need a qualifier in front: 就诊医院, 开户银行).
