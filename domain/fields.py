@@ -7,6 +7,8 @@ kind of each: one place for what a field is.
 (<PersonalKind.ID_NUMBER: 'id_number'>, None)
 >>> sorted(ID_NUMBER_FIELDS)
 ['id_number', 'insured_id_number']
+>>> field_family("claimant_name"), field_family("valid_until"), field_family("nope")
+(<FieldFamily.NAME: 'name'>, <FieldFamily.DATE: 'date'>, None)
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from enum import StrEnum
 
 from domain.models import DocType
 
-__all__ = ["FIELDS", "ID_NUMBER_FIELDS", "PERSONAL_FIELDS", "PersonalKind", "personal_kind"]
+__all__ = ["FAMILIES", "FIELDS", "ID_NUMBER_FIELDS", "PERSONAL_FIELDS", "FieldFamily",
+           "PersonalKind", "field_family", "personal_kind"]
 
 #: Every field of each document type (normal forms in ARCHITECTURE.md).
 FIELDS: dict[DocType, tuple[str, ...]] = {
@@ -63,3 +66,51 @@ ID_NUMBER_FIELDS: frozenset[str] = frozenset(
 def personal_kind(field: str) -> PersonalKind | None:
     """The personal-data kind of a field, or None for a field that is not personal."""
     return _PERSONAL.get(field)
+
+
+class FieldFamily(StrEnum):
+    """What kind of value a field holds, for how far its reading can be trusted: fields of
+    one family are read, repaired and go wrong alike (the confidence calibration has a
+    curve per family, ``ocr/calibration.py``)."""
+
+    ID_NUMBER = "id_number"
+    NAME = "name"
+    DATE = "date"
+    AMOUNT = "amount"
+    NUMBER = "number"
+    TEXT = "text"
+    CHOICE = "choice"
+
+
+#: The family of every field of every document type.
+FAMILIES: dict[str, FieldFamily] = {
+    "id_number": FieldFamily.ID_NUMBER,
+    "insured_id_number": FieldFamily.ID_NUMBER,
+    "name": FieldFamily.NAME,
+    "insured_name": FieldFamily.NAME,
+    "claimant_name": FieldFamily.NAME,
+    "account_name": FieldFamily.NAME,
+    "birth_date": FieldFamily.DATE,
+    "valid_from": FieldFamily.DATE,
+    "valid_until": FieldFamily.DATE,
+    "accident_date": FieldFamily.DATE,
+    "application_date": FieldFamily.DATE,
+    "claim_amount": FieldFamily.AMOUNT,
+    "claim_amount_in_words": FieldFamily.AMOUNT,
+    "policy_number": FieldFamily.NUMBER,
+    "phone": FieldFamily.NUMBER,
+    "account_number": FieldFamily.NUMBER,
+    "address": FieldFamily.TEXT,
+    "hospital": FieldFamily.TEXT,
+    "diagnosis": FieldFamily.TEXT,
+    "issuing_authority": FieldFamily.TEXT,
+    "bank_name": FieldFamily.TEXT,
+    "sex": FieldFamily.CHOICE,
+    "ethnicity": FieldFamily.CHOICE,
+    "relationship": FieldFamily.CHOICE,
+}
+
+
+def field_family(field: str) -> FieldFamily | None:
+    """The family of a field, or None for a name no document type has."""
+    return FAMILIES.get(field)

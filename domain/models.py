@@ -73,10 +73,16 @@ class OcrLine(BaseModel):
 
 
 class ExtractedField(BaseModel):
-    """A typed field read from a document, in its normal form."""
+    """A typed field read from a document, in its normal form.
+
+    ``confidence``: the estimated probability that the value is right (the reading
+    pipeline calibrates it, ``ocr.calibration``); ``ocr_confidence``: the score it was
+    calibrated from (the recogniser's, over the field's lines), None when not calibrated.
+    """
 
     value: str | None
     confidence: float = 0.0
+    ocr_confidence: float | None = None
     boxes: list[Polygon] = Field(default_factory=list)
     raw: str | None = None
     corrections: list[str] = Field(default_factory=list)
