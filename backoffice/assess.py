@@ -61,8 +61,11 @@ def system_lookup(settings: Settings):
 
 def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[CheckResult],
           quality: QualityReport | None, *, min_confidence: float,
-          min_id_confidence: float) -> RouteDecision:
-    """Decide where a read document goes, and say why."""
+          min_id_confidence: float, target_error: float | None = None) -> RouteDecision:
+    """Decide where a read document goes, and say why. A field below its threshold goes
+    to a person: ``min_id_confidence`` for ID numbers, ``min_confidence`` for the others;
+    with ``target_error``, ``1 - target_error`` for every field (confidences are
+    calibrated probabilities of being right)."""
     if doc_type is DocType.UNKNOWN:
         return RouteDecision(status="rejected", reasons=[RouteReason(text=NOT_A_DOCUMENT)])
     reasons: list[RouteReason] = []
@@ -74,10 +77,17 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
             continue
         if name in vouched:
             continue
-        threshold = min_id_confidence if name in ID_NUMBER_FIELDS else min_confidence
+        threshold = _threshold(name, min_confidence, min_id_confidence, target_error)
         if f.confidence < threshold:
+            # As many decimals as the threshold needs (0.85, 0.995), and as the value
+            # needs to be seen below it (0.849 below 0.85).
+            t = max(2, len(f"{threshold:.6f}".rstrip("0").split(".")[1]))
+            c = t
+            while c < 6 and round(f.confidence, c) >= round(threshold, t):
+                c += 1
             reasons.append(RouteReason(
-                text=f"{name}: confidence {f.confidence:.2f} below {threshold:.2f}", field=name))
+                text=f"{name}: confidence {f.confidence:.{c}f} below {threshold:.{t}f}",
+                field=name))
     for check in checks:
         if not check.passed and check.severity >= Severity.WARNING:
             reasons.append(RouteReason(
@@ -89,12 +99,26 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
     return RouteDecision(status="in_review" if reasons else "approved", reasons=reasons)
 
 
+def _threshold(name: str, min_confidence: float, min_id_confidence: float,
+               target_error: float | None) -> float:
+    if target_error is not None:
+        return 1.0 - target_error
+    return min_id_confidence if name in ID_NUMBER_FIELDS else min_confidence
+
+
+def field_threshold(settings: Settings, name: str) -> float:
+    """The confidence below which the settings send this field to a person."""
+    return _threshold(name, settings.review_min_field_confidence,
+                      settings.review_min_id_number_confidence, settings.review_target_error)
+
+
 def route_with(settings: Settings, doc_type: DocType, fields: Mapping[str, ExtractedField],
                checks: list[CheckResult], quality: QualityReport | None) -> RouteDecision:
     """:func:`route` with the thresholds of the settings."""
     return route(doc_type, fields, checks, quality,
                  min_confidence=settings.review_min_field_confidence,
-                 min_id_confidence=settings.review_min_id_number_confidence)
+                 min_id_confidence=settings.review_min_id_number_confidence,
+                 target_error=settings.review_target_error)
 
 
 def assess(reading: PageReading, settings: Settings, *, today: date | None = None,

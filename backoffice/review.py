@@ -31,7 +31,6 @@ from sqlmodel import Session, delete, select
 from backoffice.audit import AuditEvent, append_audit
 from backoffice.settings import Settings, get_settings
 from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
-from domain.fields import ID_NUMBER_FIELDS
 from domain.masking import PERSONAL_FIELDS, mask_text, mask_value
 from domain.models import (
     CheckResult,
@@ -146,8 +145,9 @@ def _rule_descriptions() -> dict[str, str]:
 
 
 def _thresholds(settings: Settings, name: str) -> float:
-    return (settings.review_min_id_number_confidence if name in ID_NUMBER_FIELDS
-            else settings.review_min_field_confidence)
+    from backoffice.assess import field_threshold
+
+    return field_threshold(settings, name)
 
 
 def _field_reasons(session: Session, doc: Document, values: list[FieldValue],

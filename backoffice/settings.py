@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # Routing thresholds: a field below its threshold goes to a person.
     review_min_field_confidence: float = 0.85
     review_min_id_number_confidence: float = 0.90
+    # Or one target for all: field confidences are calibrated probabilities of being
+    # right (ocr/calibration.py), so a field goes to a person below 1 - this, whatever its
+    # kind; the two thresholds above are then not used. None (default): the thresholds.
+    review_target_error: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Target share of wrong fields among fields passed "
+        "straight through (e.g. 0.005): every field below 1 - this goes to review.")
     # The downstream systems, read-only, for the cross-system rules (policy in force,
     # insured known, duplicate claim). Without both, those rules report "skipped".
     core_url: str | None = Field(None, description="Base URL of the core system's API.")

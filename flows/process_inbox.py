@@ -53,7 +53,9 @@ def _run_settings(confidence_threshold: float | None) -> Settings:
     settings = get_settings()
     if confidence_threshold is None:
         return settings
-    return settings.model_copy(update={"review_min_field_confidence": confidence_threshold})
+    # The run's own threshold wins over a configured target error.
+    return settings.model_copy(update={"review_min_field_confidence": confidence_threshold,
+                                       "review_target_error": None})
 
 
 @task(name="process-document", task_run_name="process-document-{doc_id}")
