@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from domain.models import ExtractedField
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
@@ -91,19 +94,27 @@ class RouteTable:
         self.fields: list[dict[str, Any]] = []
 
     def add(self, truth: dict[str, Any], doc_type: str | None, decision: str,
-            fields: dict[str, tuple[str | None, float]]) -> None:
-        """``fields``: name -> (value, confidence) as read."""
+            fields: Mapping[str, ExtractedField | tuple]) -> None:
+        """``fields``: name -> the field as read (an ExtractedField), or a tuple (value,
+        confidence[, ocr_confidence[, corrected]]).
+
+        Each field's record keeps both scores: ``confidence`` (as routed: calibrated) and
+        ``ocr_confidence`` (the recogniser's, before calibration: what a calibration is
+        fitted on; None when no value was read), and ``corrected`` (a repair or decoder
+        changed the value)."""
         tier = truth.get("variant", "all")
         right_type = doc_type == truth["doc_type"]
         wrong = 0
         for name, want in truth["fields"].items():
-            got, confidence = fields.get(name, (None, 0.0)) if right_type else (None, 0.0)
+            got, confidence, raw, corrected = (
+                _reading(fields.get(name)) if right_type else (None, 0.0, None, False))
             ok = got == want
             wrong += not ok
             self.fields.append({"doc_type": truth["doc_type"], "tier": tier, "field": name,
-                                "confidence": float(confidence), "correct": ok,
+                                "confidence": confidence, "ocr_confidence": raw,
+                                "corrected": corrected, "correct": ok,
                                 "straight_through": decision == "approved",
-                                "file": truth["file"]})
+                                "file": truth["file"], "seed": truth.get("seed")})
         self.docs.append({"doc_type": truth["doc_type"], "tier": tier, "decision": decision,
                           "fields": len(truth["fields"]), "wrong": wrong,
                           "file": truth["file"]})
@@ -122,23 +133,40 @@ class RouteTable:
                                                      if d["doc_type"] == doc_type]))
         return rows
 
-    def reliability(self, fields: list[dict[str, Any]] | None = None
-                    ) -> tuple[list[dict[str, Any]], float]:
+    def reliability(self, fields: list[dict[str, Any]] | None = None,
+                    key: str = "confidence") -> tuple[list[dict[str, Any]], float]:
         """Bins of field confidence: count, mean confidence, accuracy; and the expected
-        calibration error (count-weighted |accuracy - confidence|)."""
+        calibration error (count-weighted |accuracy - confidence|). ``key``: which score,
+        ``confidence`` (as routed) or ``ocr_confidence`` (before calibration; a field
+        without a value counts 0, as it does calibrated)."""
         fields = self.fields if fields is None else fields
+        score = [(f, f.get(key) or 0.0) for f in fields]
         bins = []
         ece = 0.0
         for lo, hi in pairwise(RELIABILITY_BINS):
-            inside = [f for f in fields if lo <= f["confidence"] < hi]
+            inside = [f for f, s in score if lo <= s < hi]
             if not inside:
                 continue
-            conf = sum(f["confidence"] for f in inside) / len(inside)
+            conf = sum(s for f, s in score if lo <= s < hi) / len(inside)
             acc = sum(f["correct"] for f in inside) / len(inside)
             bins.append({"bin": f"[{lo:.3f}, {min(hi, 1.0):.3f}{']' if hi > 1 else ')'}",
                          "count": len(inside), "confidence": conf, "accuracy": acc})
             ece += len(inside) * abs(acc - conf)
         return bins, (ece / len(fields) if fields else 0.0)
+
+
+def _reading(field: ExtractedField | tuple | None) -> tuple[str | None, float, float | None, bool]:
+    """(value, confidence, score before calibration or None, corrected) of a field."""
+    if field is None:
+        return None, 0.0, None, False
+    if isinstance(field, ExtractedField):
+        raw = field.ocr_confidence if field.ocr_confidence is not None else (
+            field.confidence if field.value is not None else None)
+        return field.value, float(field.confidence), raw, bool(field.corrections)
+    value, confidence, *rest = field
+    raw = rest[0] if rest else (confidence if value is not None else None)
+    corrected = bool(rest[1]) if len(rest) > 1 else False
+    return value, float(confidence), None if raw is None else float(raw), corrected
 
 
 def _route_row(doc_type: str, tier: str, docs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from backoffice.accuracy import AccuracyTable, RouteTable, load_truth, pct, spli
 from backoffice.assess import assess
 from backoffice.processing import limits_from
 from backoffice.runtime import get_recognizer
+from ocr.calibration import table as calibration_table
 from ocr.decode import decode
 from ocr.pipeline import read_document
 
@@ -46,8 +47,10 @@ def main() -> int:
     parser.add_argument("--no-bare", action="store_true",
                         help="accuracy and pipeline time only (half the run on a big set)")
     parser.add_argument("--fields-out", type=Path, default=None,
-                        help="write every field read (type, tier, field, confidence, correct, "
-                        "straight through) as JSON Lines, e.g. to fit a calibration")
+                        help="write every field read (type, tier, field, confidence, "
+                        "ocr_confidence before calibration, corrected, correct, straight "
+                        "through) as JSON Lines, e.g. to fit a calibration "
+                        "(bench/fit_calibration.py)")
     args = parser.parse_args()
 
     truth = load_truth(args.fixtures / "truth.jsonl")
@@ -88,7 +91,7 @@ def main() -> int:
         passes[variant].append(reading.ocr_passes)
         acc.add(item, reading.doc_type.value, {k: f.value for k, f in reading.fields.items()})
         routes.add(item, reading.doc_type.value, assessments[page].decision.status,
-                   {k: (f.value, f.confidence) for k, f in reading.fields.items()})
+                   reading.fields)
 
     print("\nField exact match per group (variant, or layout/variant)")
     print(f"{'variant':10} {'fields':>10} {'accuracy':>9} {'doc type':>9}")
@@ -130,6 +133,11 @@ def _p(x: float | None, digits: int = 1) -> str:
 
 
 def print_routes(routes: RouteTable) -> None:
+    target = settings.review_target_error
+    print("\nRouting thresholds: " + (
+        f"review_target_error {target} (every field below {1 - target:.4f})" if target
+        is not None else f"fields {settings.review_min_field_confidence}, ID numbers "
+        f"{settings.review_min_id_number_confidence}"))
     print("\nStraight through (no person) and its field error, per document type and tier")
     print(f"{'type':15} {'tier':8} {'docs':>5} {'fields ok':>9} {'straight':>9} "
           f"{'st fields':>9} {'st wrong':>8} {'st error':>8}")
@@ -137,17 +145,29 @@ def print_routes(routes: RouteTable) -> None:
         print(f"{r['doc_type']:15} {r['tier']:8} {r['documents']:>5} "
               f"{_p(r['field_accuracy']):>9} {_p(r['straight_through']):>9} "
               f"{r['st_fields']:>9} {r['st_wrong']:>8} {_p(r['st_field_error'], 2):>8}")
-    bins, ece = routes.reliability()
-    print("\nReliability of field confidence (all fields)")
-    print(f"{'bin':18} {'count':>6} {'mean conf':>9} {'accuracy':>9}")
-    for b in bins:
-        print(f"{b['bin']:18} {b['count']:>6} {b['confidence']:9.4f} {b['accuracy']:9.4f}")
-    print(f"expected calibration error: {ece:.4f}")
-    confident = [f for f in routes.fields if f["confidence"] >= 0.9]
-    if confident:
-        wrong = sum(not f["correct"] for f in confident)
-        print(f"fields with confidence >= 0.90: {len(confident)}, wrong {wrong} "
-              f"({_p(wrong / len(confident), 2)})")
+    provenance = calibration_table().provenance
+    print(f"\nCalibration table: fitted {provenance.get('generated', '-')} on seeds "
+          f"{provenance.get('training_seeds', '-')}, read with "
+          f"{str(provenance.get('read_with_commit') or '-')[:10]}")
+    for key, title in (("ocr_confidence", "before calibration (the recogniser's score)"),
+                       ("confidence", "calibrated (as routed)")):
+        bins, ece = routes.reliability(key=key)
+        print(f"\nReliability of field confidence, {title}, all fields")
+        print(f"{'bin':18} {'count':>6} {'mean conf':>9} {'accuracy':>9}")
+        for b in bins:
+            print(f"{b['bin']:18} {b['count']:>6} {b['confidence']:9.4f} {b['accuracy']:9.4f}")
+        print(f"expected calibration error: {ece:.4f}")
+        confident = [f for f in routes.fields if (f.get(key) or 0.0) >= 0.9]
+        if confident:
+            wrong = sum(not f["correct"] for f in confident)
+            print(f"fields with {key} >= 0.90: {len(confident)}, wrong {wrong} "
+                  f"({_p(wrong / len(confident), 2)})")
+    print("\nExpected calibration error per document type: before -> calibrated")
+    for doc_type in sorted({f["doc_type"] for f in routes.fields}):
+        subset = [f for f in routes.fields if f["doc_type"] == doc_type]
+        before = routes.reliability(subset, key="ocr_confidence")[1]
+        after = routes.reliability(subset)[1]
+        print(f"  {doc_type:15} {len(subset):>6} fields  {before:.4f} -> {after:.4f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from domain.models import DocType, ExtractedField, OcrLine, QualityMetric, QualityReport
 
+from .calibration import calibrate_fields
 from .classify import classify_text
 from .decode import DecodedPage, Limits, decode
 from .extract import extract
@@ -80,7 +81,9 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReadi
     else:
         best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
-    fields = extract(doc_type, lines)
+    # Confidence as a probability (ocr/calibration.json); the score it came from is
+    # kept in ocr_confidence.
+    fields = calibrate_fields(extract(doc_type, lines))
     quality = assess_quality(image, prepared)
     if prepared.card_quad is None:
         ph, pw = prepared.image.shape[:2]
