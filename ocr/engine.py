@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -309,11 +310,24 @@ def crop_line(image: np.ndarray, poly: np.ndarray, pad: float, pad_x: float = 0.
     h = max(h, 1.0)
     out_w = max(round(w + 2 * pad_x * h), 1)
     out_h = max(round(h * (1 + 2 * pad)), 1)
-    box = cv2.boxPoints(((cx, cy), (out_w, out_h), angle))
-    # Order the corners top-left, top-right, bottom-right, bottom-left of the line.
-    sums, diffs = box.sum(axis=1), np.diff(box, axis=1).ravel()
-    src = np.float32([box[np.argmin(sums)], box[np.argmin(diffs)], box[np.argmax(sums)],
-                      box[np.argmax(diffs)]])
+    ux, uy = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    if abs(uy) > abs(ux):
+        # A vertical line (a page turned a quarter): its corners taken along its own
+        # axes, reading downwards, so the strip holds the line and not a smear across
+        # it. Text turned clockwise comes out upright, counter-clockwise upside down
+        # (the reader's second pass turns it over).
+        if uy < 0:
+            ux, uy = -ux, -uy
+        vx, vy = -uy, ux
+        c = np.array([cx, cy])
+        u, v = np.array([ux, uy]) * out_w / 2, np.array([vx, vy]) * out_h / 2
+        src = np.float32([c - u - v, c + u - v, c + u + v, c - u + v])
+    else:
+        box = cv2.boxPoints(((cx, cy), (out_w, out_h), angle))
+        # Order the corners top-left, top-right, bottom-right, bottom-left of the line.
+        sums, diffs = box.sum(axis=1), np.diff(box, axis=1).ravel()
+        src = np.float32([box[np.argmin(sums)], box[np.argmin(diffs)], box[np.argmax(sums)],
+                          box[np.argmax(diffs)]])
     dst = np.float32([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]])
     matrix = cv2.getPerspectiveTransform(src, dst)
     crop = cv2.warpPerspective(image, matrix, (out_w, out_h), flags=cv2.INTER_CUBIC,
