@@ -102,7 +102,7 @@ def test_a_form_photographed_turned_a_quarter_reads_as_upright(ocr_engine, turn)
     key, item = next((k, v) for k, v in sorted(truth.items()) if v["variant"] == "clean")
     image = cv2.imread(str(CLAIMS / split_key(key)[0]))
     turned = np.ascontiguousarray(np.rot90(image, turn))
-    ok, data = cv2.imencode(".png", turned)
+    _, data = cv2.imencode(".png", turned)
     reading = read_document(data.tobytes(), ocr_engine)[0]
     assert reading.doc_type.value == "claim_form"
     right = sum(reading.fields[f].value == v for f, v in item["fields"].items())
