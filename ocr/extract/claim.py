@@ -206,7 +206,7 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
         if qualified is not None:
             if not bare.startswith(qualified):
                 return None
-        elif not bare.endswith(_LABEL_HEADS):
+        elif not (bare.endswith(_LABEL_HEADS) or label.endswith(("（大写）", "（小写）"))):
             return None
     else:
         return None
