@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shlex
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             "fit": "isotonic (pool-adjacent violators) of right on the raw score, block "
                    f"shares (right + {args.prior}) / (n + {2 * args.prior}), at most "
                    f"{args.max_points} breakpoints",
-            "fit_command": "python bench/fit_calibration.py " + " ".join(
+            "fit_command": "python bench/fit_calibration.py " + shlex.join(
                 sys.argv[1:] if argv is None else argv),
             "data_commands": args.command,
             "field_files": [str(p) for p in args.field_files],
