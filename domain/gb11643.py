@@ -201,6 +201,32 @@ def _loc_db() -> numdb.NumDB:
     return numdb.get("cn/loc")
 
 
+@functools.cache
+def place_names() -> frozenset[str]:
+    """Every place name of the GB/T 2260 data (provinces, prefectures, counties, with the
+    names they had before a renaming), for checking a printed place such as an issuing
+    authority's (兰坪白族普米族自治县公安局)."""
+    names: set[str] = set(_PROVINCE_NAMES.values())
+    for _code, info in _walk(_loc_db()):
+        for key in ("province", "county"):
+            for entry in info.get(key, "").split(","):
+                name = entry.split("]", 1)[-1].strip()
+                if name and name != "市辖区":
+                    names.add(name)
+    return frozenset(names)
+
+
+def _walk(db: numdb.NumDB):
+    """(code, properties) of every entry of a numdb tree."""
+    stack = [("", db.prefixes)]
+    while stack:
+        prefix, nodes = stack.pop()
+        for _length, low, _high, props, children in nodes:
+            yield prefix + low, props
+            if children:
+                stack.append((prefix + low, children))
+
+
 def _county_name(entries: str, birth_year: int | None) -> str:
     """Pick a county name from stdnum's '[start-end]name,...' history.
 

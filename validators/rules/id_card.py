@@ -235,6 +235,43 @@ def issuing_authority(fields: Fields, ctx: RuleContext) -> CheckResult:
     return failed("issuing authority is not a public security organ (公安局/分局)")
 
 
+@rule(
+    "id_card.issuing_authority_place",
+    doc_types={ID_BACK},
+    reads=("issuing_authority",),
+    severity=Severity.WARNING,
+    examples=[Example(BACK, True),
+              Example({"issuing_authority": "重庆市梁平县公安局"}, True),
+              Example({"issuing_authority": "天津市公安局红桥分局"}, True),
+              Example({"issuing_authority": "整源县公安局"}, False)],
+)
+def issuing_authority_place(fields: Fields, ctx: RuleContext) -> CheckResult:
+    """The place of the issuing authority (before 公安局) is a real province, city or county
+    of GB/T 2260: a character misread in it (婺源 read as 整源) is caught."""
+    value = text(fields, "issuing_authority")
+    if value is None:
+        return skipped("no issuing_authority")
+    m = re.match(r"^(.+?)公安局", value)
+    if m is None:
+        return skipped("no 公安局 in the issuing authority")
+    if _known_places(m.group(1)):
+        return passed()
+    return failed("the place of the issuing authority is not a GB/T 2260 province, city or "
+                  "county (a misread character?)", details={"place": m.group(1)})
+
+
+def _known_places(text_: str) -> bool:
+    """Whether the text is one or more GB/T 2260 place names in a row (重庆市梁平县)."""
+    names = gb11643.place_names()
+    reach = [True] + [False] * len(text_)
+    for i in range(len(text_)):
+        if reach[i]:
+            for j in range(i + 2, min(len(text_), i + 16) + 1):
+                if text_[i:j] in names:
+                    reach[j] = True
+    return reach[-1]
+
+
 def _validity(fields: Fields) -> tuple[datetime.date | None, datetime.date | None, bool]:
     """valid_from, valid_until (None for 长期 or unreadable), and whether it is 长期."""
     until_text = text(fields, "valid_until")
@@ -423,6 +460,7 @@ RULES = [
     ethnicity_known,
     back_required_fields,
     issuing_authority,
+    issuing_authority_place,
     validity_dates,
     validity_period,
     not_expired,
