@@ -28,11 +28,13 @@ def get_db(settings: Settings | None = None) -> Engine:
 
 def get_recognizer(settings: Settings | None = None):
     """The OCR engine of this process (loaded once: 4–12 s)."""
+    from ocr.calibration import use_calibration
     from ocr.engine import get_engine
     from ocr.extract.claim import use_labels
 
     settings = settings or get_settings()
     use_labels(settings.claim_labels)
+    use_calibration(settings.calibration_file)
     return get_engine(
         model_dir=settings.ocr_model_dir,
         det_limit_side_len=settings.ocr_det_limit_side_len,

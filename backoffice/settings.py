@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     claim_labels: Path | None = Field(
         None, description="Claim-form label synonyms (JSON) replacing the bundled "
         "ocr/claim_labels.json.")
+    calibration_file: Path | None = Field(
+        None, description="Confidence calibration table (JSON, as bench/fit_calibration.py "
+        "writes it) replacing the bundled ocr/calibration.json; `{\"curves\": {}}` keeps "
+        "the recogniser's scores.")
     prefect_api_url: str | None = Field(
         None, description="An existing Prefect server; default: a temporary local one."
     )

@@ -218,3 +218,10 @@ def test_the_target_error_comes_from_the_environment(monkeypatch):
     assert Settings().review_target_error is None
     with pytest.raises(ValueError):
         Settings(review_target_error=1.5)
+
+
+def test_a_table_without_curves_keeps_the_recognisers_scores(table_file, monkeypatch, tmp_path):
+    table_file({})
+    assert calibrate("insured_name", 0.9731) == 0.9731
+    monkeypatch.setenv("BACKOFFICE_CALIBRATION_FILE", str(tmp_path / "mine.json"))
+    assert Settings().calibration_file == tmp_path / "mine.json"
