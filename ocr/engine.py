@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -225,6 +226,9 @@ class OcrEngine:
             return self._bare.predict(image)[0]
 
 
+_LONG_RUN = re.compile(r"[0-9A-Za-z]{15,}")
+
+
 class _CtcDecode:
     """PaddleX's CTC decoding without its copy of the whole probability tensor.
 
@@ -251,15 +255,20 @@ class _CtcDecode:
         best_prob = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
         decoded = self.inner.decode(best, best_prob, is_remove_duplicate=True)
         if self.alternatives is not None:
-            self.alternatives.extend(self._alternatives(probs, best))
+            self.alternatives.extend(self._alternatives(probs, best, [d[0] for d in decoded]))
         return [d[0] for d in decoded], [d[1] for d in decoded]
 
-    def _alternatives(self, probs: np.ndarray, best: np.ndarray):
+    def _alternatives(self, probs: np.ndarray, best: np.ndarray, texts: list[str]):
         """Per line, per emitted character (the frames CTC keeps: not blank, not a repeat),
-        the recogniser's best candidates at that frame with their probabilities."""
+        the recogniser's best candidates at that frame with their probabilities. Only
+        lines holding a long run of letters and digits (an ID number: the one value a
+        decoder chooses among candidates today) get them; others get []."""
         chars = self.inner.character
         out = []
         for b in range(best.shape[0]):
+            if not _LONG_RUN.search(texts[b].replace(" ", "")):
+                out.append([])
+                continue
             keep = np.ones(best.shape[1], dtype=bool)
             keep[1:] = best[b, 1:] != best[b, :-1]
             keep &= best[b] != 0  # the CTC blank

@@ -160,7 +160,7 @@ _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     # 医院诊断 asks for a diagnosis: what a label asks for is its last word.
     ("diagnosis", ("诊断", "疾病", "伤病", "病名", "病情"), None),
     ("hospital", ("医院", "医疗机构", "就诊机构", "就医机构"), None),
-    ("accident_date", ("出险", "事故", "发生", "受伤", "意外", "受伤"), ("日期", "时间")),
+    ("accident_date", ("出险", "事故", "发生", "受伤", "意外"), ("日期", "时间")),
     ("application_date", ("申请", "填写", "填表", "递交", "提交", "签署"), ("日期", "时间")),
     ("insured_name", ("被保险人", "被保人", "出险人", "患者", "伤者", "病人", "就诊人"), None),
     ("claimant_name", ("申请人", "受益人", "索赔人"), None),
@@ -214,9 +214,9 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
         return None
     # A value run into the next label by the detector (重庆市中心医院诊断结果：) is no
     # label: the table's label at its end is, and the line is cut before it.
-    for i in range(4, len(label) - 1):
-        if not starts_like_label(label) and match_label(label[i:], words=False):
-            return None
+    if not starts_like_label(label) and any(
+            match_label(label[i:], words=False) for i in range(4, len(label) - 1)):
+        return None
     for field, words, heads in _WORD_RULES:
         if any(w in label for w in words) and (heads is None or label.endswith(heads)):
             return field, label, end
