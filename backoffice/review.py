@@ -144,12 +144,6 @@ def _rule_descriptions() -> dict[str, str]:
     return {r.name: r.description for r in default_registry()}
 
 
-def _thresholds(settings: Settings, name: str) -> float:
-    from backoffice.assess import field_threshold
-
-    return field_threshold(settings, name)
-
-
 def _field_reasons(session: Session, doc: Document, values: list[FieldValue],
                    settings: Settings) -> RouteDecision:
     """The route of the document as it stands (the same :func:`~backoffice.assess.route`
@@ -169,6 +163,8 @@ def _field_reasons(session: Session, doc: Document, values: list[FieldValue],
 
 def load_item(session: Session, doc: Document, settings: Settings | None = None,
               describe: dict[str, str] | None = None) -> ReviewItem:
+    from backoffice.assess import field_threshold
+
     settings = settings or get_settings()
     describe = describe if describe is not None else _rule_descriptions()
     values = session.exec(select(FieldValue).where(FieldValue.document_id == doc.id)
@@ -186,10 +182,10 @@ def load_item(session: Session, doc: Document, settings: Settings | None = None,
             flagged.setdefault(name, []).append(f"{c.rule} failed")
     fields = []
     for f in values:
+        # The route says "not found" and "confidence ... below ..." of each field; a field
+        # a passed rule vouches for is still shown to the reviewer when it was unsure.
         why = route_now.for_field(f.name) + flagged.get(f.name, [])
-        if f.value is None and f.reviewed_value is None and not why:
-            why.append("not found")
-        elif f.reviewed_value is None and f.confidence < _thresholds(settings, f.name) \
+        if f.reviewed_value is None and f.confidence < field_threshold(settings, f.name) \
                 and not why:
             why.append(f"confidence {f.confidence:.2f}")
         fields.append(ReviewField(
