@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,23 @@ class Settings(BaseSettings):
     processing_lease_seconds: float = Field(600.0, gt=0)
     processing_max_attempts: int = Field(3, ge=1)
     worker_poll_seconds: float = Field(2.0, gt=0)
+    # Scale-out on Prefect's engine (README "Run it on many machines").
+    dispatch: Literal["inline", "readers"] = Field(
+        "inline", description="How process-inbox reads its documents: `inline` in its own "
+        "process (the embedded default), or `readers`: each document becomes a "
+        "`process-document` task run that a `backoffice reader` (a Prefect task worker "
+        "keeping the OCR models loaded) takes, on any host.")
+    work_pool: str = Field(
+        "backoffice", description="The Prefect work pool the deployments go to "
+        "(`backoffice deploy`); hosts join it with `prefect worker start --pool`.")
+    prefect_database_url: str | None = Field(
+        None, description="Prefect's own database for `backoffice prefect-server` "
+        "(`postgresql+asyncpg://user@host:5432/prefect`); default: SQLite in the data folder.")
+    # Storage of the original files (see backoffice/blobs.py).
+    document_storage: str = Field(
+        "local", description="Where the original files are kept: `local` (the data "
+        "folder: one host), `store` (in the store's database, which every host reaches) or "
+        "an fsspec URL such as `file:///mnt/shared/backoffice` or `s3://bucket/prefix`.")
     # Encryption at rest of personal-data columns (off unless a key is set). A key ring:
     # `kid:base64key,kid2:base64key2`; the first is the primary (encrypts new writes),
     # the others only decrypt. A bare base64 key gets a kid from its fingerprint.
