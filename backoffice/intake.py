@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backoffice.audit import append_audit
+from backoffice.blobs import DocumentStorage, as_storage
 from backoffice.store import Document, Status
 from domain.masking import mask_text
 from ocr.decode import SUPPORTED_FORMATS, sniff_format
@@ -33,18 +34,11 @@ class IntakeResult:
     quarantined: list[int] = field(default_factory=list)
 
 
-def _store_original(data: bytes, sha: str, fmt: str | None, root: Path) -> Path:
-    """Content-addressed, read-only copy: the original can never be altered by us."""
-    folder = root / sha[:2]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sha}.{fmt or 'bin'}"
-    if not path.exists():
-        # A name of our own: another worker may be storing the same bytes right now.
-        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    return path
+def _store_original(session: Session, data: bytes, sha: str, fmt: str | None,
+                    storage: DocumentStorage) -> str:
+    """Keep the original where the storage says (:mod:`backoffice.blobs`): never altered by
+    us, content-addressed; returns the reference kept in ``Document.stored_path``."""
+    return storage.put(session, data, sha, fmt)
 
 
 def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: str,
@@ -70,10 +64,15 @@ def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: s
     return doc
 
 
-def ingest_bytes(session: Session, data: bytes, name: str, *, documents_dir: Path,
-                 quarantine_dir: Path, max_bytes: int, source: str = "inbox",
-                 batch: str | None = None, result: IntakeResult | None = None) -> IntakeResult:
-    """Take one file's bytes into the store (committed by the caller)."""
+def ingest_bytes(session: Session, data: bytes, name: str, *,
+                 documents_dir: Path | DocumentStorage, quarantine_dir: Path, max_bytes: int,
+                 source: str = "inbox", batch: str | None = None,
+                 result: IntakeResult | None = None) -> IntakeResult:
+    """Take one file's bytes into the store (committed by the caller).
+
+    ``documents_dir``: where the original goes, a :class:`~backoffice.blobs.DocumentStorage`
+    (``blobs.storage_for(settings)``: the ``BACKOFFICE_DOCUMENT_STORAGE`` setting), or a
+    folder of this host (``local``)."""
     result = result or IntakeResult()
     sha = hashlib.sha256(data).hexdigest()
     existing = session.exec(select(Document).where(Document.sha256 == sha,
@@ -98,8 +97,8 @@ def ingest_bytes(session: Session, data: bytes, name: str, *, documents_dir: Pat
                           root=quarantine_dir, source=source, batch=batch)
         result.quarantined.append(doc.id)
         return result
-    path = _store_original(data, sha, fmt, documents_dir)
-    doc = Document(sha256=sha, original_name=name, stored_path=str(path), size_bytes=len(data),
+    ref = _store_original(session, data, sha, fmt, as_storage(documents_dir))
+    doc = Document(sha256=sha, original_name=name, stored_path=ref, size_bytes=len(data),
                    format=fmt, source=source, batch=batch, status=Status.RECEIVED)
     session.add(doc)
     session.flush()
@@ -118,10 +117,13 @@ def _take_away(entry: Path) -> None:
         pass
 
 
-def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path, quarantine_dir: Path,
-               max_bytes: int, batch: str | None = None, remove: bool = True) -> IntakeResult:
-    """Take every settled file of an inbox folder; each is committed on its own."""
+def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentStorage,
+               quarantine_dir: Path, max_bytes: int, batch: str | None = None,
+               remove: bool = True) -> IntakeResult:
+    """Take every settled file of an inbox folder; each is committed on its own.
+    ``documents_dir``: where originals go (see :func:`ingest_bytes`)."""
     result = IntakeResult()
+    documents_dir = as_storage(documents_dir)
     inbox = inbox.resolve()
     for entry in sorted(inbox.rglob("*")):
         if entry.name.startswith(".") or entry.name.endswith(_PARTIAL_SUFFIXES):

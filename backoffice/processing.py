@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
-from backoffice import leases
+from backoffice import blobs, leases
 from backoffice.assess import NOT_A_DOCUMENT, assess, system_lookup
 from backoffice.audit import append_audit
 from backoffice.settings import Settings
@@ -164,9 +164,11 @@ def process_claimed(engine: Engine, held: leases.Claim, recognizer: Recognizer, 
 def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, settings: Settings,
                   today: date | None, doc_types: set[str] | None = None) -> list[int]:
     doc_id = held.document_id
-    path = Path(held.stored_path)
+    # Wherever the original is kept (backoffice.blobs); a failure to get it is raised
+    # as it is: the machine or the storage, not the file (given back, process_claimed).
+    data = blobs.read(held.stored_path, engine)
     try:
-        readings = read_document(path.read_bytes(), recognizer, limits_from(settings))
+        readings = read_document(data, recognizer, limits_from(settings))
     except (MemoryError, OSError):
         raise  # the machine, not the file: given back and retried (process_claimed)
     except Exception as exc:  # noqa: BLE001 - a file the reader fails on is quarantined

@@ -383,17 +383,23 @@ def record_timeout(engine: Engine, doc_id: int, waited_seconds: int) -> None:
         session.commit()
 
 
-def review_image(item: ReviewItem, settings: Settings | None = None) -> bytes | None:
+def review_image(item: ReviewItem, settings: Settings | None = None,
+                 engine: Engine | None = None) -> bytes | None:
     """JPEG of the document page with its fields boxed: fields to check in red, personal
-    data not under review blacked out. None if the original cannot be decoded."""
+    data not under review blacked out. None if the original cannot be read or decoded.
+    ``engine``: the store, for an original kept there (default: the settings' store)."""
+    from backoffice import blobs
     from backoffice.processing import limits_from
     from ocr.annotate import FieldBoxes, annotate, encode_jpeg
     from ocr.decode import DecodeError, decode
 
     settings = settings or get_settings()
+    if engine is None and blobs.is_store_ref(item.stored_path):
+        from backoffice.runtime import get_db
+
+        engine = get_db(settings)
     try:
-        with open(item.stored_path, "rb") as fh:
-            pages = decode(fh.read(), limits_from(settings))
+        pages = decode(blobs.read(item.stored_path, engine), limits_from(settings))
     except (OSError, DecodeError):
         return None
     page = next((p for p in pages if p.index == item.page - 1), None)

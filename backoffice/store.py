@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint, event, text
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -82,6 +82,30 @@ class Document(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     attempts: int = 0
+
+
+class DocumentBlob(SQLModel, table=True):
+    """An original file's bytes kept in the store (``BACKOFFICE_DOCUMENT_STORAGE=store``),
+    which every host reaches; a document refers to it as ``store:<sha256>``
+    (:mod:`backoffice.blobs`). Written in the intake's transaction: no document without
+    its bytes. Encrypted at rest when a key is configured: ``data`` is then the binary
+    envelope of :meth:`backoffice.crypto.KeyRing.encrypt_bytes` and ``kid`` names the key
+    (None: plaintext; rotation picks rows by it without reading their data)."""
+
+    __tablename__ = "document_blob"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    format: str | None = Field(default=None, max_length=16)
+    size_bytes: int = 0
+    kid: str | None = Field(default=None, max_length=40)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def blob_context(sha256: str) -> str:
+    """The encryption context of a stored original: bound to its row, so ciphertext moved
+    to another row does not decrypt."""
+    return f"document_blob.data/{sha256}"
 
 
 class FieldValue(SQLModel, table=True):
@@ -158,7 +182,8 @@ def set_status(session: Session, doc: Document, status: Status, *, reason: str |
 
 
 def rotate_encryption(engine: Engine, batch_size: int = 500) -> dict[str, Any]:
-    """Re-encrypt every encrypted column to the primary key (plaintext rows included).
+    """Re-encrypt every encrypted column, and the originals kept in the store
+    (:class:`DocumentBlob`), to the primary key (plaintext rows included).
 
     Batches of rows, each in its own transaction, rows locked on PostgreSQL; rows already
     under the primary key are left alone, so a rotation interrupted half way is resumed by
@@ -223,4 +248,36 @@ def rotate_encryption(engine: Engine, batch_size: int = 500) -> dict[str, Any]:
                                  .values({column.name: bindparam("b_v", type_=raw_type)}),
                                  updates)
                     rewritten[name] += len(updates)
+    rewritten["document_blob.data"] = _rotate_blobs(engine, ring, found)
     return {"primary": ring.primary, "rewritten": rewritten, "found_under": found}
+
+
+def _rotate_blobs(engine: Engine, ring: Any, found: dict[str, int]) -> int:
+    """Re-encrypt the stored originals not under the primary key, one row a transaction
+    (a row can be 40 MB); only those rows' data is read."""
+    from sqlalchemy import func, or_
+    from sqlalchemy import select as sa_select
+
+    blob = DocumentBlob.__table__
+    with engine.connect() as conn:
+        for kid, count in conn.execute(sa_select(blob.c.kid, func.count())
+                                       .group_by(blob.c.kid)).all():
+            key = kid or "(plaintext)"
+            found[key] = found.get(key, 0) + count
+    stale = or_(blob.c.kid.is_(None), blob.c.kid != ring.primary)
+    rewritten, last = 0, ""
+    while True:
+        pick = (sa_select(blob.c.sha256, blob.c.kid, blob.c.data)
+                .where(blob.c.sha256 > last, stale).order_by(blob.c.sha256).limit(1))
+        if engine.dialect.name == "postgresql":
+            pick = pick.with_for_update()
+        with engine.begin() as conn:
+            row = conn.execute(pick).first()
+            if row is None:
+                return rewritten
+            last = row.sha256
+            context = blob_context(row.sha256)
+            plain = ring.decrypt_bytes(row.data, context) if row.kid else bytes(row.data)
+            conn.execute(blob.update().where(blob.c.sha256 == row.sha256).values(
+                data=ring.encrypt_bytes(plain, context), kid=ring.primary))
+            rewritten += 1
