@@ -31,6 +31,25 @@ def received_ids(engine: Engine, first: list[int], limit: int | None = None) -> 
     return ids[:limit] if limit is not None else ids
 
 
+def statuses(engine: Engine, ids: list[int]) -> dict[int, Status]:
+    """The current status of each of these documents."""
+    if not ids:
+        return {}
+    with Session(engine) as session:
+        rows = session.exec(select(Document.id, Document.status)
+                            .where(Document.id.in_(ids))).all()
+    return {i: Status(s) for i, s in rows}
+
+
+def with_pages(engine: Engine, ids: list[int]) -> list[int]:
+    """These documents and the page documents split from them, in id order."""
+    if not ids:
+        return []
+    with Session(engine) as session:
+        pages = session.exec(select(Document.id).where(Document.parent_id.in_(ids))).all()
+    return sorted({*ids, *pages})
+
+
 @dataclass
 class BatchProgress:
     total: int

@@ -195,3 +195,25 @@ def count_active(engine: Engine) -> dict[str, int]:
                             .group_by(_c.status)).all()
     counts = {Status(s).value: n for s, n in rows}
     return {"received": counts.get("received", 0), "processing": counts.get("processing", 0)}
+
+
+def holders(engine: Engine) -> dict[int, str]:
+    """Documents in `processing` and the owner of each one's lease."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa_select(_c.id, _c.lease_owner)
+                            .where(_c.status == Status.PROCESSING)).all()
+    return {row.id: row.lease_owner or "" for row in rows}
+
+
+def expire(engine: Engine, document_ids: list[int]) -> int:
+    """End the leases of these `processing` documents now (their holder is known to be
+    gone): the next :func:`recover_expired` requeues them, or quarantines a poison one.
+    A holder that was in fact alive records nothing later (:func:`hold` fails)."""
+    if not document_ids:
+        return 0
+    past = utcnow() - timedelta(seconds=1)
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa_update(DOC).where(_c.id.in_(document_ids), _c.status == Status.PROCESSING)
+            .values(lease_until=past).returning(_c.id)).all()
+    return len(rows)

@@ -86,24 +86,58 @@ def server_environment(home: Path, api_url: str | None = None) -> dict[str, str]
     return env
 
 
+def _masked_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the database of a ``postgresql+asyncpg://`` URL if it does not exist (the
+    server creates its tables itself, but not the database)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (parsed.database,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+
 def start_prefect_server(port: int | None = None, home: Path | None = None, *,
-                         host: str = "127.0.0.1", timeout: float = 180.0) -> PrefectServer:
+                         host: str = "127.0.0.1", timeout: float = 180.0,
+                         database_url: str | None = None) -> PrefectServer:
     """Start ``prefect server start`` on ``host:port`` and wait until it answers.
 
-    ``home``: Prefect's home (its SQLite database, logs); default the data folder's
-    ``prefect/``. Raises ``RuntimeError`` with the end of the server's log if it dies or
-    does not become healthy within ``timeout`` seconds.
+    ``home``: Prefect's home (logs; its SQLite database unless ``database_url``); default
+    the data folder's ``prefect/``. ``database_url`` (default
+    ``BACKOFFICE_PREFECT_DATABASE_URL``): Prefect's own database on PostgreSQL,
+    ``postgresql+asyncpg://user@host:5432/prefect``; the database is created if missing.
+    Raises ``RuntimeError`` with the end of the server's log if it dies or does not become
+    healthy within ``timeout`` seconds.
     """
     settings = apply_environment()
     port = port or settings.prefect_port
     home = Path(home or settings.prefect_home)
     home.mkdir(parents=True, exist_ok=True)
+    database_url = database_url or settings.prefect_database_url
     log_path = home / "server.log"
     log = open(log_path, "ab")  # noqa: SIM115 - closed by PrefectServer.stop
     # With its services: the scheduler creates the deployments' scheduled runs.
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host,
            "--port", str(port)]
     env = server_environment(home)
+    if database_url:
+        if not database_url.startswith("postgresql+asyncpg://"):
+            log.close()
+            raise ValueError("Prefect's database URL must be postgresql+asyncpg://...; got "
+                             + _masked_url(database_url))
+        ensure_postgres_database(database_url)
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     # The UI asks its browser to call this URL; by default it would say port 4200.
     env.update(PREFECT_SERVER_API_HOST=host, PREFECT_SERVER_API_PORT=str(port),
                PREFECT_UI_API_URL=f"http://{host}:{port}/api")

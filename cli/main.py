@@ -45,14 +45,20 @@ def _mount_operations() -> None:
 
 
 _mount_operations()
-def _mount_worker() -> None:
-    from cli.worker import keys_app, worker
+def _mount_scale() -> None:
+    from cli.keys import keys_app
+    from cli.scale import deploy, prefect_server, reader
 
-    app.command("worker")(worker)
+    app.command("prefect-server")(prefect_server)
+    app.command("deploy")(deploy)
+    app.command("reader")(reader)
+    from cli.scale_demo import scale_demo
+
+    app.command("scale-demo")(scale_demo)
     app.add_typer(keys_app, name="keys")
 
 
-_mount_worker()
+_mount_scale()
 
 
 def _mount_demo() -> None:

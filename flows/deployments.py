@@ -38,7 +38,7 @@ apply_environment()
 
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-from prefect.deployments.runner import RunnerDeployment
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron, Interval
 
 from flows.drain_outbox import drain_outbox
@@ -55,16 +55,18 @@ KPI_REPORT = "kpi-report/kpi-report"
 REVIEW_DOCUMENT = "review-document/review-document"
 
 
-def build_deployments(settings: Settings | None = None, *,
-                      pause_schedules: bool = False) -> list[RunnerDeployment]:
+def build_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,
+                      entrypoint_type: EntrypointType = EntrypointType.FILE_PATH,
+                      ) -> list[RunnerDeployment]:
     """The deployments with their schedules. ``pause_schedules``: create every schedule
-    paused (runs only when triggered, e.g. from the UI)."""
+    paused (runs only when triggered, e.g. from the UI). ``entrypoint_type``: module paths
+    for a work pool (a worker imports the installed package)."""
     settings = settings or get_settings()
     tz = settings.schedule_timezone
     reconcile_ready = bool(settings.reconcile_core_csv and settings.reconcile_claims_csv)
     return [
         process_inbox.to_deployment(
-            name="process-inbox", tags=["operations"],
+            entrypoint_type=entrypoint_type, name="process-inbox", tags=["operations"],
             schedules=[Interval(timedelta(seconds=settings.inbox_poll_seconds), timezone=tz)],
             paused=pause_schedules, parameters={"inbox": str(settings.inbox)},
             # One at a time: a slow poll and a run started from the UI queue, not race.
@@ -72,7 +74,7 @@ def build_deployments(settings: Settings | None = None, *,
             description="Poll the inbox: intake, OCR, rules, routing; documents to review "
             "get a review-document run."),
         drain_outbox.to_deployment(
-            name="drain-outbox", tags=["operations"],
+            entrypoint_type=entrypoint_type, name="drain-outbox", tags=["operations"],
             schedules=[Interval(timedelta(seconds=settings.drain_interval_seconds),
                                 timezone=tz)],
             paused=pause_schedules,
@@ -84,7 +86,7 @@ def build_deployments(settings: Settings | None = None, *,
                 limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
             description="Post approved documents' outbox messages to the downstream systems."),
         reconcile_masters.to_deployment(
-            name="reconcile-masters", tags=["operations", "daily"],
+            entrypoint_type=entrypoint_type, name="reconcile-masters", tags=["operations", "daily"],
             schedules=[Cron(settings.reconcile_cron, timezone=tz)],
             paused=pause_schedules or not reconcile_ready,
             parameters={"core_csv": str(settings.reconcile_core_csv),
@@ -93,14 +95,64 @@ def build_deployments(settings: Settings | None = None, *,
             description="Daily reconciliation of the core and claims customer masters "
             f"({settings.reconcile_cron}, {tz})."),
         kpi_report.to_deployment(
-            name="kpi-report", tags=["operations", "daily"],
+            entrypoint_type=entrypoint_type, name="kpi-report", tags=["operations", "daily"],
             schedules=[Cron(settings.kpi_cron, timezone=tz)], paused=pause_schedules,
             description=f"Daily KPI report ({settings.kpi_cron}, {tz})."),
         review_document.to_deployment(
-            name="review-document", tags=["review"],
+            entrypoint_type=entrypoint_type, name="review-document", tags=["review"],
             description="Pause for a reviewer's decision on one document (started by "
             "process-inbox)."),
     ]
+
+
+POOL_TEMPLATES = ("process", "docker", "kubernetes")
+
+
+def pool_template(kind: str = "process") -> dict:
+    """The base job template of a work pool of this kind (``flows/work_pools/*.json``:
+    Prefect's default with the back office's defaults, e.g. ``BACKOFFICE_DISPATCH=readers``)."""
+    import json
+    from importlib.resources import files
+
+    if kind not in POOL_TEMPLATES:
+        raise ValueError(f"no work pool template for {kind!r}; one of {POOL_TEMPLATES}")
+    return json.loads(files("flows.work_pools").joinpath(f"{kind}.json").read_text())
+
+
+def ensure_work_pool(name: str, kind: str = "process") -> bool:
+    """Create the work pool with the repository's base job template if it does not exist.
+    True when it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(
+                name=name, type=kind, base_job_template=pool_template(kind),
+                description="backoffice: process-inbox, drain-outbox, reconcile-masters, "
+                "kpi-report, review-document"))
+            return True
+
+
+def deploy_to_pool(settings: Settings | None = None, *, pool: str | None = None,
+                   kind: str = "process", pause_schedules: bool = False) -> list[str]:
+    """Register every deployment with the work pool (created if missing): hosts run them
+    with ``prefect worker start --pool <pool>``. The entrypoints are module paths
+    (``flows.process_inbox.process_inbox``), so a worker needs the package installed, not
+    this checkout. Returns the deployments' ``flow/name``."""
+    settings = settings or get_settings()
+    pool = pool or settings.work_pool
+    ensure_work_pool(pool, kind)
+    names = []
+    for deployment in build_deployments(settings, pause_schedules=pause_schedules,
+                                        entrypoint_type=EntrypointType.MODULE_PATH):
+        deployment.apply(work_pool_name=pool)
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names
 
 
 def serve_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,

@@ -21,13 +21,15 @@ from pydantic import Field
 
 from backoffice import reports
 from backoffice.batch import dry_run_rows, received_ids
+from backoffice.blobs import storage_for
 from backoffice.intake import scan_inbox
 from backoffice.leases import recover_expired
 from backoffice.log_masking import mask_exceptions
-from backoffice.processing import process_document
 from backoffice.runtime import get_db, get_recognizer
-from backoffice.settings import Settings, get_settings
+from backoffice.settings import get_settings
 from domain.models import DocType
+from flows.dispatch import run_on_readers
+from flows.read_document import process, run_settings
 
 REVIEW_DEPLOYMENT = "review-document/review-document"
 
@@ -39,7 +41,7 @@ def intake(inbox: str, batch: str | None) -> dict:
     from sqlmodel import Session
 
     with Session(get_db(settings)) as session:
-        result = scan_inbox(session, Path(inbox), documents_dir=settings.documents_dir,
+        result = scan_inbox(session, Path(inbox), documents_dir=storage_for(settings),
                             quarantine_dir=settings.quarantine_dir,
                             max_bytes=settings.max_file_bytes, batch=batch)
     # Documents of a run that died mid-way come back once their lease has expired.
@@ -47,24 +49,6 @@ def intake(inbox: str, batch: str | None) -> dict:
     return {"received": recovered.requeued + result.received,
             "duplicates": len(result.duplicates),
             "quarantined": recovered.quarantined + result.quarantined}
-
-
-def _run_settings(confidence_threshold: float | None) -> Settings:
-    settings = get_settings()
-    if confidence_threshold is None:
-        return settings
-    # The run's own threshold wins over a configured target error.
-    return settings.model_copy(update={"review_min_field_confidence": confidence_threshold,
-                                       "review_target_error": None})
-
-
-@task(name="process-document", task_run_name="process-document-{doc_id}")
-@mask_exceptions
-def process(doc_id: int, confidence_threshold: float | None = None,
-            doc_types: list[str] | None = None) -> list[int]:
-    settings = _run_settings(confidence_threshold)
-    return process_document(get_db(settings), doc_id, get_recognizer(settings), settings,
-                            doc_types=set(doc_types) if doc_types else None)
 
 
 @task(name="request-reviews")
@@ -103,6 +87,7 @@ def process_inbox(
     dry_run: bool = False,
     max_documents: Annotated[int | None, Field(ge=1, le=10000)] = None,
     request_review: bool = True,
+    max_wait_seconds: Annotated[float | None, Field(ge=1)] = None,
 ) -> dict:
     """Take every file of `inbox` through intake, OCR, validation and routing.
 
@@ -118,6 +103,9 @@ def process_inbox(
         max_documents: Process at most this many documents in this run (1 to 10000); the
             rest stay 'received' for the next run.
         request_review: Start a review-document run for each document routed to review.
+        max_wait_seconds: With readers (BACKOFFICE_DISPATCH=readers): stop waiting for
+            them after this long; documents not yet read stay 'received' for the next
+            run. Empty: wait until every document is done.
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -125,7 +113,7 @@ def process_inbox(
     types = sorted({DocType(t).value for t in doc_types}) if doc_types else None
     if dry_run:
         rows = dry_run_rows(Path(inbox), get_recognizer(settings),
-                            _run_settings(confidence_threshold),
+                            run_settings(confidence_threshold),
                             doc_types=set(types) if types else None, limit=max_documents)
         create_table_artifact(key="process-inbox-documents", table=rows,
                               description="DRY RUN: what a run would decide (nothing stored)")
@@ -139,9 +127,16 @@ def process_inbox(
     taken = intake(inbox, batch)
     logger.info("intake: %d received, %d duplicates, %d quarantined",
                 len(taken["received"]), taken["duplicates"], len(taken["quarantined"]))
+    todo = received_ids(get_db(settings), taken["received"], max_documents)
     processed: list[int] = []
-    for doc_id in received_ids(get_db(settings), taken["received"], max_documents):
-        processed.extend(process(doc_id, confidence_threshold, types))
+    handed = None
+    if settings.dispatch == "readers":
+        handed = run_on_readers(todo, settings, confidence_threshold=confidence_threshold,
+                                doc_types=types, max_wait_seconds=max_wait_seconds)
+        processed = handed.done
+    else:
+        for doc_id in todo:
+            processed.extend(process(doc_id, confidence_threshold, types))
     ids = processed + taken["quarantined"]
     rows = reports.document_rows(get_db(settings), ids)
     create_table_artifact(key="process-inbox-documents", table=rows,
@@ -154,5 +149,10 @@ def process_inbox(
     logger.info("statuses: %s", summary)
     review_ids = [r["document"] for r in rows if r["status"] == "in_review"]
     reviews = request_reviews(review_ids) if request_review else {}
-    return {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary,
-            "review_runs": {str(k): v for k, v in reviews.items()}}
+    result = {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary,
+              "review_runs": {str(k): v for k, v in reviews.items()}}
+    if handed is not None:
+        result["readers"] = {"handed_out": handed.handed_out,
+                             "handed_out_again": handed.handed_out_again,
+                             "crashed_runs": handed.crashed_runs, "waiting": handed.waiting}
+    return result

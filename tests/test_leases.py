@@ -114,23 +114,23 @@ def test_a_document_that_crashes_the_engine_is_quarantined(engine, tmp_path, mon
         assert verify_audit_chain(session) == []
 
 
-def test_worker_takes_the_inbox_and_a_dead_workers_document(engine, tmp_path):
-    from worker_support import BlankRecognizer, write_tiny_documents
-
-    from backoffice.worker import run_worker
-
-    (orphan,) = _docs(engine, 1, tmp_path)
-    leases.claim(engine, "dead", lease_seconds=0.05)  # and then it died
-    inbox = tmp_path / "inbox"
-    write_tiny_documents(inbox, 3)
-    settings = get_settings().model_copy(update={
-        "worker_poll_seconds": 0.05, "data_dir": tmp_path / "data"})
-    time.sleep(0.1)
-    report = run_worker(engine, BlankRecognizer(), settings, inbox=inbox, owner="w", once=True,
-                        max_seconds=60)
-    assert report.received == 3 and report.requeued == 1 and report.failed == 0
-    assert len(report.processed) == 4 and orphan in report.processed
-    assert leases.count_active(engine) == {"received": 0, "processing": 0}
-    assert list(inbox.iterdir()) == []
+def test_a_vanished_holders_leases_end_at_once_and_it_records_nothing(engine, tmp_path):
+    """What process-inbox does when a reader leaves the server's task workers: its leases
+    are ended (not waited out), the documents requeued; the reader, if it was alive after
+    all, records nothing."""
+    a, b = _docs(engine, 2, tmp_path)
+    held_a = leases.claim(engine, "host-1/run-a", lease_seconds=600, document_id=a)
+    leases.claim(engine, "host-2/run-b", lease_seconds=600, document_id=b)
+    assert leases.holders(engine) == {a: "host-1/run-a", b: "host-2/run-b"}
+    assert leases.expire(engine, [a]) == 1
+    found = leases.recover_expired(engine, max_attempts=3)
+    assert found.requeued == [a] and found.quarantined == []
+    assert leases.holders(engine) == {b: "host-2/run-b"}
+    assert leases.expire(engine, [a]) == 0  # no longer processing: nothing to end
+    with Session(engine) as session:
+        assert leases.hold(session, held_a) is False  # the old holder records nothing
+        session.rollback()
+    again = leases.claim(engine, "host-3/run-c", lease_seconds=600, document_id=a)
+    assert again is not None and again.attempt == 2
     with Session(engine) as session:
         assert verify_audit_chain(session) == []

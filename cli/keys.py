@@ -1,11 +1,9 @@
-"""`backoffice worker` and `backoffice keys`: processing workers and encryption keys."""
+"""`backoffice keys`: the encryption-at-rest key ring."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,42 +15,6 @@ from backoffice.settings import apply_environment
 keys_app = typer.Typer(help="Encryption-at-rest keys: generate, show, rotate.",
                        no_args_is_help=True)
 console = Console(stderr=True)
-
-
-def _load_recognizer(spec: str, settings):
-    if spec == "paddle":
-        from backoffice.runtime import get_recognizer
-
-        return get_recognizer(settings)
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)()
-
-
-def worker(
-    inbox: Annotated[Path | None, typer.Option(
-        help="Inbox folder to take files from first.")] = None,
-    once: Annotated[bool, typer.Option(
-        "--once", help="Stop when nothing is waiting or in progress (documents of dead "
-        "workers are taken over first).")] = False,
-    owner: Annotated[str | None, typer.Option(
-        help="Worker name in leases and the audit trail.")] = None,
-    batch: Annotated[str | None, typer.Option(
-        help="A batch label stored with each document.")] = None,
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
-    recognizer: Annotated[str, typer.Option(
-        hidden=True, help="OCR engine: paddle, or module:factory (tests).")] = "paddle",
-) -> None:
-    """Process documents: intake, then claim received documents under a lease, until told
-    to stop (or, with --once, until all are done). Run as many as you like."""
-    settings = apply_environment()
-    from backoffice.runtime import get_db
-    from backoffice.worker import run_worker
-
-    engine = get_db(settings)
-    engine_ocr = _load_recognizer(recognizer, settings)
-    report = run_worker(engine, engine_ocr, settings, inbox=inbox, owner=owner, once=once,
-                        batch=batch, max_seconds=max_seconds)
-    sys.stdout.write(json.dumps(report.as_dict()) + "\n")
 
 
 @keys_app.command("generate")

@@ -1,0 +1,159 @@
+"""Scale-out on Prefect's engine, as separate hosts would run it.
+
+A Prefect server on PostgreSQL, the store on PostgreSQL with the originals in it, the
+deployments in the work pool run by ``prefect worker start --pool``, and readers
+(``backoffice reader``, Prefect task workers) as separate processes, each in its own
+folder with its own data folder. The real PaddleOCR reads the documents.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import FIXTURES, PG_ADMIN_URL
+from sqlmodel import Session
+
+from backoffice.audit import verify_audit_chain
+from backoffice.runtime import db_engine
+from cli.scale_demo import Cluster, store_report
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+
+def _stage(inbox: Path, n_ids: int, n_claims: int) -> int:
+    inbox.mkdir(parents=True, exist_ok=True)
+    ids = sorted((FIXTURES / "idcards").glob("*.png"))[:n_ids]
+    claims = sorted((FIXTURES / "claims").glob("*.png"))[:n_claims]
+    for path in [*claims, *ids]:
+        shutil.copy(path, inbox / path.name)
+    (inbox / "empty.png").write_bytes(b"")  # quarantined at intake, with its reason
+    return len(ids) + len(claims)
+
+
+@pytest.mark.ocr
+@pytest.mark.slow
+def test_kill_9_a_reader_mid_document_exactly_once_nothing_lost(tmp_path):
+    with Cluster(root=tmp_path / "hosts", readers=2, pg_admin=PG_ADMIN_URL) as cluster:
+        api = cluster.server.api_url
+        # The project's work pool and module-path deployments.
+        pool = httpx.get(f"{api}/work_pools/backoffice", timeout=10).json()
+        assert pool["type"] == "process"
+        assert pool["base_job_template"]["variables"]["properties"]["env"]["default"] == {
+            "BACKOFFICE_DISPATCH": "readers"}
+        deployment = httpx.get(f"{api}/deployments/name/process-inbox/process-inbox",
+                               timeout=10).json()
+        assert deployment["work_pool_name"] == "backoffice"
+        assert deployment["entrypoint"] == "flows.process_inbox.process_inbox"
+
+        cluster.wait_for_readers()
+        total = _stage(cluster.inbox, n_ids=4, n_claims=6)
+        engine = db_engine(cluster.store_url)
+        outcome: dict = {}
+        runner = threading.Thread(target=lambda: outcome.update(cluster.run_inbox(timeout=900)))
+        runner.start()
+        # Wait until a reader holds a document, then kill that reader's process group.
+        from backoffice import leases
+
+        victim = held_doc = None
+        pids = {p.pid: p for p in cluster.reader_procs}
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline:
+            for doc_id, owner in leases.holders(engine).items():
+                pid = int(owner.split("/", 1)[0].rsplit("-", 1)[1])
+                if pid in pids:
+                    victim, held_doc, victim_run = pids[pid], doc_id, owner.split("/", 1)[1]
+                    break
+            time.sleep(0.05)
+        assert victim is not None, "no reader ever held a document"
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        runner.join(900)
+        assert outcome.get("state") == "COMPLETED", outcome
+
+        report = store_report(cluster.store_url)
+        assert report["exactly_once"], report
+        assert report["read"] == total and report["active"] == []
+        # The killed reader's document was taken again, by the surviving reader.
+        survivor = next(p for p in cluster.reader_procs if p is not victim)
+        assert any(str(survivor.pid) in name for name in report["by_reader"])
+        assert report["claims"] >= total + 1
+        # Its run in Prefect says what happened.
+        run = httpx.get(f"{api}/task_runs/{victim_run}", timeout=10).json()
+        assert run["state"]["type"] == "CRASHED", run["state"]
+        assert f"document {held_doc}" in run["state"]["message"]
+        # The empty file was quarantined with its reason; nothing was dropped.
+        assert report["statuses"].get("quarantined", 0) >= 1
+        assert sum(report["statuses"].values()) >= total + 1
+        with Session(engine) as session:
+            assert verify_audit_chain(session) == []
+        # Per-document runs under the flow run, as an operator sees them in the UI.
+        runs = httpx.post(f"{api}/task_runs/filter", json={
+            "task_runs": {"name": {"like_": "process-document-"}}}, timeout=10).json()
+        assert len({r["name"] for r in runs}) == total
+        assert all(r["flow_run_id"] == outcome["flow_run"] for r in runs)
+        db_engine.cache_clear()
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path.endswith("/health") else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args):
+        pass
+
+
+def _reader(env_extra: dict[str, str], tmp_path: Path, seconds: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BACKOFFICE_"))}
+    env.update({"BACKOFFICE_DATA_DIR": str(tmp_path / "data"), **env_extra})
+    return subprocess.run([sys.executable, "-m", "cli", "reader", "--max-seconds", str(seconds),
+                           "--retry-max-seconds", "1"], check=False, env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_reader_that_cannot_reach_the_server_retries_and_says_so(tmp_path):
+    from backoffice.server import free_port
+
+    port = free_port()
+    done = _reader({"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}, tmp_path, 5)
+    assert done.returncode == 1
+    assert f"cannot reach the Prefect server at http://127.0.0.1:{port}/api (attempt 1)" \
+        in done.stderr
+    assert "(attempt 2)" in done.stderr and "retrying in" in done.stderr
+
+
+def test_a_reader_that_cannot_reach_the_store_retries_and_says_so(tmp_path):
+    from backoffice.server import free_port
+
+    server = HTTPServer(("127.0.0.1", 0), _Health)  # the test is about the store
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dead = free_port()
+        done = _reader({
+            "PREFECT_API_URL": f"http://127.0.0.1:{server.server_port}/api",
+            "BACKOFFICE_DATABASE_URL": f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{dead}/x",
+            "BACKOFFICE_DOCUMENT_STORAGE": "store"}, tmp_path, 5)
+    finally:
+        server.shutdown()
+    assert done.returncode == 1
+    assert "cannot reach the store's database (attempt 1)" in done.stderr
+    assert "s3cret" not in done.stderr
+
+
+def test_a_reader_refuses_a_storage_it_cannot_use(tmp_path):
+    done = _reader({"PREFECT_API_URL": "http://127.0.0.1:9/api",
+                    "BACKOFFICE_DOCUMENT_STORAGE": "s3://bucket/prefix"}, tmp_path, 5)
+    assert done.returncode == 2
+    assert "s3fs" in done.stderr
