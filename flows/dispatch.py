@@ -10,8 +10,10 @@ when its run cannot finish it:
   host lost): the lease is ended, the document requeued (``backoffice.leases``), the
   dead run marked *Crashed* with the reason, and a new run created;
 - its run failed or crashed and the document is back in ``received``;
-- its run stayed *Scheduled* for ``stall_seconds`` while runs created after it started
-  (a reader that died had taken it from the server's queue without starting it).
+- its run is still *Scheduled* while runs created after it have started (the queue is
+  first in, first out): a reader that died had taken it from the server's queue without
+  starting it. Handed out again at once after a reader vanished, else after
+  ``stall_seconds`` (a live reader finishing its document may hold one such run).
 
 A document handed out twice is still recorded once: the second run finds it taken (the
 store's claim). Documents still waiting after ``max_wait_seconds`` stay ``received`` for
@@ -85,6 +87,7 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
     started = time.monotonic()
     last_nag = 0.0
     newest_started = 0.0
+    last_vanish = float("-inf")  # a reader that vanished may also have taken a run unstarted
     with get_client(sync_client=True) as client:
         while pending:
             time.sleep(poll_seconds)
@@ -110,6 +113,7 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
             found = leases.recover_expired(engine, max_attempts=settings.processing_max_attempts,
                                            actor="process-inbox")
             if gone:
+                last_vanish = now
                 for doc_id in gone:
                     run_id = owner_run(holders[doc_id])
                     host = owner_host(holders[doc_id])
@@ -142,8 +146,9 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
                 elif st == Status.RECEIVED and run_state in _FINAL_BAD:
                     hand_out(doc_id)
                 elif st == Status.RECEIVED and run_state == "SCHEDULED" and \
-                        now - created[runs[doc_id]] > stall_seconds and \
-                        newest_started > created[runs[doc_id]]:
+                        newest_started > created[runs[doc_id]] and (
+                            now - created[runs[doc_id]] > stall_seconds
+                            or created[runs[doc_id]] < last_vanish):
                     # Runs created after it started long ago, and the queue is first in,
                     # first out: a reader that died had taken it without starting it.
                     hand_out(doc_id)

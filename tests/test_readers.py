@@ -32,8 +32,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 def _stage(inbox: Path, n_ids: int, n_claims: int) -> int:
     inbox.mkdir(parents=True, exist_ok=True)
-    ids = sorted((FIXTURES / "idcards").glob("*.png"))[:n_ids]
-    claims = sorted((FIXTURES / "claims").glob("*.png"))[:n_claims]
+    ids = sorted((FIXTURES / "idcards" / "photo").glob("*.*"))[:n_ids]
+    claims = sorted((FIXTURES / "claims" / "clean").glob("*.*"))[:n_claims]
+    assert len(ids) == n_ids and len(claims) == n_claims
     for path in [*claims, *ids]:
         shutil.copy(path, inbox / path.name)
     (inbox / "empty.png").write_bytes(b"")  # quarantined at intake, with its reason
