@@ -21,7 +21,11 @@ PYTEST_ARGS ?=
 WITH_PG := scripts/test-postgres.sh
 LINT_DIRS := $(wildcard backoffice ocr validators flows domain cli tests bench)
 
-.PHONY: demo test test-fast serve bench setup clean-data lint check-venv FORCE
+.PHONY: demo test test-fast serve bench bench-scale scale-demo prefect-server setup clean-data lint \
+        check-venv FORCE
+
+# Readers for `make scale-demo` / `make bench-scale`.
+WORKERS ?= 2
 
 demo: $(STAMPS)/venv
 	$(VENV)/bin/backoffice demo
@@ -36,6 +40,19 @@ test-fast: $(STAMPS)/venv
 bench: $(STAMPS)/venv
 	$(PY) bench/bench_extract.py
 	$(PY) bench/bench_extract.py --fixtures fixtures/claims
+
+# The many-machines path on this machine: Prefect server and store on PostgreSQL, the work
+# pool's worker and $(WORKERS) readers as separate processes; the fixtures run through it.
+scale-demo: $(STAMPS)/venv
+	$(WITH_PG) $(VENV)/bin/backoffice scale-demo --readers $(WORKERS)
+
+bench-scale: $(STAMPS)/venv
+	$(WITH_PG) $(PY) bench/bench_scale.py --readers 1,2,4
+
+# The Prefect server for many hosts (API and UI on 0.0.0.0:4200); set
+# BACKOFFICE_PREFECT_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL.
+prefect-server: $(STAMPS)/venv
+	$(VENV)/bin/backoffice prefect-server --host 0.0.0.0
 
 # Both linters run; either failing fails the target.
 lint: $(STAMPS)/venv

@@ -110,7 +110,8 @@ def ensure_postgres_database(url: str) -> None:
 
 def start_prefect_server(port: int | None = None, home: Path | None = None, *,
                          host: str = "127.0.0.1", timeout: float = 180.0,
-                         database_url: str | None = None) -> PrefectServer:
+                         database_url: str | None = None,
+                         extra_env: dict[str, str] | None = None) -> PrefectServer:
     """Start ``prefect server start`` on ``host:port`` and wait until it answers.
 
     ``home``: Prefect's home (logs; its SQLite database unless ``database_url``); default
@@ -138,6 +139,7 @@ def start_prefect_server(port: int | None = None, home: Path | None = None, *,
                              + _masked_url(database_url))
         ensure_postgres_database(database_url)
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+    env.update(extra_env or {})
     # The UI asks its browser to call this URL; by default it would say port 4200.
     env.update(PREFECT_SERVER_API_HOST=host, PREFECT_SERVER_API_PORT=str(port),
                PREFECT_UI_API_URL=f"http://{host}:{port}/api")

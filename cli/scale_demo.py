@@ -73,6 +73,8 @@ class Cluster:
     pg_admin: str = field(default_factory=_pg_admin)
     keep: bool = False
     recognizer_env: dict[str, str] = field(default_factory=dict)
+    #: Log every API request in the server's log (uvicorn's access log), to count them.
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         self.tag = uuid.uuid4().hex[:8]
@@ -112,8 +114,9 @@ class Cluster:
 
         self.root.mkdir(parents=True, exist_ok=True)
         _create_db(self.pg_admin, self.store_db)
-        self.server = start_prefect_server(port=free_port(), home=self.root / "prefect-server",
-                                           database_url=self.prefect_url)
+        self.server = start_prefect_server(
+            port=free_port(), home=self.root / "prefect-server", database_url=self.prefect_url,
+            extra_env={"PREFECT_SERVER_LOGGING_LEVEL": "INFO"} if self.access_log else None)
         self.intake_dir.mkdir(parents=True, exist_ok=True)
         env = self.env(self.intake_dir / "data")
         subprocess.run([sys.executable, "-m", "cli", "deploy", "--pause-schedules"], env=env,
@@ -158,6 +161,12 @@ class Cluster:
                 raise RuntimeError("a reader exited:\n" + self.tail("reader-0/reader.log"))
             time.sleep(1)
         raise RuntimeError(f"{count} readers not connected after {timeout:.0f} s")
+
+    def api_calls(self) -> int:
+        """API requests the server has answered so far (needs ``access_log``)."""
+        text = self.server.log_path.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if '"' in line and " /api/" in line
+                   and "HTTP/1.1" in line)
 
     def tail(self, rel: str, lines: int = 40) -> str:
         path = self.root / rel

@@ -140,7 +140,10 @@ def shared_task_storage(settings: Settings | None = None) -> str:
     name = "backoffice-tasks-" + hashlib.sha256(config.encode()).hexdigest()[:10]
     slug = f"{block.get_block_type_slug()}/{name}"
     if _saved.get(slug) != config:
-        block.save(name, overwrite=True)
+        try:
+            block.save(name, overwrite=True)
+        except Exception:  # noqa: BLE001 - another host saved it at the same moment
+            type(block).load(name)  # it exists now; anything else raises here
         _saved[slug] = config
     return slug
 
