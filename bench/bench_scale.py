@@ -14,7 +14,8 @@ through every row:
   recorded in the store (the readers' steady state; the run's wall time includes intake
   and the flow run's start);
 - *API calls/document*: requests the Prefect server answered during the run (its access
-  log), over the documents;
+  log), over the documents; *server CPU ms/document*: the Prefect server process's CPU
+  time during the run, over the documents;
 - *overhead ms/document*: (readers' seconds per document × readers) − the bare
   ``extract`` seconds per document with the same threads per process, i.e. what
   orchestration, the store and the shared storage add to each document;
@@ -116,11 +117,12 @@ def run_row(files: list[Path], readers: int, root: Path) -> dict:
         cluster.inbox.mkdir(parents=True, exist_ok=True)
         for i, f in enumerate(files):
             shutil.copy(f, cluster.inbox / f"{i:04d}-{f.name}")
-        calls0 = cluster.api_calls()
+        calls0, cpu0 = cluster.api_calls(), cluster.server_cpu_seconds()
         t0 = time.monotonic()
         run = cluster.run_inbox()
         wall = time.monotonic() - t0
         calls = cluster.api_calls() - calls0
+        server_cpu = cluster.server_cpu_seconds() - cpu0
         report = store_report(cluster.store_url)
         flow = _flow_run_start(cluster, run["flow_run"])
     read = max(report["read"], 1)
@@ -128,6 +130,7 @@ def run_row(files: list[Path], readers: int, root: Path) -> dict:
             "documents": report["read"], "seconds": report["seconds"],
             "per_minute": report["per_minute"], "wall_seconds": round(wall, 1),
             "api_calls": calls, "api_calls_per_document": round(calls / read, 1),
+            "server_cpu_ms_per_document": round(1000 * server_cpu / read),
             "by_reader": report["by_reader"], "exactly_once": report["exactly_once"],
             "flow_run_start_seconds": flow}
 
@@ -174,13 +177,15 @@ def main() -> None:
     print(f"{len(files)} documents (fixtures idcards + claims), {cores} cores; cold start of a "
           f"fresh process before its first document: {cold:.1f} s")
     print("| readers | threads each | documents/min | wall s | reader s/doc | bare s/doc "
-          "| overhead ms/doc | API calls/doc | flow run start s | exactly once |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| overhead ms/doc | API calls/doc | server CPU ms/doc | flow run start s "
+          "| exactly once |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['readers']} | {r['threads_per_reader']} | {r['per_minute']} | "
               f"{r['wall_seconds']} | {r['reader_seconds_per_document']} | "
               f"{r['bare_seconds_per_document']} | {r['overhead_ms_per_document']} | "
-              f"{r['api_calls_per_document']} | {r['flow_run_start_seconds']} | "
+              f"{r['api_calls_per_document']} | {r['server_cpu_ms_per_document']} | "
+              f"{r['flow_run_start_seconds']} | "
               f"{'yes' if r['exactly_once'] else 'NO'} |")
 
 

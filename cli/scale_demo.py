@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Self
@@ -75,6 +76,11 @@ class Cluster:
     recognizer_env: dict[str, str] = field(default_factory=dict)
     #: Log every API request in the server's log (uvicorn's access log), to count them.
     access_log: bool = False
+    #: The address the Prefect server listens on (the other hosts reach it there).
+    server_host: str = "127.0.0.1"
+    #: A command prefix per reader, e.g. ``["ip", "netns", "exec", "host-1"]``: readers on
+    #: other (network) hosts.
+    reader_prefix: Callable[[int], list[str]] | None = None
 
     def __post_init__(self) -> None:
         self.tag = uuid.uuid4().hex[:8]
@@ -115,7 +121,8 @@ class Cluster:
         self.root.mkdir(parents=True, exist_ok=True)
         _create_db(self.pg_admin, self.store_db)
         self.server = start_prefect_server(
-            port=free_port(), home=self.root / "prefect-server", database_url=self.prefect_url,
+            port=free_port(self.server_host), host=self.server_host,
+            home=self.root / "prefect-server", database_url=self.prefect_url,
             extra_env={"PREFECT_SERVER_LOGGING_LEVEL": "INFO"} if self.access_log else None)
         self.intake_dir.mkdir(parents=True, exist_ok=True)
         env = self.env(self.intake_dir / "data")
@@ -139,7 +146,8 @@ class Cluster:
 
     def add_reader(self, i: int) -> subprocess.Popen:
         home = self.root / f"reader-{i}"
-        proc = self._spawn([sys.executable, "-m", "cli", "reader"], home,
+        prefix = self.reader_prefix(i) if self.reader_prefix else []
+        proc = self._spawn([*prefix, sys.executable, "-m", "cli", "reader"], home,
                            self.env(home / "data"), "reader.log")
         self.reader_procs.append(proc)
         return proc
@@ -168,6 +176,12 @@ class Cluster:
         return sum(1 for line in text.splitlines() if '"' in line and " /api/" in line
                    and "HTTP/1.1" in line)
 
+    def server_cpu_seconds(self) -> float:
+        """CPU seconds the Prefect server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.server.process.pid}/stat").read_text().rsplit(")", 1)[1]
+        utime, stime = fields.split()[11:13]
+        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
     def tail(self, rel: str, lines: int = 40) -> str:
         path = self.root / rel
         try:
@@ -192,7 +206,7 @@ class Cluster:
             if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                 return {"flow_run": run["id"], "state": state["type"],
                         "message": state.get("message")}
-            time.sleep(1)
+            time.sleep(2)
         raise TimeoutError(f"process-inbox run {run['id']} not finished in {timeout:.0f} s")
 
     def stop(self) -> None:

@@ -106,6 +106,8 @@ def build_deployments(settings: Settings | None = None, *, pause_schedules: bool
 
 
 POOL_TEMPLATES = ("process", "docker", "kubernetes")
+#: The work queue of process-inbox (the host that sees the inbox).
+INTAKE_QUEUE = "intake"
 
 
 def pool_template(kind: str = "process") -> dict:
@@ -150,6 +152,10 @@ def deploy_to_pool(settings: Settings | None = None, *, pool: str | None = None,
     names = []
     for deployment in build_deployments(settings, pause_schedules=pause_schedules,
                                         entrypoint_type=EntrypointType.MODULE_PATH):
+        # process-inbox needs the inbox: its own queue, which only the intake host's
+        # worker serves; the rest run on any worker of the pool.
+        deployment.work_queue_name = INTAKE_QUEUE if deployment.name == "process-inbox" \
+            else "default"
         deployment.apply(work_pool_name=pool)
         names.append(f"{deployment.flow_name}/{deployment.name}")
     return names

@@ -22,14 +22,16 @@ the next run, and the flow says so.
 
 from __future__ import annotations
 
+import contextvars
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
-from prefect.states import Crashed
+from prefect.states import Cancelled, Crashed
 
 from backoffice import leases
 from backoffice.batch import statuses, with_pages
@@ -53,6 +55,19 @@ class Dispatch:
     crashed_runs: list[str] = field(default_factory=list)
 
 
+def _mark(client, task_run_id: UUID, state) -> None:
+    """Record a final state for a run its reader cannot finish, as Prefect's own engine
+    records task-run states: an event the server's recorder applies. (Setting it through
+    the REST API detaches the run from its flow run in Prefect 3.8: the server's event for
+    it names no flow run.)"""
+    from prefect.utilities.engine import emit_task_run_state_change_event
+
+    run = client.read_task_run(task_run_id)
+    state.state_details.task_run_id = task_run_id
+    emit_task_run_state_change_event(task_run=run, initial_state=run.state,
+                                     validated_state=state)
+
+
 def connected_readers(client) -> set[str]:
     """Ids (``host-pid``) of the task workers connected to the server now."""
     response = client.request("POST", "/task_workers/filter", json={})
@@ -61,9 +76,10 @@ def connected_readers(client) -> set[str]:
 
 def run_on_readers(doc_ids: list[int], settings: Settings, *,
                    confidence_threshold: float | None = None,
-                   doc_types: list[str] | None = None, poll_seconds: float = 1.0,
+                   doc_types: list[str] | None = None, poll_seconds: float = 2.0,
                    vanished_grace_seconds: float = 5.0, stall_seconds: float = 60.0,
-                   max_wait_seconds: float | None = None) -> Dispatch:
+                   max_wait_seconds: float | None = None,
+                   hand_out_threads: int = 8) -> Dispatch:
     logger = get_run_logger()
     engine = get_db(settings)
     task = reader_task(settings)
@@ -71,16 +87,30 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
     runs: dict[int, UUID] = {}
     created: dict[UUID, float] = {}
 
-    def hand_out(doc_id: int) -> None:
-        future = task.delay(doc_id, confidence_threshold, doc_types)
+    def record(doc_id: int, run_id: UUID, at: float) -> None:
         if doc_id in runs:
             out.handed_out_again += 1
-        runs[doc_id] = future.task_run_id
-        created[future.task_run_id] = time.monotonic()
+        runs[doc_id] = run_id
+        created[run_id] = at
         out.handed_out += 1
 
-    for doc_id in doc_ids:
-        hand_out(doc_id)
+    def named(doc_id: int):
+        # Named for its document from the start (Prefect names a deferred run by its
+        # position until a reader starts it and applies the name template).
+        return task.with_options(name=f"process-document-{doc_id}")
+
+    def hand_out(doc_id: int) -> None:
+        future = named(doc_id).delay(doc_id, confidence_threshold, doc_types)
+        record(doc_id, future.task_run_id, time.monotonic())
+
+    # Creating a deferred run is an API call and a payload write (~0.1-0.2 s): a batch is
+    # handed out by several threads, in order (``created`` keeps the submission order).
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, min(hand_out_threads, len(doc_ids)))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, named(doc_id).delay, doc_id,
+                               confidence_threshold, doc_types) for doc_id in doc_ids]
+        for i, (doc_id, future) in enumerate(zip(doc_ids, futures, strict=True)):
+            record(doc_id, future.result().task_run_id, start + i * 1e-6)
     logger.info("%d documents handed to readers (process-document runs)", len(doc_ids))
     pending = set(doc_ids)
     missing_since: dict[str, float] = {}
@@ -119,10 +149,10 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
                     host = owner_host(holders[doc_id])
                     if run_id and state_of.get(UUID(run_id), "RUNNING") not in (
                             _FINAL_BAD | {"COMPLETED"}):
-                        client.set_task_run_state(UUID(run_id), Crashed(
+                        _mark(client, UUID(run_id), Crashed(
                             message=f"reader {host} stopped while processing document "
                             f"{doc_id} (gone from the server's task workers); the document "
-                            "was requeued"), force=True)
+                            "was requeued"))
                         out.crashed_runs.append(run_id)
                     logger.warning("reader %s vanished holding document %s: requeued",
                                    host, doc_id)
@@ -149,9 +179,13 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
                         newest_started > created[runs[doc_id]] and (
                             now - created[runs[doc_id]] > stall_seconds
                             or created[runs[doc_id]] < last_vanish):
-                    # Runs created after it started long ago, and the queue is first in,
-                    # first out: a reader that died had taken it without starting it.
+                    # Runs created after it started, and the queue is first in, first
+                    # out: a reader that died had taken it without starting it.
+                    lost = runs[doc_id]
                     hand_out(doc_id)
+                    _mark(client, lost, Cancelled(
+                        message=f"taken off the queue by a reader that never started it; "
+                        f"document {doc_id} handed out again as run {runs[doc_id]}"))
             if not alive and now - last_nag > 30:
                 last_nag = now
                 logger.warning("no reader is connected to the Prefect server: %d documents "

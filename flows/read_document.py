@@ -125,27 +125,28 @@ def _task_storage_block(settings: Settings) -> WritableFileSystem:
     return RemoteFileSystem(basepath=where.rstrip("/") + "/prefect-tasks")
 
 
-_saved: dict[str, str] = {}
+_saved: dict[str, WritableFileSystem] = {}
 
 
-def shared_task_storage(settings: Settings | None = None) -> str:
+def shared_task_storage(settings: Settings | None = None) -> WritableFileSystem:
     """Where deferred runs' parameters and results live, by ``document_storage``: a block
     saved on the Prefect server (Prefect requires that), named by its configuration so
-    that every host using the same storage uses the same block. Returns its slug."""
+    that every host using the same storage uses the same block. The saved instance is
+    kept: given as an object (not a slug) Prefect does not look it up again for every
+    run (four API calls a document)."""
     import hashlib
 
     settings = settings or get_settings()
     block = _task_storage_block(settings)
     config = block.model_dump_json()
     name = "backoffice-tasks-" + hashlib.sha256(config.encode()).hexdigest()[:10]
-    slug = f"{block.get_block_type_slug()}/{name}"
-    if _saved.get(slug) != config:
+    if name not in _saved:
         try:
             block.save(name, overwrite=True)
         except Exception:  # noqa: BLE001 - another host saved it at the same moment
-            type(block).load(name)  # it exists now; anything else raises here
-        _saved[slug] = config
-    return slug
+            block = type(block).load(name)  # it exists now; anything else raises here
+        _saved[name] = block
+    return _saved[name]
 
 
 def reader_task(settings: Settings | None = None):

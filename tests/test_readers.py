@@ -55,6 +55,10 @@ def test_kill_9_a_reader_mid_document_exactly_once_nothing_lost(tmp_path):
                                timeout=10).json()
         assert deployment["work_pool_name"] == "backoffice"
         assert deployment["entrypoint"] == "flows.process_inbox.process_inbox"
+        assert deployment["work_queue_name"] == "intake"
+        drain = httpx.get(f"{api}/deployments/name/drain-outbox/drain-outbox",
+                          timeout=10).json()
+        assert (drain["work_pool_name"], drain["work_queue_name"]) == ("backoffice", "default")
 
         cluster.wait_for_readers()
         total = _stage(cluster.inbox, n_ids=4, n_claims=6)
@@ -97,12 +101,51 @@ def test_kill_9_a_reader_mid_document_exactly_once_nothing_lost(tmp_path):
         assert sum(report["statuses"].values()) >= total + 1
         with Session(engine) as session:
             assert verify_audit_chain(session) == []
-        # Per-document runs under the flow run, as an operator sees them in the UI.
+        # Per-document runs under the flow run, as an operator sees them in the UI: each
+        # document has its completed run; any run a dead reader took unstarted is
+        # cancelled with the reason, none is left scheduled.
         runs = httpx.post(f"{api}/task_runs/filter", json={
             "task_runs": {"name": {"like_": "process-document-"}}}, timeout=10).json()
-        assert len({r["name"] for r in runs}) == total
-        assert all(r["flow_run_id"] == outcome["flow_run"] for r in runs)
+        assert [(r["name"], r["flow_run_id"], r["state"]["type"]) for r in runs
+                if r["flow_run_id"] != outcome["flow_run"]] == []
+        completed = {r["name"] for r in runs if r["state"]["type"] == "COMPLETED"}
+        with Session(engine) as session:
+            from sqlmodel import select
+
+            from backoffice.store import Document
+
+            read_ids = session.exec(select(Document.id).where(
+                Document.page == 0, Document.status != "quarantined")).all()
+        assert {f"process-document-{i}" for i in read_ids} <= completed
+        assert all(r["state"]["type"] in ("COMPLETED", "CRASHED", "CANCELLED") for r in runs)
+        for r in runs:
+            if r["state"]["type"] == "CANCELLED":
+                assert "handed out again" in r["state"]["message"]
+        _operator_sees(cluster.server.url, outcome["flow_run"], victim_run, held_doc,
+                       tmp_path / "ui-shots")
         db_engine.cache_clear()
+
+
+def _operator_sees(url: str, flow_run_id: str, crashed_run: str, doc_id: int,
+                   shots: Path) -> None:
+    """In the Prefect UI (headless Chromium): the process-inbox run lists its documents'
+    runs, and the crashed one says why."""
+    from browser import PrefectUI, chromium, evidence_on_failure
+
+    driver = chromium()
+    try:
+        ui = PrefectUI(driver, url, shots)
+        with evidence_on_failure(ui):
+            ui.flow_run(flow_run_id)
+            ui.click("Task Runs")
+            ui.wait_text("process-document-", timeout=60)
+            ui.shot("process-inbox-task-runs")
+            ui.open(f"runs/task-run/{crashed_run}")
+            ui.wait_text("Crashed", timeout=60)
+            ui.wait_text(f"process-document-{doc_id}", timeout=30)
+            ui.shot("crashed-reader-run")
+    finally:
+        driver.quit()
 
 
 class _Health(BaseHTTPRequestHandler):
