@@ -170,6 +170,26 @@ class Cluster:
             time.sleep(1)
         raise RuntimeError(f"{count} readers not connected after {timeout:.0f} s")
 
+    def kill_a_reader_mid_document(self, timeout: float = 300) -> tuple[subprocess.Popen, int, str]:
+        """Wait until a reader holds a document (its lease in the store), then SIGKILL it.
+        Returns the reader's process, the document id and the Prefect task run id."""
+        from backoffice import leases
+        from backoffice.runtime import db_engine
+
+        engine = db_engine(self.store_url)
+        pids = {p.pid: p for p in self.reader_procs if p.poll() is None}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for doc_id, owner in leases.holders(engine).items():
+                host, _, run_id = owner.partition("/")
+                proc = pids.get(int(host.rsplit("-", 1)[1]))
+                if proc is not None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+                    return proc, doc_id, run_id
+            time.sleep(0.05)
+        raise TimeoutError(f"no reader held a document within {timeout:.0f} s")
+
     def api_calls(self) -> int:
         """API requests the server has answered so far (needs ``access_log``)."""
         text = self.server.log_path.read_text(errors="replace")

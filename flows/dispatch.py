@@ -26,6 +26,7 @@ import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -33,13 +34,15 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
 from prefect.states import Cancelled, Crashed
 
-from backoffice import leases
+from backoffice import leases, payloads
 from backoffice.batch import statuses, with_pages
 from backoffice.runtime import get_db
 from backoffice.settings import Settings
 from backoffice.store import Status
 from flows.read_document import owner_host, owner_run, reader_task
 
+#: How long Prefect's payloads of deferred runs are kept in the store (``task_payload``).
+PAYLOAD_RETENTION = timedelta(days=7)
 _FINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
 _ACTIVE = {Status.RECEIVED, Status.PROCESSING}
 
@@ -196,4 +199,8 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
                                "for the next run", len(pending), max_wait_seconds)
                 break
     out.done = with_pages(engine, sorted(out.done))
+    # Finished runs' payloads (document ids, options, small results) are not read again.
+    purged = payloads.purge(engine, PAYLOAD_RETENTION)
+    if purged:
+        logger.info("%d task payloads older than %s removed", purged, PAYLOAD_RETENTION)
     return out

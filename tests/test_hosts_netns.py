@@ -15,10 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -129,26 +127,11 @@ def test_readers_in_their_own_network_namespaces(tmp_path):
             cluster.inbox.mkdir(parents=True)
             for path in [*claims, *ids]:
                 shutil.copy(path, cluster.inbox / path.name)
-            engine = db_engine(cluster.store_url)
             outcome: dict = {}
             runner = threading.Thread(
                 target=lambda: outcome.update(cluster.run_inbox(timeout=900)))
             runner.start()
-            from backoffice import leases
-
-            pids = {p.pid: p for p in cluster.reader_procs}
-            victim = None
-            deadline = time.monotonic() + 300
-            while victim is None and time.monotonic() < deadline:
-                for owner in leases.holders(engine).values():
-                    pid = int(owner.split("/", 1)[0].rsplit("-", 1)[1])
-                    if pid in pids:
-                        victim = pids[pid]
-                        break
-                time.sleep(0.05)
-            assert victim is not None, "no reader ever held a document"
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait(10)
+            victim, _, _ = cluster.kill_a_reader_mid_document()
             runner.join(900)
             assert outcome.get("state") == "COMPLETED", outcome
             report = store_report(cluster.store_url)

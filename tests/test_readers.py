@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -66,22 +64,7 @@ def test_kill_9_a_reader_mid_document_exactly_once_nothing_lost(tmp_path):
         outcome: dict = {}
         runner = threading.Thread(target=lambda: outcome.update(cluster.run_inbox(timeout=900)))
         runner.start()
-        # Wait until a reader holds a document, then kill that reader's process group.
-        from backoffice import leases
-
-        victim = held_doc = None
-        pids = {p.pid: p for p in cluster.reader_procs}
-        deadline = time.monotonic() + 300
-        while victim is None and time.monotonic() < deadline:
-            for doc_id, owner in leases.holders(engine).items():
-                pid = int(owner.split("/", 1)[0].rsplit("-", 1)[1])
-                if pid in pids:
-                    victim, held_doc, victim_run = pids[pid], doc_id, owner.split("/", 1)[1]
-                    break
-            time.sleep(0.05)
-        assert victim is not None, "no reader ever held a document"
-        os.killpg(victim.pid, signal.SIGKILL)
-        victim.wait(10)
+        victim, held_doc, victim_run = cluster.kill_a_reader_mid_document()
         runner.join(900)
         assert outcome.get("state") == "COMPLETED", outcome
 
