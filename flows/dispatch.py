@@ -9,6 +9,8 @@ when its run cannot finish it:
 - its reader vanished from the server's list of task workers while holding it (killed,
   host lost): the lease is ended, the document requeued (``backoffice.leases``), the
   dead run marked *Crashed* with the reason, and a new run created;
+- its run started but the document was never claimed, and a reader vanished since (it
+  died between the two);
 - its run failed or crashed and the document is back in ``received``;
 - its run is still *Scheduled* while runs created after it have started (the queue is
   first in, first out): a reader that died had taken it from the server's queue without
@@ -189,6 +191,13 @@ def run_on_readers(doc_ids: list[int], settings: Settings, *,
                     _mark(client, lost, Cancelled(
                         message=f"taken off the queue by a reader that never started it; "
                         f"document {doc_id} handed out again as run {runs[doc_id]}"))
+                elif st == Status.RECEIVED and run_state in ("PENDING", "RUNNING") and \
+                        created[runs[doc_id]] < last_vanish and \
+                        now - last_vanish > vanished_grace_seconds:
+                    # Started, not yet claimed, and a reader has vanished since: it may
+                    # have died between the two. Handed out again; if its reader lives
+                    # after all, the claim lets only one of the two runs record it.
+                    hand_out(doc_id)
             if not alive and now - last_nag > 30:
                 last_nag = now
                 logger.warning("no reader is connected to the Prefect server: %d documents "
