@@ -39,9 +39,15 @@ def prefect_server(
     from backoffice.server import _masked_url, start_prefect_server
 
     url = database_url or settings.prefect_database_url
+    where = _masked_url(url) if url else f"SQLite ({settings.prefect_home})"
     err.print(f"starting the Prefect server on {host}:{port or settings.prefect_port}, "
-              f"database {_masked_url(url) if url else 'SQLite (' + str(settings.prefect_home) + ')'}…")
-    server = start_prefect_server(port=port, host=host, database_url=url)
+              f"database {where}…")
+    try:
+        server = start_prefect_server(port=port, host=host, database_url=url)
+    except Exception as exc:  # noqa: BLE001 - a bad URL, an unreachable database: said, not a traceback
+        err.print(f"[red]the Prefect server did not start: {type(exc).__name__}: "
+                  f"{str(exc).strip()}[/]")
+        raise typer.Exit(2) from None
     err.print(f"[bold]Prefect API[/]: {server.api_url}  UI: {server.url}  "
               f"(log {server.log_path})")
 

@@ -184,3 +184,71 @@ def test_a_reader_refuses_a_storage_it_cannot_use(tmp_path):
                     "BACKOFFICE_DOCUMENT_STORAGE": "s3://bucket/prefix"}, tmp_path, 5)
     assert done.returncode == 2
     assert "s3fs" in done.stderr
+
+
+def test_prefect_server_command_on_postgres_starts_answers_and_stops(tmp_path):
+    """`backoffice prefect-server` on PostgreSQL (its database created if missing)."""
+    import signal
+    import time
+    import uuid
+
+    import psycopg
+
+    from backoffice.server import free_port
+
+    name = f"bo_prefect_cmd_{uuid.uuid4().hex[:8]}"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BACKOFFICE_"))}
+    env["BACKOFFICE_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "prefect-server", "--port", str(port),
+                             "--database-url", f"{base}/{name}"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        healthy = False
+        while time.monotonic() < deadline and proc.poll() is None and not healthy:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).is_success
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert healthy, proc.stdout.read() if proc.poll() is not None else "not healthy"
+        with psycopg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}") as conn:
+            tables = conn.execute("SELECT count(*) FROM information_schema.tables "
+                                  "WHERE table_name = 'flow_run'").fetchone()[0]
+        assert tables == 1  # Prefect's tables live in PostgreSQL, not SQLite
+        assert not (tmp_path / "data" / "prefect" / "prefect.db").exists()
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_prefect_server_refuses_a_database_url_it_cannot_use(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BACKOFFICE_"))}
+    env["BACKOFFICE_DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run([sys.executable, "-m", "cli", "prefect-server", "--database-url",
+                           "postgresql://prefect:s3cret@db/prefect"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert "postgresql+asyncpg://" in done.stderr and "Traceback" not in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+
+
+def test_every_pool_template_is_prefects_with_our_environment():
+    from flows.deployments import POOL_TEMPLATES, pool_template
+
+    for kind in POOL_TEMPLATES:
+        template = pool_template(kind)
+        props = template["variables"]["properties"]
+        assert props["env"]["default"]["BACKOFFICE_DISPATCH"] == "readers"
+        assert "{{ env }}" in str(template["job_configuration"]["env"])
+        if kind != "process":
+            assert props["image"]["default"] == "backoffice:latest"
+    with pytest.raises(ValueError, match="no work pool template"):
+        pool_template("ecs")
