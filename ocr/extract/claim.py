@@ -315,6 +315,7 @@ class _Anchor:
     x1: float
     y0: float
     y1: float
+    label: str = ""
 
 
 _SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^第[一二三四五六七八九十]+部分")
@@ -350,25 +351,40 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
                 wrapped = (j, other, hit)
                 break
         if wrapped is not None:
-            j, other, (field, _label, end) = wrapped
+            j, other, (field, label, end) = wrapped
             joined = ln.text + other.text
             anchors.append(_Anchor(field, ln, other, joined[end:], min(ln.x0, other.x0),
-                                   max(ln.x1, other.x1), ln.y0, other.y1))
+                                   max(ln.x1, other.x1), ln.y0, other.y1, label))
             used.update((i, j))
             continue
         hits = find_labels(ln.text)
         if hits and hits[0][0] == 0:
             # Two `label：value` pairs on one OCR line: split the line between them.
             width = max(len(ln.text), 1)
-            for k, (start, field, _label, end) in enumerate(hits):
+            for k, (start, field, label, end) in enumerate(hits):
                 stop = hits[k + 1][0] if k + 1 < len(hits) else len(ln.text)
                 rest = ln.text[end:stop]
                 if rest.strip("：: ") in _HEADING_TAILS:
                     field = IGNORE
                 x0 = ln.x0 + (ln.x1 - ln.x0) * start / width
                 x1 = ln.x0 + (ln.x1 - ln.x0) * end / width
-                anchors.append(_Anchor(field, ln, ln, rest, x0, x1, ln.y0, ln.y1))
+                anchors.append(_Anchor(field, ln, ln, rest, x0, x1, ln.y0, ln.y1, label))
             used.add(i)
+    return _payee_as_claimant(anchors)
+
+
+_PAYEE_NAME = re.compile(r"^(领款人|收款人)(姓名|名称)")
+
+
+def _payee_as_claimant(anchors: list[_Anchor]) -> list[_Anchor]:
+    """领款人姓名 (the payee's name) is the account's holder on a form that asks
+    nothing else about the account's name; on a form that also asks for the account's
+    name (户名, 账户名称), the payee's name is the applicant's, who receives the money."""
+    payees = [a for a in anchors if a.field == "account_name" and _PAYEE_NAME.match(a.label)]
+    holders = [a for a in anchors if a.field == "account_name" and a not in payees]
+    if payees and holders and not any(a.field == "claimant_name" for a in anchors):
+        for a in payees:
+            a.field = "claimant_name"
     return anchors
 
 
