@@ -64,8 +64,8 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
           min_id_confidence: float, target_error: float | None = None) -> RouteDecision:
     """Decide where a read document goes, and say why. A field below its threshold goes
     to a person: ``min_id_confidence`` for ID numbers, ``min_confidence`` for the others;
-    with ``target_error``, ``1 - target_error`` for every field (confidences are
-    calibrated probabilities of being right)."""
+    with ``target_error``, the page's expected field error against it
+    (:func:`expected_error_reasons`)."""
     if doc_type is DocType.UNKNOWN:
         return RouteDecision(status="rejected", reasons=[RouteReason(text=NOT_A_DOCUMENT)])
     reasons: list[RouteReason] = []
@@ -75,8 +75,8 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
         if f.value is None:
             reasons.append(RouteReason(text=f"{name}: not found", field=name))
             continue
-        if name in vouched:
-            continue
+        if name in vouched or target_error is not None:
+            continue  # with a target, the page's fields are judged together (below)
         threshold = _threshold(name, min_confidence, min_id_confidence, target_error)
         if f.confidence < threshold:
             # As many decimals as the threshold needs (0.85, 0.995), and as the value
@@ -88,6 +88,8 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
             reasons.append(RouteReason(
                 text=f"{name}: confidence {f.confidence:.{c}f} below {threshold:.{t}f}",
                 field=name))
+    if target_error is not None:
+        reasons += expected_error_reasons(fields, vouched, target_error)
     for check in checks:
         if not check.passed and check.severity >= Severity.WARNING:
             reasons.append(RouteReason(
@@ -97,6 +99,41 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
             if metric.verdict == "fail":
                 reasons.append(RouteReason(text=f"image quality: {metric_name} ({metric.value})"))
     return RouteDecision(status="in_review" if reasons else "approved", reasons=reasons)
+
+
+#: With a target error, no single field goes straight through below 1 - this x target
+#: (0.95 for a target of 0.5%), however sure the rest of the page is.
+FIELD_FLOOR_FACTOR = 10
+
+
+def expected_error_reasons(fields: Mapping[str, ExtractedField], vouched: set[str],
+                           target_error: float) -> list[RouteReason]:
+    """Why a page misses the target error, or nothing when it meets it.
+
+    Confidences are calibrated probabilities of being right, so the expected share of
+    wrong fields on a page is the mean of (1 - confidence) over its fields (a field a
+    passed rule vouches for counts as right). A page goes straight through when that
+    mean is at most ``target_error``, and no field is below ``1 - FIELD_FLOOR_FACTOR x
+    target_error``: the fields that go through are then wrong at most ``target_error``
+    of the time, as far as the calibration holds. The reasons name the fields that
+    weigh most.
+    """
+    risks = {name: 0.0 if name in vouched else 1.0 - f.confidence
+             for name, f in fields.items() if f.value is not None}
+    if not risks:
+        return []
+    expected = sum(risks.values()) / len(risks)
+    floor = FIELD_FLOOR_FACTOR * target_error
+    if expected <= target_error and max(risks.values()) <= floor:
+        return []
+    heavy = sorted((r, n) for n, r in risks.items() if r > target_error)
+    reasons = []
+    for risk, name in reversed(heavy):
+        why = (f"below the floor {1 - floor:.4g}" if risk > floor else
+               f"expected field error on the page {expected:.2%}, target {target_error:.2%}")
+        reasons.append(RouteReason(
+            text=f"{name}: confidence {1 - risk:.4f} ({why})", field=name))
+    return reasons
 
 
 def _threshold(name: str, min_confidence: float, min_id_confidence: float,

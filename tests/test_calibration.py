@@ -205,10 +205,29 @@ def test_route_uses_the_threshold_derived_from_the_target_error():
     assert field_threshold(target, "insured_id_number") == pytest.approx(0.995)
     assert field_threshold(target, "policy_number") == pytest.approx(0.995)
     assert route_with(target, DocType.CLAIM_FORM, _claim(0.996), [], None).status == "approved"
-    held = route_with(target, DocType.CLAIM_FORM, _claim(0.95), [], None)
+    held = route_with(target, DocType.CLAIM_FORM, _claim(0.993), [], None)
     assert held.status == "in_review"
     assert {r.field for r in held.reasons} == {"policy_number", "insured_id_number"}
-    assert "below 0.99" in held.reasons[0].text
+    assert "expected field error on the page 0.70%, target 0.50%" in held.reasons[0].text
+
+
+def test_a_target_judges_the_page_as_a_whole_with_a_floor_per_field():
+    """Calibrated confidences make the expected share of wrong fields on a page the mean
+    of (1 - confidence): one less sure field among sure ones may go through, as long as
+    the page meets the target and the field is above the floor (1 - 10 x target)."""
+    target = Settings(review_target_error=0.005)
+    fields = {f"f{i}": ExtractedField(value="v", confidence=0.9999) for i in range(9)}
+    fields["hospital"] = ExtractedField(value="某医院", confidence=0.97)
+    assert route_with(target, DocType.CLAIM_FORM, fields, [], None).status == "approved"
+    fields["hospital"] = ExtractedField(value="某医院", confidence=0.94)
+    held = route_with(target, DocType.CLAIM_FORM, fields, [], None)
+    assert held.status == "in_review"
+    assert [r.field for r in held.reasons] == ["hospital"]
+    assert "below the floor 0.95" in held.reasons[0].text
+    # A field a passed rule vouches for counts as right; a field not found still holds.
+    fields["hospital"] = ExtractedField(value=None, confidence=0.0)
+    held = route_with(target, DocType.CLAIM_FORM, fields, [], None)
+    assert [r.text for r in held.reasons] == ["hospital: not found"]
 
 
 def test_the_target_error_comes_from_the_environment(monkeypatch):
@@ -225,3 +244,20 @@ def test_a_table_without_curves_keeps_the_recognisers_scores(table_file, monkeyp
     assert calibrate("insured_name", 0.9731) == 0.9731
     monkeypatch.setenv("BACKOFFICE_CALIBRATION_FILE", str(tmp_path / "mine.json"))
     assert Settings().calibration_file == tmp_path / "mine.json"
+
+
+@given(st.lists(st.floats(0.5, 1.0), min_size=1, max_size=20),
+       st.sampled_from([0.001, 0.005, 0.01]))
+def test_a_page_goes_through_exactly_when_its_expected_error_meets_the_target(confs, target):
+    from backoffice.assess import FIELD_FLOOR_FACTOR, expected_error_reasons
+
+    fields = {f"f{i}": ExtractedField(value="v", confidence=c) for i, c in enumerate(confs)}
+    reasons = expected_error_reasons(fields, set(), target)
+    risks = [1 - c for c in confs]
+    meets = sum(risks) / len(risks) <= target and max(risks) <= FIELD_FLOOR_FACTOR * target
+    assert (not reasons) == meets
+    # Only fields less sure than the target are named, and every such field is named.
+    assert {r.field for r in reasons} == ({n for n, f in fields.items()
+                                           if 1 - f.confidence > target} if reasons else set())
+    # Vouched-for fields count as right: vouching for all of them always passes.
+    assert expected_error_reasons(fields, set(fields), target) == []
