@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 WITH_PG := scripts/test-postgres.sh
 LINT_DIRS := $(wildcard backoffice ocr validators flows domain cli tests bench)
 
-.PHONY: demo test test-fast serve bench bench-scale scale-demo prefect-server setup clean-data lint \
+.PHONY: demo test test-fast serve bench bench-scale bench-risk scale-demo prefect-server setup clean-data lint \
         check-venv FORCE
 
 # Readers for `make scale-demo` / `make bench-scale`.
@@ -48,6 +48,12 @@ scale-demo: $(STAMPS)/venv
 
 bench-scale: $(STAMPS)/venv
 	$(WITH_PG) $(PY) bench/bench_scale.py --readers 1,2,4
+
+# The risk signals on a generated set the model was not fitted on (README "Risk signals").
+RISK_SEED ?= 7301
+bench-risk: $(STAMPS)/venv
+	$(PY) -m fixtures.generator risk --out var/bench/risk-s$(RISK_SEED) --count 8 --seed $(RISK_SEED) -q
+	$(PY) bench/bench_risk.py --fixtures var/bench/risk-s$(RISK_SEED)
 
 # The Prefect server for many hosts (API and UI on 0.0.0.0:4200); set
 # BACKOFFICE_PREFECT_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL.

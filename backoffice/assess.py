@@ -21,6 +21,7 @@ from domain.models import (
     DocType,
     ExtractedField,
     QualityReport,
+    RiskReport,
     RouteDecision,
     RouteReason,
     Severity,
@@ -59,16 +60,39 @@ def system_lookup(settings: Settings):
     return RestLookup(settings.core_url, settings.claims_url)
 
 
+def risk_reasons(risk: RiskReport | None, actions: Mapping[str, str] | None
+                 ) -> tuple[list[RouteReason], list[RouteReason]]:
+    """The reasons of the flagged risk signals: (those that reject, those for review), by
+    each signal's action (``review`` when not set; ``ignore``: none)."""
+    reject: list[RouteReason] = []
+    review: list[RouteReason] = []
+    if risk is None:
+        return reject, review
+    for name, signal in risk.signals.items():
+        if not signal.flagged:
+            continue
+        action = (actions or {}).get(name, "review")
+        if action == "ignore":
+            continue
+        reason = RouteReason(text=f"risk: {name} (score {signal.score:.2f}): {signal.reason}",
+                             rule=f"risk.{name}")
+        (reject if action == "reject" else review).append(reason)
+    return reject, review
+
+
 def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[CheckResult],
           quality: QualityReport | None, *, min_confidence: float,
-          min_id_confidence: float, target_error: float | None = None) -> RouteDecision:
+          min_id_confidence: float, target_error: float | None = None,
+          risk: RiskReport | None = None,
+          risk_actions: Mapping[str, str] | None = None) -> RouteDecision:
     """Decide where a read document goes, and say why. A field below its threshold goes
     to a person: ``min_id_confidence`` for ID numbers, ``min_confidence`` for the others;
     with ``target_error``, the page's expected field error against it
-    (:func:`expected_error_reasons`)."""
+    (:func:`expected_error_reasons`). A flagged risk signal sends the document to a
+    person or rejects it, by its action in ``risk_actions``."""
     if doc_type is DocType.UNKNOWN:
         return RouteDecision(status="rejected", reasons=[RouteReason(text=NOT_A_DOCUMENT)])
-    reasons: list[RouteReason] = []
+    rejecting, reasons = risk_reasons(risk, risk_actions)
     vouched = {field for check in checks if check.passed
                for field in CORROBORATED_BY.get(check.rule, ())}
     for name, f in fields.items():
@@ -98,6 +122,8 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
         for metric_name, metric in quality.metrics.items():
             if metric.verdict == "fail":
                 reasons.append(RouteReason(text=f"image quality: {metric_name} ({metric.value})"))
+    if rejecting:
+        return RouteDecision(status="rejected", reasons=rejecting + reasons)
     return RouteDecision(status="in_review" if reasons else "approved", reasons=reasons)
 
 
@@ -150,18 +176,22 @@ def field_threshold(settings: Settings, name: str) -> float:
 
 
 def route_with(settings: Settings, doc_type: DocType, fields: Mapping[str, ExtractedField],
-               checks: list[CheckResult], quality: QualityReport | None) -> RouteDecision:
-    """:func:`route` with the thresholds of the settings."""
+               checks: list[CheckResult], quality: QualityReport | None,
+               risk: RiskReport | None = None) -> RouteDecision:
+    """:func:`route` with the thresholds and risk actions of the settings."""
     return route(doc_type, fields, checks, quality,
                  min_confidence=settings.review_min_field_confidence,
                  min_id_confidence=settings.review_min_id_number_confidence,
-                 target_error=settings.review_target_error)
+                 target_error=settings.review_target_error,
+                 risk=risk, risk_actions=settings.risk_actions)
 
 
 def assess(reading: PageReading, settings: Settings, *, today: date | None = None,
            lookup: Any = None) -> Assessment:
-    """The checks of a read page and its route: the fields, the rules and the image quality."""
+    """The checks of a read page and its route: the fields, the rules, the image quality
+    and the risk signals."""
     values = {name: f.value for name, f in reading.fields.items()}
     checks = validate_fields(reading.doc_type, values, today=today, lookup=lookup)
-    decision = route_with(settings, reading.doc_type, reading.fields, checks, reading.quality)
+    decision = route_with(settings, reading.doc_type, reading.fields, checks, reading.quality,
+                          reading.risk)
     return Assessment(checks=checks, decision=decision)

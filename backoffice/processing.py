@@ -16,7 +16,7 @@ from backoffice import blobs, leases
 from backoffice.assess import NOT_A_DOCUMENT, assess, system_lookup
 from backoffice.audit import append_audit
 from backoffice.settings import Settings
-from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
+from backoffice.store import CheckRow, Document, DocumentRisk, FieldValue, Status, set_status
 from domain.masking import mask_text
 from domain.models import Assessment, DocType
 from ocr.decode import DecodeError, Limits
@@ -37,7 +37,8 @@ def extraction_record(source: str, reading: PageReading | None,
         # Intake would quarantine a file it cannot read, with this reason.
         return {"source": source, "doc_type": DocType.UNKNOWN.value, "fields": {},
                 "quality": {}, "checks": [], "error": error,
-                "route": {"decision": "quarantined", "reasons": [error] if error else []}}
+                "route": {"decision": "quarantined", "reasons": [error] if error else []},
+                "risk": {}}
     checks = assessment.checks
     record: dict[str, Any] = {
         "source": source,
@@ -52,6 +53,7 @@ def extraction_record(source: str, reading: PageReading | None,
         "checks": [c.model_dump(mode="json") for c in checks],
         "error": error,
         "route": {"decision": assessment.decision.status, "reasons": assessment.decision.texts},
+        "risk": risk_record(reading),
     }
     if pages > 1:
         record["page"] = reading.page + 1
@@ -59,6 +61,35 @@ def extraction_record(source: str, reading: PageReading | None,
     if corrected:
         record["corrections"] = corrected
     return record
+
+
+def risk_record(reading: PageReading) -> dict[str, Any]:
+    """The ``risk`` object of an extraction record: per signal its score, verdict and
+    reason (the region is for the reviewer)."""
+    if reading.risk is None:
+        return {}
+    return {name: {"score": round(s.score, 4), "flagged": s.flagged, "reason": s.reason}
+            for name, s in reading.risk.signals.items()}
+
+
+def _save_risk(session: Session, doc: Document, reading: PageReading) -> None:
+    """The page's risk signals, and its portrait (kept in the store like an original:
+    encrypted with the key ring when one is configured)."""
+    import hashlib
+
+    session.exec(delete(DocumentRisk).where(DocumentRisk.document_id == doc.id))
+    if reading.risk is None:
+        return
+    portrait_sha = None
+    region = None
+    if reading.portrait_jpeg:
+        portrait_sha = hashlib.sha256(reading.portrait_jpeg).hexdigest()
+        blobs.StoreStorage().put(session, reading.portrait_jpeg, portrait_sha, "jpg")
+        signal = reading.risk.signals.get("portrait")
+        region = [list(p) for p in signal.region] if signal and signal.region else None
+    session.add(DocumentRisk(
+        document_id=doc.id, signals=reading.risk.model_dump(mode="json")["signals"],
+        seconds=reading.risk.seconds, portrait_sha256=portrait_sha, portrait_region=region))
 
 
 def extract_file(path: Path, recognizer: Recognizer, settings: Settings,
@@ -112,10 +143,12 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
         session.add(CheckRow(document_id=doc.id, rule=c.rule, severity=c.severity.value,
                              passed=c.passed, message=c.message, fields=c.fields,
                              details=c.model_dump(mode="json")["details"]))
+    _save_risk(session, doc, reading)
     set_status(session, doc, Status.PROCESSED)
     append_audit(session, "processed", document_id=doc.id, data={
         "doc_type": reading.doc_type.value, "ocr_seconds": reading.seconds,
         "failed_checks": [c.rule for c in checks if not c.passed],
+        "risk_flags": reading.risk.flagged if reading.risk else [],
     })
     reason = decision.reason_text()
     if decision.status == "approved":

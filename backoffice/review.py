@@ -30,7 +30,7 @@ from sqlmodel import Session, delete, select
 
 from backoffice.audit import AuditEvent, append_audit
 from backoffice.settings import Settings, get_settings
-from backoffice.store import CheckRow, Document, FieldValue, Status, set_status
+from backoffice.store import CheckRow, Document, DocumentRisk, FieldValue, Status, set_status
 from domain.masking import PERSONAL_FIELDS, mask_text, mask_value
 from domain.models import (
     CheckResult,
@@ -101,6 +101,15 @@ class FailedCheck(BaseModel):
     explanation: str
 
 
+class RiskFlag(BaseModel):
+    """A risk signal a reviewer must weigh: what it is, how strong, why, and where."""
+
+    signal: str
+    score: float
+    reason: str
+    region: list[Any] | None = None
+
+
 class ReviewItem(BaseModel):
     """A document in the review queue with everything a reviewer needs."""
 
@@ -115,6 +124,10 @@ class ReviewItem(BaseModel):
     fields: list[ReviewField]
     failed_checks: list[FailedCheck]
     stored_path: str
+    #: Flagged fraud and risk signals (their regions are boxed in the review image).
+    risks: list[RiskFlag] = Field(default_factory=list)
+    #: The ID front's portrait, a store reference (``store:<sha256>``) when one was cropped.
+    portrait_ref: str | None = None
 
     @property
     def to_correct(self) -> list[str]:
@@ -192,6 +205,13 @@ def load_item(session: Session, doc: Document, settings: Settings | None = None,
             name=f.name, value=f.value, reviewed_value=f.reviewed_value,
             confidence=f.confidence, personal=f.name in PERSONAL_FIELDS,
             needs_correction=bool(why), why=why, boxes=f.boxes or []))
+    risk_row = session.get(DocumentRisk, doc.id)
+    risks = [RiskFlag(signal=name, score=float(sig.get("score", 0.0)),
+                      reason=mask_text(sig.get("reason", "")), region=sig.get("region"))
+             for name, sig in ((risk_row.signals or {}).items() if risk_row else ())
+             if sig.get("flagged")]
+    portrait_ref = (f"store:{risk_row.portrait_sha256}"
+                    if risk_row and risk_row.portrait_sha256 else None)
     waiting = session.exec(select(AuditEvent.at).where(
         AuditEvent.document_id == doc.id, AuditEvent.action == "status")
         .order_by(AuditEvent.id.desc()).limit(1)).first() or doc.updated_at
@@ -203,7 +223,7 @@ def load_item(session: Session, doc: Document, settings: Settings | None = None,
         fields=fields,
         failed_checks=[FailedCheck(rule=c.rule, severity=c.severity, fields=c.fields or [],
                                    explanation=_explain(c, describe)) for c in checks],
-        stored_path=doc.stored_path)
+        stored_path=doc.stored_path, risks=risks, portrait_ref=portrait_ref)
 
 
 def review_item(engine: Engine, doc_id: int, settings: Settings | None = None) -> ReviewItem:
@@ -240,6 +260,10 @@ def description_markdown(item: ReviewItem, picture_url: str | None = None) -> st
                 f"([classic UI]({picture_url}))" if picture_url else ""), ""]
     if item.reasons:
         lines += ["**Why it needs you:**", ""] + [f"- {r}" for r in item.reasons] + [""]
+    if item.risks:
+        lines += ["**Risk signals** (their regions are boxed in orange in the picture):", ""]
+        lines += [f"- `{r.signal}` — score {r.score:.2f}: {r.reason}" for r in item.risks]
+        lines.append("")
     if item.failed_checks:
         lines += ["**Failed checks:**", ""]
         for c in item.failed_checks:
@@ -407,6 +431,25 @@ def review_image(item: ReviewItem, settings: Settings | None = None,
         return None
     boxes = {f.name: FieldBoxes([[tuple(pt) for pt in poly] for poly in f.boxes])
              for f in item.fields}
+    risks = {f"risk: {r.signal}": [tuple(pt) for pt in r.region] for r in item.risks
+             if r.region}
     image = annotate(page.image, boxes, highlight=item.to_correct,
-                     redact=[f.name for f in item.fields if f.personal])
+                     redact=[f.name for f in item.fields if f.personal], risks=risks)
     return encode_jpeg(image)
+
+
+def portrait_image(item: ReviewItem, settings: Settings | None = None,
+                   engine: Engine | None = None) -> bytes | None:
+    """The JPEG of the portrait cropped from the document (an ID front), or None."""
+    from backoffice import blobs
+
+    if item.portrait_ref is None:
+        return None
+    if engine is None:
+        from backoffice.runtime import get_db
+
+        engine = get_db(settings or get_settings())
+    try:
+        return blobs.read(item.portrait_ref, engine)
+    except OSError:
+        return None

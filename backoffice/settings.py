@@ -10,6 +10,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: What a flagged risk signal does to its document: a person looks at it (``review``),
+#: it is rejected at once (``reject``), or the signal is only reported (``ignore``).
+RiskAction = Literal["review", "reject", "ignore"]
+#: The risk signals of ocr/risk.py, each with its ``BACKOFFICE_RISK_<SIGNAL>`` setting.
+RISK_SIGNALS = ("photocopy", "recapture", "tampering", "portrait", "temporary_id")
+
 
 class Settings(BaseSettings):
     """Everything a deployment may change. Defaults run the embedded demo offline."""
@@ -59,6 +65,17 @@ class Settings(BaseSettings):
     review_target_error: float | None = Field(
         None, gt=0.0, lt=1.0, description="Target share of wrong fields among fields passed "
         "straight through (e.g. 0.005): every field below 1 - this goes to review.")
+    # Fraud and risk signals (ocr/risk.py): what a flagged signal does to its document.
+    # A photocopy, a photo of a screen, a tampered region, an ID front without a portrait
+    # and a temporary card go to a person by default, with the signal and its region.
+    risk_photocopy: RiskAction = Field("review", description="A photocopy of a card.")
+    risk_recapture: RiskAction = Field("review", description="A photo of a screen.")
+    risk_tampering: RiskAction = Field("review", description="A region differing from "
+                                       "the rest (pasted text, re-compressed).")
+    risk_portrait: RiskAction = Field("review", description="An ID front without a face "
+                                      "region.")
+    risk_temporary_id: RiskAction = Field("review", description="A temporary resident "
+                                          "identity card (临时居民身份证).")
     # The downstream systems, read-only, for the cross-system rules (policy in force,
     # insured known, duplicate claim). Without both, those rules report "skipped".
     core_url: str | None = Field(None, description="Base URL of the core system's API.")
@@ -133,6 +150,11 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir / 'backoffice.db'}"
         return self
+
+    @property
+    def risk_actions(self) -> dict[str, str]:
+        """What each flagged risk signal does: signal -> review | reject | ignore."""
+        return {name: getattr(self, f"risk_{name}") for name in RISK_SIGNALS}
 
     @property
     def documents_dir(self) -> Path:

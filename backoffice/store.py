@@ -125,6 +125,21 @@ class FieldValue(SQLModel, table=True):
         default=None, sa_column=Column(EncryptedText("fieldvalue.reviewed_value")))
 
 
+class DocumentRisk(SQLModel, table=True):
+    """A document's fraud and risk signals (``domain.models.RiskReport``: score, verdict,
+    reason and region of each) and its portrait: an ID front's photo, cropped by the
+    reader and kept as a :class:`DocumentBlob` (``portrait_sha256``), so it is encrypted
+    and re-keyed like the originals."""
+
+    __tablename__ = "document_risk"
+
+    document_id: int = Field(foreign_key="document.id", primary_key=True)
+    signals: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    seconds: float = 0.0
+    portrait_sha256: str | None = Field(default=None, max_length=64)
+    portrait_region: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
 class CheckRow(SQLModel, table=True):
     """A stored check result (the latest validation run of a document)."""
 

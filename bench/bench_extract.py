@@ -195,7 +195,7 @@ def print_targets(kept: list[tuple]) -> None:
             straight = fields = wrong = 0
             for item, reading, checks in docs:
                 decision = route_with(routed, reading.doc_type, reading.fields, checks,
-                                      reading.quality)
+                                      reading.quality, reading.risk)
                 if decision.status != "approved":
                     continue
                 straight += 1

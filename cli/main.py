@@ -149,6 +149,7 @@ def process(
                                      "(default: a new cli-<time> label)."),
     doc_type: list[str] = typer.Option([], "--doc-type", help="Route only this document "
                                        "type (repeatable): id_card_front, id_card_back, "
+                                       "id_card_temporary, "
                                        "claim_form, unknown."),
     confidence_threshold: float | None = typer.Option(None, min=0.0, max=1.0,
                                                       help="Review below this confidence."),

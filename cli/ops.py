@@ -196,10 +196,13 @@ def review_show(
     document_id: int = typer.Argument(..., help="The document."),
     reveal: list[str] = typer.Option([], "--reveal", help="Show this personal field in clear "
                                      "(repeatable); fields to check are always in clear."),
+    portrait: Path | None = typer.Option(None, "--portrait", help="Write the portrait cropped "
+                                         "from the ID front to this JPEG file."),
 ) -> None:
-    """One document: its fields (masked unless revealed or to check) and failed checks."""
+    """One document: its fields (masked unless revealed or to check), failed checks and
+    risk signals."""
     settings = apply_environment()
-    from backoffice.review import ReviewError, review_item
+    from backoffice.review import ReviewError, portrait_image, review_item
     from backoffice.runtime import get_db
 
     try:
@@ -215,6 +218,15 @@ def review_show(
     out.print(_item_table(item, set(reveal)))
     for c in item.failed_checks:
         out.print(f"[yellow]{c.rule}[/] ({c.severity}) {c.explanation}")
+    for r in item.risks:
+        out.print(f"[red]risk {r.signal}[/] (score {r.score:.2f}) {r.reason}")
+    if portrait is not None:
+        data = portrait_image(item, settings)
+        if data is None:
+            err.print("[red]no portrait is kept for this document[/]")
+            raise typer.Exit(1)
+        portrait.write_bytes(data)
+        out.print(f"portrait written to {portrait} ({len(data)} bytes)")
 
 
 @review_app.command("decide")

@@ -22,6 +22,10 @@ __all__ = ["FAMILIES", "FIELDS", "ID_NUMBER_FIELDS", "PERSONAL_FIELDS", "FieldFa
 
 #: Every field of each document type (normal forms in ARCHITECTURE.md).
 FIELDS: dict[DocType, tuple[str, ...]] = {
+    # First: its fields are a front's and a back's, and a field's home type (the last
+    # that names it, e.g. for calibration curves) stays the front or the back.
+    DocType.ID_CARD_TEMPORARY: ("name", "sex", "ethnicity", "birth_date", "address",
+                                "id_number", "valid_from", "valid_until"),
     DocType.ID_CARD_FRONT: ("name", "sex", "ethnicity", "birth_date", "address", "id_number"),
     DocType.ID_CARD_BACK: ("issuing_authority", "valid_from", "valid_until"),
     DocType.CLAIM_FORM: (

@@ -18,6 +18,8 @@ Polygon = list[Point]
 class DocType(StrEnum):
     ID_CARD_FRONT = "id_card_front"
     ID_CARD_BACK = "id_card_back"
+    #: 临时居民身份证: one side with the front's fields, the portrait and the validity.
+    ID_CARD_TEMPORARY = "id_card_temporary"
     CLAIM_FORM = "claim_form"
     UNKNOWN = "unknown"
 
@@ -115,6 +117,31 @@ class QualityReport(BaseModel):
     @property
     def ok(self) -> bool:
         return all(m.verdict != "fail" for m in self.metrics.values())
+
+
+class RiskSignal(BaseModel):
+    """One fraud or risk signal of a page: a score in 0..1, the verdict and why.
+
+    The reason names figures and never values; ``region``: where on the page (original
+    pixels) the signal is strongest, when it points somewhere.
+    """
+
+    score: float = Field(ge=0.0, le=1.0)
+    flagged: bool = False
+    reason: str = ""
+    region: Polygon | None = None
+
+
+class RiskReport(BaseModel):
+    """The risk signals of a page (photocopy, recapture, tampering, portrait,
+    temporary_id), and what computing them cost."""
+
+    signals: dict[str, RiskSignal] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def flagged(self) -> list[str]:
+        return [name for name, s in self.signals.items() if s.flagged]
 
 
 class RouteReason(BaseModel):

@@ -26,8 +26,9 @@ import numpy as np
 
 Point = tuple[float, float]
 
-# BGR colours: attention (red), fine (green), redaction (black).
+# BGR colours: attention (red), fine (green), redaction (black), a risk signal (orange).
 ATTENTION = (40, 40, 220)
+RISK = (0, 140, 255)
 FINE = (60, 160, 60)
 REDACTED = (0, 0, 0)
 
@@ -45,12 +46,14 @@ def _poly(points: Iterable[Point]) -> np.ndarray:
 
 def annotate(image: np.ndarray, fields: Mapping[str, FieldBoxes], *,
              highlight: Iterable[str] = (), redact: Iterable[str] = (),
+             risks: Mapping[str, list[Point]] | None = None,
              max_side: int = 1400) -> np.ndarray:
     """A copy of ``image`` with every field's boxes drawn, scaled to at most ``max_side``.
 
     ``highlight``: fields drawn in red and labelled (they need the reviewer's eye).
     ``redact``: fields filled black (personal data not under review). A field in both is
     highlighted, never redacted: the reviewer must see what they correct.
+    ``risks``: label -> polygon of a flagged risk signal's region, drawn in orange.
     """
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -80,6 +83,18 @@ def annotate(image: np.ndarray, fields: Mapping[str, FieldBoxes], *,
             cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
             cv2.putText(out, name, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (255, 255, 255), 1, cv2.LINE_AA)
+    for label, polygon in (risks or {}).items():
+        if len(polygon) < 3:
+            continue
+        poly = _poly(polygon)
+        cv2.polylines(out, [poly], isClosed=True, color=RISK, thickness=thickness + 1)
+        x, y, _, bh = cv2.boundingRect(poly)
+        scale = max(0.5, max(h, w) / 1600)
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = min(max(0, y + bh + 2), max(0, h - th - base - 4))
+        cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), RISK, -1)
+        cv2.putText(out, label, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)
     longest = max(h, w)
     if longest > max_side:
         f = max_side / longest

@@ -19,6 +19,8 @@ _KEYWORDS: dict[DocType, tuple[str, ...]] = {
     ),
 }
 _ID_NUMBER_RE = re.compile(r"\d{17}[\dXx]")
+# 临时居民身份证 with a character of 居民身份证 dropped or misread; 临时 itself must be read.
+_TEMPORARY_RE = re.compile(r"临时.?[居民身份证]{2,}|临时居民")
 _ID_RUN_RE = re.compile(r"[0-9A-Za-z]{18}")
 _VALIDITY_RE = re.compile(r"\d{4}[.\-]\d{2}[.\-]?\d{2}\s*[-—–一]\s*(\d{4}|长期)")
 
@@ -68,6 +70,13 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
     claim_hits = scores[DocType.CLAIM_FORM.value] * len(_KEYWORDS[DocType.CLAIM_FORM])
     if claim_hits >= 4:
         return DocType.CLAIM_FORM, scores
+    # A temporary card (临时居民身份证) carries a front's fields under its own title: the
+    # title makes it its own type, never a normal card.
+    temporary = _TEMPORARY_RE.search(text) is not None
+    scores[DocType.ID_CARD_TEMPORARY.value] = (
+        max(scores[DocType.ID_CARD_FRONT.value], 0.3) + 0.3 if temporary else 0.0)
+    if temporary and scores[DocType.ID_CARD_FRONT.value] >= 0.2:
+        return DocType.ID_CARD_TEMPORARY, scores
     best = max(scores, key=lambda k: scores[k])
     if scores[best] < 0.3:
         return DocType.UNKNOWN, scores

@@ -12,7 +12,14 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from domain.models import DocType, ExtractedField, OcrLine, QualityMetric, QualityReport
+from domain.models import (
+    DocType,
+    ExtractedField,
+    OcrLine,
+    QualityMetric,
+    QualityReport,
+    RiskReport,
+)
 
 from .calibration import calibrate_fields
 from .classify import classify_text
@@ -27,6 +34,7 @@ from .preprocess import (
     prepare,
     text_orientation,
 )
+from .risk import assess_risk
 
 
 class Recognizer(Protocol):
@@ -57,6 +65,10 @@ class PageReading(BaseModel):
     lines: list[OcrLine] = Field(default_factory=list)
     ocr_passes: int = 1
     seconds: float = 0.0
+    #: Fraud and risk signals (ocr/risk.py); None when not computed.
+    risk: RiskReport | None = None
+    #: The portrait cropped from an ID front (JPEG), kept with the document; not dumped.
+    portrait_jpeg: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 def _confident(doc_type: DocType, scores: dict[str, float]) -> bool:
@@ -68,9 +80,11 @@ def _attempt_key(doc_type: DocType, scores: dict[str, float], lines: list[OcrLin
     return (doc_type is not DocType.UNKNOWN, round(max(scores.values()), 3), text_mass)
 
 
-def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReading:
+def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
+              risk: bool = True) -> PageReading:
     """Read one upright-or-not page: try the likely orientation first, others only when
-    the text does not look like a known document (so a straight scan costs one pass)."""
+    the text does not look like a known document (so a straight scan costs one pass).
+    ``risk``: compute the fraud and risk signals (and crop an ID front's portrait)."""
     start = time.perf_counter()
     prepared = prepare(image)
     h, w = prepared.image.shape[:2]
@@ -90,6 +104,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReadi
         cut = edge_text_cut([ln.polygon for ln in lines], pw, ph)
         quality.metrics["border_cut_off"] = QualityMetric(
             value=float(cut), threshold=1.0, verdict="warn" if cut else "ok")
+    report, portrait = assess_risk(image, prepared, doc_type) if risk else (None, None)
     return PageReading(
         page=page,
         doc_type=doc_type,
@@ -103,6 +118,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0) -> PageReadi
         ],
         ocr_passes=passes,
         seconds=round(time.perf_counter() - start, 4),
+        risk=report,
+        portrait_jpeg=portrait.jpeg if portrait is not None else None,
     )
 
 

@@ -143,7 +143,8 @@ def test_flow_parameters_are_typed_and_bounded():
     assert all(p.get("description") for p in props.values())
     assert props["confidence_threshold"]["anyOf"][0]["maximum"] == 1.0
     assert schema["definitions"]["DocType"]["enum"] == ["id_card_front", "id_card_back",
-                                                        "claim_form", "unknown"]
+                                                        "id_card_temporary", "claim_form",
+                                                        "unknown"]
     # The same JSON-schema check the server runs when a run is created from the UI form.
     with pytest.raises(Exception, match="1.5"):
         validate({"confidence_threshold": 1.5}, schema, raise_on_error=True)

@@ -8,13 +8,14 @@ from domain.fields import FIELDS
 from domain.models import DocType, ExtractedField, OcrLine
 
 from .claim import extract_claim_form
-from .idcard import extract_id_card_back, extract_id_card_front
+from .idcard import extract_id_card_back, extract_id_card_front, extract_id_card_temporary
 
 Extractor = Callable[[list[OcrLine]], dict[str, ExtractedField]]
 
 EXTRACTORS: dict[DocType, Extractor] = {
     DocType.ID_CARD_FRONT: extract_id_card_front,
     DocType.ID_CARD_BACK: extract_id_card_back,
+    DocType.ID_CARD_TEMPORARY: extract_id_card_temporary,
     DocType.CLAIM_FORM: extract_claim_form,
 }
 

@@ -249,3 +249,27 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
                 until = parse_date(until_raw) if until_raw else None
             out["valid_until"] = _field(until, [row], raw=row.text)
     return out
+
+
+_TEMPORARY_TITLE = re.compile(r"临时|共和国|身份证$")
+
+
+def extract_id_card_temporary(lines: list[OcrLine]) -> dict[str, ExtractedField]:
+    """A temporary card (临时居民身份证): the front's fields (name, sex, ethnicity,
+    birth_date, address, id_number) and its validity (valid_from, valid_until), all on
+    one side under the title."""
+    rows = group_rows(lines)
+    title = [ln for row in rows[:2] for ln in row.lines
+             if _TEMPORARY_TITLE.search(strip_spaces(ln.text))]
+    validity = [ln for row in rows for ln in row.lines
+                if re.search(r"有效|期限", strip_spaces(ln.text))
+                or _RANGE_RE.search(strip_spaces(ln.text)) and re.search(
+                    r"\d{4}\D+\d{1,2}\D+\d{1,2}\D+\d{4}", strip_spaces(ln.text))]
+    skip = {id(ln) for ln in title + validity}
+    out = extract_id_card_front([ln for ln in lines if id(ln) not in skip])
+    if validity:
+        back = extract_id_card_back(validity)
+        for name in ("valid_from", "valid_until"):
+            if name in back:
+                out[name] = back[name]
+    return out

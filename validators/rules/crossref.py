@@ -32,6 +32,8 @@ from validators.rules._samples import (
 from validators.rules.id_number import IdNumberFacts, examine_id_number
 
 ID_FRONT = DocType.ID_CARD_FRONT
+# A temporary card carries the same fields: the front's rules apply to it too.
+ID_TEMPORARY = DocType.ID_CARD_TEMPORARY
 CLAIM_FORM = DocType.CLAIM_FORM
 Fields = Mapping[str, str | None]
 
@@ -71,7 +73,7 @@ def _verb(differences: list[str]) -> str:
 
 @rule(
     "crossref.customer_exists",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("id_number",),
     severity=Severity.WARNING,
     examples=[
@@ -95,7 +97,7 @@ def customer_exists(fields: Fields, ctx: RuleContext) -> CheckResult:
 
 @rule(
     "crossref.customer_identity_agrees",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("name", "birth_date", "id_number"),
     examples=[
         Example(FRONT, True, lookup=LOOKUP),

@@ -21,6 +21,8 @@ from validators.registry import Example, RuleContext, failed, passed, rule, skip
 from validators.rules._samples import BACK, BACK_YOUNG, FRONT, STANDARD_ID
 
 ID_FRONT = DocType.ID_CARD_FRONT
+# A temporary card carries the same fields: the front's rules apply to it too.
+ID_TEMPORARY = DocType.ID_CARD_TEMPORARY
 ID_BACK = DocType.ID_CARD_BACK
 LIFETIME = "长期"
 
@@ -57,7 +59,7 @@ _FRONT_REQUIRED = ("name", "sex", "ethnicity", "birth_date", "address", "id_numb
 
 @rule(
     "id_card.front_required_fields",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=_FRONT_REQUIRED,
     examples=[
         Example(FRONT, True),
@@ -81,7 +83,7 @@ def front_required_fields(fields: Fields, ctx: RuleContext) -> CheckResult:
 
 @rule(
     "id_card.birth_date_matches",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("birth_date", "id_number"),
     examples=[
         Example(FRONT, True),
@@ -113,7 +115,7 @@ def birth_date_matches(fields: Fields, ctx: RuleContext) -> CheckResult:
 
 @rule(
     "id_card.sex_matches",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("sex", "id_number"),
     examples=[
         Example(FRONT, True),
@@ -142,7 +144,7 @@ def province_names(province: str) -> tuple[str, ...]:
 
 @rule(
     "id_card.address_province",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("address", "id_number"),
     severity=Severity.WARNING,
     examples=[
@@ -179,7 +181,7 @@ def address_province(fields: Fields, ctx: RuleContext) -> CheckResult:
 
 @rule(
     "id_card.ethnicity_known",
-    doc_types={ID_FRONT},
+    doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("ethnicity",),
     severity=Severity.WARNING,
     examples=[

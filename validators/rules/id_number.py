@@ -22,6 +22,8 @@ from validators.registry import Example, RuleContext, failed, passed, rule, skip
 from validators.rules._samples import STANDARD_ID
 
 FRONT = DocType.ID_CARD_FRONT
+# A temporary card carries the same fields: the front's rules apply to it too.
+TEMPORARY = DocType.ID_CARD_TEMPORARY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +163,7 @@ def _front_checks(
 
 @rule(
     "id_number.format",
-    doc_types={FRONT},
+    doc_types={FRONT, TEMPORARY},
     reads=("id_number",),
     examples=[
         Example({"id_number": STANDARD_ID}, True, note="the example of GB 11643-1999"),
@@ -181,7 +183,7 @@ def id_number_format(fields: Mapping[str, str | None], ctx: RuleContext) -> Chec
 
 @rule(
     "id_number.checksum",
-    doc_types={FRONT},
+    doc_types={FRONT, TEMPORARY},
     reads=("id_number",),
     examples=[
         Example({"id_number": STANDARD_ID}, True),
@@ -197,7 +199,7 @@ def id_number_checksum(fields: Mapping[str, str | None], ctx: RuleContext) -> Ch
 
 @rule(
     "id_number.components",
-    doc_types={FRONT},
+    doc_types={FRONT, TEMPORARY},
     reads=("id_number",),
     examples=[
         Example({"id_number": STANDARD_ID}, True),

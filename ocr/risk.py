@@ -1,0 +1,546 @@
+"""Fraud and risk signals of a page, by signal processing on the CPU (OpenCV and numpy).
+
+What the cloud ID-card APIs warn of, computed offline: a **photocopy** (grey or toner
+colour, the pale security print washed out, halftone dots), a **recapture** (a photo of a
+screen: the display's pixel grid and its moiré in the frequency domain, lifted blacks, a
+cool white point), **tampering** (a region whose JPEG block grid or noise level differs
+from the rest of the card: pasted text, a region saved again), a **temporary** resident
+identity card, and for an ID front a missing **portrait** (no head-and-shoulders region
+where the photo belongs). Each signal is a score in 0..1, a verdict and a reason that
+names figures, never values; the portrait is cropped for the reviewer.
+
+The features are measured here; how they weigh is a model per signal (boosted
+decision stumps: a sum of "feature below or above a cut" votes, the log-odds),
+``ocr/risk_model.json``, fitted on generated training sets (``bench/bench_risk.py --fit``)
+with seeds never used for the reported figures. No model weights are downloaded.
+
+Pure: no Prefect, no database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from domain.models import DocType, Polygon, RiskReport, RiskSignal
+
+from .preprocess import Prepared
+
+MODEL_FILE = Path(__file__).with_name("risk_model.json")
+#: Signals scored by the logistic model; portrait and temporary_id are decided directly.
+MODELLED = ("photocopy", "recapture", "tampering")
+ID_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK, DocType.ID_CARD_TEMPORARY}
+FACE_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY}
+
+
+@dataclass
+class Measured:
+    """The features of one page and the regions some of them point at."""
+
+    features: dict[str, float] = field(default_factory=dict)
+    #: feature name -> where it is strongest (a polygon in original pixels)
+    regions: dict[str, Polygon] = field(default_factory=dict)
+
+
+@dataclass
+class Portrait:
+    """The portrait found on an ID front: its crop (JPEG) and where it is."""
+
+    present: float  # 0..1
+    how: str
+    jpeg: bytes | None = None
+    region: Polygon | None = None  # original pixels
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image.astype(np.float32)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _card_mask(shape, prepared: Prepared, shrink: float = 0.06) -> np.ndarray:
+    """The card (or the whole frame when no card edge was found) in original pixels,
+    shrunk towards its centre so that its edge and the background stay out."""
+    h, w = shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    if prepared.card_quad is None:
+        mh, mw = int(h * shrink), int(w * shrink)
+        mask[mh:h - mh, mw:w - mw] = 1
+        return mask
+    q = np.asarray(prepared.card_quad, np.float64)
+    c = q.mean(axis=0)
+    q = c + (q - c) * (1 - 2 * shrink)
+    cv2.fillConvexPoly(mask, np.round(q).astype(np.int32), 1)
+    return mask
+
+
+def _hann(n: int) -> np.ndarray:
+    w = np.hanning(n).astype(np.float32)
+    return np.outer(w, w)
+
+
+@lru_cache(maxsize=4)
+def _radius(n: int) -> np.ndarray:
+    f = np.fft.fftshift(np.fft.fftfreq(n)).astype(np.float32)
+    return np.sqrt(f[None, :] ** 2 + f[:, None] ** 2)
+
+
+def _windows(mask: np.ndarray, size: int, count: int) -> list[tuple[int, int]]:
+    """Top-left corners of up to ``count`` windows lying wholly inside the mask."""
+    h, w = mask.shape
+    if h < size or w < size:
+        return []
+    integral = cv2.integral(mask.astype(np.uint8))
+    step = max(size // 2, 16)
+    found = []
+    for y in range(0, h - size + 1, step):
+        for x in range(0, w - size + 1, step):
+            s = (integral[y + size, x + size] - integral[y, x + size]
+                 - integral[y + size, x] + integral[y, x])
+            if s >= size * size:
+                found.append((y, x))
+    if len(found) <= count:
+        return found
+    pick = np.linspace(0, len(found) - 1, count).round().astype(int)
+    return [found[i] for i in pick]
+
+
+def _peakiness(patch: np.ndarray, bands: tuple[tuple[float, float], ...]) -> list[float]:
+    """How far the strongest periodic component of the patch's fine detail stands out, in
+    each band of frequencies (cycles/px): the band's largest spectral magnitude over its
+    median; noise and text give a few, a pixel grid or a dot screen tens."""
+    n = patch.shape[0]
+    p = patch - cv2.GaussianBlur(patch, (0, 0), 3.0)
+    spec = np.abs(np.fft.fftshift(np.fft.fft2(p * _hann(n))))
+    spec = cv2.blur(spec, (3, 3))
+    r = _radius(n)
+    out = []
+    for lo, hi in bands:
+        values = spec[(r >= lo) & (r <= hi)]
+        med = float(np.median(values))
+        out.append(max(1.0, float((values.max() + 1e-3) / (med + 1e-3))))
+    return out
+
+
+# --------------------------------------------------------------------------- features
+
+
+def measure(original: np.ndarray, prepared: Prepared) -> Measured:
+    """Every feature the modelled signals use (about 20-40 ms for a phone photo)."""
+    out = Measured()
+    f = out.features
+    full_mask = _card_mask(original.shape, prepared)
+    # Only the card's bounding box (on the 32-px grid from the origin, so that tiles and
+    # the JPEG's 8-px blocks stay where they are): the table around it costs time.
+    ys, xs = np.nonzero(full_mask[::4, ::4])
+    h, w = full_mask.shape
+    x0 = max(0, (int(xs.min()) * 4 - 8) // 32 * 32) if xs.size else 0
+    y0 = max(0, (int(ys.min()) * 4 - 8) // 32 * 32) if ys.size else 0
+    x1 = min(w, int(xs.max()) * 4 + 12) if xs.size else w
+    y1 = min(h, int(ys.max()) * 4 + 12) if ys.size else h
+    original = original[y0:y1, x0:x1]
+    mask = full_mask[y0:y1, x0:x1]
+    gray = _gray(original)
+    # Frequency domain on the original pixels (rectifying would resample the grid away).
+    wins: list[tuple[int, int]] = []
+    for size in (192, 128, 96, 64):
+        wins = _windows(mask, size, 4)
+        if len(wins) >= 2:
+            break
+    if original.ndim == 3:
+        chroma = original[..., 2].astype(np.float32) - original[..., 0].astype(np.float32)
+    else:
+        chroma = np.zeros_like(gray)
+    hi_g, mid_g, hi_c = [], [], []
+    for y, x in wins:
+        hi, mid = _peakiness(gray[y:y + size, x:x + size], ((0.2, 0.5), (0.06, 0.2)))
+        hi_g.append(hi)
+        mid_g.append(mid)
+        hi_c.append(_peakiness(chroma[y:y + size, x:x + size], ((0.12, 0.5),))[0])
+    f["peak_hi"] = math.log(float(np.median(hi_g))) if hi_g else 0.0
+    f["peak_hi_max"] = math.log(max(hi_g)) if hi_g else 0.0
+    f["peak_mid"] = math.log(float(np.median(mid_g))) if mid_g else 0.0
+    f["peak_chroma"] = math.log(float(np.median(hi_c))) if hi_c else 0.0
+    # Colour of the rectified card, small: a copier's grey or toner colour.
+    card = prepared.image if prepared.card_quad is not None else original
+    ch, cw = card.shape[:2]
+    small = cv2.resize(card, (256, max(8, round(256 * ch / cw))), interpolation=cv2.INTER_AREA)
+    small = small[8:-8, 8:-8] if small.shape[0] > 24 else small
+    if small.ndim == 3:
+        lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+        a, bb = lab[..., 1] - 128, lab[..., 2] - 128
+        f["chroma_std"] = float(np.sqrt(a.var() + bb.var()))
+        dev = np.sqrt((a - np.median(a)) ** 2 + (bb - np.median(bb)) ** 2)
+        f["chroma_p95"] = float(np.percentile(dev, 95))
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+        f["saturation"] = float(hsv[..., 1].mean())
+        f["blue_cast"] = float((small[..., 0].astype(np.float32) - small[..., 2]).mean())
+    else:
+        f["chroma_std"] = f["chroma_p95"] = f["saturation"] = f["blue_cast"] = 0.0
+    _ink_colour(card, f)
+    sg = _gray(small)
+    illum = cv2.GaussianBlur(sg, (0, 0), 12.0) + 1.0
+    norm = sg / illum
+    paper = norm > 0.85  # background, not text or portrait
+    detail = norm - cv2.GaussianBlur(norm, (0, 0), 1.5)
+    f["background_texture"] = float(detail[paper].std()) * 100 if paper.any() else 0.0
+    f["paper_white"] = float((sg > np.percentile(sg, 99) - 4).mean())
+    # A copier's levels clip the card's pale tint to the paper's white: much of the card
+    # sits flat at its brightest, where a card's security print keeps varying.
+    smooth = cv2.GaussianBlur(norm, (0, 0), 1.2)
+    top = float(np.percentile(smooth, 98))
+    f["flat_paper"] = float((smooth > 0.97 * top).mean())
+    f["contrast"] = float((np.percentile(sg, 98) - np.percentile(sg, 2)) / (np.percentile(sg, 98) + 1))
+    f["black_lift"] = float(np.percentile(sg, 1) / (np.percentile(sg, 99) + 1))
+    _tamper_features(gray, mask, out)
+    out.regions = {k: [(x + x0, y + y0) for x, y in poly] for k, poly in out.regions.items()}
+    _smooth_strips(prepared, out)
+    return out
+
+
+def _ink_colour(card: np.ndarray, f: dict[str, float]) -> None:
+    """The colours of the print: a card's blue-grey labels beside black values (and a red
+    emblem on the back) against one toner's grey on a copy. Measured on the ink alone
+    (pixels well below the local paper), so a colour cast of the light moves every ink
+    alike and does not count."""
+    if card.ndim != 3:
+        f["ink_chroma_std"] = f["ink_hue_spread"] = 0.0
+        return
+    ch, cw = card.shape[:2]
+    small = cv2.resize(card, (400, max(8, round(400 * ch / cw))), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    light = lab[..., 0]
+    # the paper around each pixel (blurred at a quarter of the size: the same, cheaper)
+    quarter = cv2.resize(lab, (100, max(2, lab.shape[0] // 4)), interpolation=cv2.INTER_AREA)
+    around = cv2.resize(cv2.GaussianBlur(quarter, (0, 0), 2.5), (lab.shape[1], lab.shape[0]),
+                        interpolation=cv2.INTER_LINEAR)
+    ink = light < around[..., 0] * 0.75
+    if ink.sum() < 50:
+        f["ink_chroma_std"] = f["ink_hue_spread"] = 0.0
+        return
+    a, b = lab[..., 1][ink] - 128, lab[..., 2][ink] - 128
+    # relative to the paper's own colour where the ink sits
+    pa = around[..., 1][ink] - 128
+    pb = around[..., 2][ink] - 128
+    da, db = a - pa, b - pb
+    f["ink_chroma_std"] = float(np.sqrt(da.var() + db.var()))
+    f["ink_hue_spread"] = float(np.percentile(np.hypot(da - np.median(da), db - np.median(db)), 90))
+
+
+def _tile_mean(a: np.ndarray, th: int, tw: int, tile: int) -> np.ndarray:
+    """The mean of each tile x tile block (area resampling by a whole factor)."""
+    return cv2.resize(np.ascontiguousarray(a[:th * tile, :tw * tile], np.float32), (tw, th),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _tile_grid(gray: np.ndarray, mask: np.ndarray, tile: int):
+    h, w = gray.shape
+    th, tw = h // tile, w // tile
+    return th, tw, _tile_mean(mask, th, tw, tile)
+
+
+def _tamper_features(gray: np.ndarray, mask: np.ndarray, out: Measured) -> None:
+    """JPEG block-grid and noise-level anomalies of 32-px tiles inside the card."""
+    f = out.features
+    tile = 32
+    th, tw, inside = _tile_grid(gray, mask, tile)
+    if th < 3 or tw < 3:
+        f.update(block_anom=0.0, block_phase=0.0, noise_low=0.0, noise_high=0.0)
+        return
+    g = gray[:th * tile, :tw * tile]
+    # Blocking: the mean step across columns/rows of each phase mod 8, per tile.
+    dh = np.abs(np.diff(g, axis=1, append=g[:, -1:]))
+    dv = np.abs(np.diff(g, axis=0, append=g[-1:, :]))
+    dh_t = dh.reshape(th, tile, tw, tile // 8, 8).mean(axis=(1, 3))  # th, tw, 8
+    dv_t = dv.reshape(th, tile // 8, 8, tw, tile).mean(axis=(1, 4))  # th, 8, tw
+    dv_t = np.transpose(dv_t, (0, 2, 1))
+    eps = 0.5
+    bh = dh_t / (dh_t.mean(axis=2, keepdims=True) + eps)
+    bv = dv_t / (dv_t.mean(axis=2, keepdims=True) + eps)
+    # The global grid phase (the last save's): where blocking is strongest overall.
+    ph = int(np.argmax(dh.reshape(-1, tw * tile // 8, 8).mean(axis=(0, 1))))
+    pv = int(np.argmax(dv.reshape(th * tile // 8, 8, -1).mean(axis=(0, 2))))
+    strength = np.maximum(bh.max(axis=2), bv.max(axis=2))
+    off_phase = np.maximum(bh.max(axis=2) - bh[..., ph], bv.max(axis=2) - bv[..., pv])
+    flat = (dh_t.mean(axis=2) + dv_t.mean(axis=2)) / 2
+    bright = _tile_mean(g, th, tw, tile)
+    usable = (inside > 0.99) & (bright < 245) & (flat > 0.3)
+    if usable.sum() < 6:
+        f.update(block_anom=0.0, block_phase=0.0, noise_low=0.0, noise_high=0.0)
+        return
+    med = float(np.median(strength[usable]))
+    anom = np.where(usable, strength - med, -1)
+    f["block_anom"] = float(anom.max())
+    phase = np.where(usable, off_phase, -1)
+    f["block_phase"] = float(phase.max())
+    # Noise: the second-difference magnitude per tile, each pixel's capped at twice the
+    # card's median so that the strokes of text do not count as noise.
+    lap = np.abs(cv2.filter2D(g, -1, np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]],
+                                                np.float32)))
+    cap = 2.0 * float(np.median(lap[::4, ::4])) + 0.1
+    noise = _tile_mean(np.minimum(lap, cap), th, tw, tile) + 0.05
+    nmed = float(np.median(noise[usable]))
+    ratio = np.log(nmed / noise)
+    low = np.where(usable, ratio, -9)
+    high = np.where(usable, -ratio, -9)
+    # A region, not one tile: the second largest of a tile and its neighbours.
+    f["noise_low"] = float(_neighbour_support(low).max())
+    f["noise_high"] = float(_neighbour_support(high).max())
+    best = {"block_anom": anom, "block_phase": phase, "noise_low": _neighbour_support(low)}
+    for name, grid in best.items():
+        i, j = np.unravel_index(int(np.argmax(grid)), grid.shape)
+        out.regions[name] = _box(j * tile, i * tile, (j + 1) * tile, (i + 1) * tile)
+
+
+def _smooth_strips(prepared: Prepared, out: Measured, tile: int = 12) -> None:
+    """Text-line shaped regions of the card far smoother than the rest of it.
+
+    A field painted over and typed anew, or a region saved again at a low JPEG quality,
+    has neither the card's fine print nor the camera's noise left. Measured per tile of
+    the rectified card as the median absolute fine detail (robust to the strokes of
+    text); smooth tiles on the card's paper that join into a strip no taller than a line
+    of text count (a portrait's flat hair and clothes are dark)."""
+    f = out.features
+    if prepared.card_quad is not None and prepared.image.shape[0] > prepared.image.shape[1]:
+        prepared = prepared.rotated(1)  # a card is printed landscape
+    g = _gray(prepared.image)
+    h, w = g.shape
+    scale = 1000.0 / w
+    if abs(scale - 1.0) > 0.05:
+        g = cv2.resize(g, (1000, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        h, w = g.shape
+    detail = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0))
+    th, tw = h // tile, w // tile
+    m = 2 if prepared.card_quad is not None else max(2, th // 12)
+    # the fine detail per tile, each pixel's capped so that strokes of text do not count
+    cap = 2.0 * float(np.median(detail[::3, ::3])) + 0.05
+    level = _tile_mean(np.minimum(detail, cap), th, tw, tile)
+    bright = _tile_mean(g, th, tw, tile)
+    usable = np.zeros((th, tw), bool)
+    usable[m:th - m, m:tw - m] = True
+    usable &= bright < 242
+    if usable.sum() < 20:
+        f.update(smooth_strip=0.0, smooth_depth=0.0)
+        return
+    ref = float(np.median(level[usable])) + 0.05
+    ratio = (level + 0.02) / ref
+    smooth = (usable & (ratio < 0.45)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(smooth, connectivity=4)
+    paper = float(np.percentile(bright[usable], 75))
+    best, depth, box = 0.0, 0.0, None
+    for k in range(1, count):
+        x, y, bw, bh, area = (int(v) for v in stats[k])
+        # a line of text: 2-6 tiles tall (24-72 px on a 1000 px card), wider than tall
+        if bh > 6 or bw < 3 or bw < 1.5 * bh or area < 5:
+            continue
+        # on the card's paper, not in a portrait's flat hair or clothes
+        if float(np.median(bright[labels == k])) < 0.8 * paper:
+            continue
+        if area > best:
+            best = float(area)
+            depth = float(np.median(ratio[labels == k]))
+            box = (x, y, x + bw, y + bh)
+    f["smooth_strip"] = best
+    f["smooth_depth"] = depth
+    if box is not None:
+        x0, y0, x1, y1 = (v * tile / scale for v in box)
+        out.regions["smooth_strip"] = prepared.map_polygon(_box(x0, y0, x1, y1))
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> Polygon:
+    return [(float(x0), float(y0)), (float(x1), float(y0)), (float(x1), float(y1)),
+            (float(x0), float(y1))]
+
+
+def _neighbour_support(grid: np.ndarray) -> np.ndarray:
+    """Each tile's value, but no more than its strongest 4-neighbour's (one odd tile is
+    noise; two side by side are a region)."""
+    padded = np.pad(grid, 1, constant_values=-9)
+    neigh = np.maximum.reduce([padded[:-2, 1:-1], padded[2:, 1:-1],
+                               padded[1:-1, :-2], padded[1:-1, 2:]])
+    return np.minimum(grid, neigh)
+
+
+# --------------------------------------------------------------------------- portrait
+
+#: Where the photo is printed on an upright card, as shares of its width and height
+#: (second-generation fronts: about x 0.62-0.92, y 0.12-0.70; temporary cards alike).
+PORTRAIT_AREA = (0.56, 0.06, 0.97, 0.80)
+
+
+@lru_cache(maxsize=1)
+def _face_cascade():
+    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(str(path))
+    return None if cascade.empty() else cascade
+
+
+def _silhouette(small: np.ndarray) -> tuple[tuple | None, str, float]:
+    """A head-and-shoulders region in the photo area: (its box, what it is, 0..1)."""
+    sh, sw = small.shape
+    paper = float(np.percentile(small, 92))
+    dark = (small < 0.8 * paper).astype(np.uint8)
+    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(dark)
+    if count <= 1:
+        return None, "", 0.0
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    bx, by, bw, bh, a = (int(v) for v in stats[k])
+    comp = labels[by:by + bh, bx:bx + bw] == k
+    rows = comp.sum(axis=1)
+    top = float(np.median(rows[: max(1, bh // 4)]))
+    bottom = float(np.median(rows[-max(1, bh // 4):]))
+    fill = a / float(sh * sw)
+    tall = bh / float(sh)
+    taper = bottom / max(top, 1.0)
+    # each test a 0..1 share of the way to a clear silhouette
+    parts = [min(1.0, fill / 0.15), min(1.0, tall / 0.5),
+             min(1.0, max(0.0, (taper - 1.0) / 0.3)), 1.0 if bw < 0.98 * sw else 0.5]
+    present = float(np.prod(parts))
+    if present <= 0:
+        return None, "", 0.0
+    box = (bx - 0.08 * bw, by - 0.08 * bh, bx + 1.08 * bw, by + bh + 0.02 * bh)
+    return box, (f"a head-and-shoulders region ({fill:.0%} of the photo area, "
+                 f"{tall:.0%} of its height)"), present
+
+
+def find_portrait(prepared: Prepared) -> Portrait:
+    """The portrait on an upright ID front: a head-and-shoulders silhouette (one large
+    region darker than the card, reaching down to the photo's lower edge, narrower at
+    the top (the head) than at the bottom (the shoulders)) or, failing that, a face
+    (OpenCV's bundled frontal-face cascade). ``present`` 0 when neither is there."""
+    card = prepared.image
+    h, w = card.shape[:2]
+    x0, y0 = int(PORTRAIT_AREA[0] * w), int(PORTRAIT_AREA[1] * h)
+    x1, y1 = int(PORTRAIT_AREA[2] * w), int(PORTRAIT_AREA[3] * h)
+    area = card[y0:y1, x0:x1]
+    if area.size == 0:
+        return Portrait(present=0.0, how="no portrait area")
+    gray = _gray(area)
+    scale = 160.0 / max(1, gray.shape[1])
+    small = cv2.resize(gray, (160, max(8, round(gray.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    sw = small.shape[1]
+    box, how, present = _silhouette(small)
+    cascade = _face_cascade() if present < 0.5 else None
+    if cascade is not None:  # not a silhouette: perhaps a real photo's face
+        faces = cascade.detectMultiScale(small.astype(np.uint8), 1.15, 5,
+                                         minSize=(int(0.25 * sw), int(0.25 * sw)))
+        if len(faces):
+            fx, fy, fw, fh = max(faces, key=lambda r: r[2] * r[3])
+            box = (fx - 0.6 * fw, fy - 0.6 * fh, fx + 1.6 * fw, fy + 2.0 * fh)
+            how, present = "a face", 1.0
+    if box is None or present < 0.5:
+        return Portrait(present=present, how=how or "no face or silhouette")
+    bx0 = max(0, int(box[0] / scale) + x0)
+    by0 = max(0, int(box[1] / scale) + y0)
+    bx1 = min(w, int(box[2] / scale) + x0)
+    by1 = min(h, int(box[3] / scale) + y0)
+    crop = card[by0:by1, bx0:bx1]
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    region = prepared.map_polygon([(bx0, by0), (bx1, by0), (bx1, by1), (bx0, by1)])
+    return Portrait(present=present, how=how, jpeg=buf.tobytes() if ok else None,
+                    region=region)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> dict:
+    """The fitted models, ``{"signals": {signal: {bias, stumps, threshold}}}``
+    (``bench/bench_risk.py --fit`` writes it)."""
+    return json.loads(Path(path or MODEL_FILE).read_text(encoding="utf-8"))
+
+
+def score(model: dict, features: dict[str, float]) -> float:
+    """A signal's probability: the sum of its model's decision stumps ``[feature,
+    threshold, value at or below, value above]`` is the log-odds."""
+    z = float(model["bias"])
+    for name, threshold, below, above in model["stumps"]:
+        z += below if features.get(name, 0.0) <= threshold else above
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+
+_WHY = {
+    "photocopy": lambda f: (f"colour spread {f['chroma_std']:.1f} (a card's print is "
+                            f"coloured), contrast {f['contrast']:.2f}, background texture "
+                            f"{f['background_texture']:.1f}"),
+    "recapture": lambda f: (f"periodic fine detail {math.exp(f['peak_hi']):.1f}x the "
+                            f"spectrum's median (a pixel grid), in colour "
+                            f"{math.exp(f['peak_chroma']):.1f}x, black level "
+                            f"{f['black_lift']:.2f}"),
+    "tampering": lambda f: (f"a smooth text-line region of {f['smooth_strip']:.0f} tiles "
+                            f"({f['smooth_depth']:.2f} of the card's fine detail), JPEG "
+                            f"block grid off its phase by {f['block_phase']:.2f}"),
+}
+_WHAT = {"photocopy": "looks like a photocopy", "recapture": "looks like a photo of a screen",
+         "tampering": "a region differs from the rest of the card"}
+_CLEAR = {"photocopy": "no sign of a photocopy", "recapture": "no sign of a screen",
+          "tampering": "no region stands out"}
+
+
+def _tamper_region(measured: Measured) -> Polygon | None:
+    """Where the tampering evidence is: the smooth strip when there is one, else the tile
+    whose JPEG grid is most off its phase."""
+    if measured.features.get("smooth_strip", 0.0) > 0 and "smooth_strip" in measured.regions:
+        return measured.regions["smooth_strip"]
+    return measured.regions.get("block_phase")
+
+
+def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
+                model: dict | None = None) -> tuple[RiskReport, Portrait | None]:
+    """The risk report of a page whose type is known, and the portrait of an ID front."""
+    start = time.perf_counter()
+    model = model or load_model()
+    measured = measure(original, prepared)
+    f = measured.features
+    side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
+    signals: dict[str, RiskSignal] = {}
+    for name in MODELLED:
+        if name == "photocopy" and doc_type not in ID_TYPES:
+            # A paper form is printed in black on white: colour says nothing of a copy.
+            signals[name] = RiskSignal(score=0.0, flagged=False,
+                                       reason="not assessed: a paper form, not a card")
+            continue
+        # a signal may have a model per side of the card (a back's emblem is red)
+        m = model["signals"].get(f"{name}@{side}") or model["signals"][name]
+        p = score(m, f)
+        flagged = p >= m["threshold"]
+        reason = f"{_WHAT[name] if flagged else _CLEAR[name]}: {_WHY[name](f)}"
+        region = None
+        if name == "tampering" and flagged:
+            region = _tamper_region(measured)
+        elif flagged:  # the card, or the whole frame when no card edge was found
+            h, w = original.shape[:2]
+            region = ([(float(x), float(y)) for x, y in prepared.card_quad]
+                      if prepared.card_quad is not None else _box(0, 0, w - 1, h - 1))
+        signals[name] = RiskSignal(score=round(p, 4), flagged=flagged, reason=reason,
+                                   region=region)
+    portrait = None
+    if doc_type in FACE_TYPES:
+        portrait = find_portrait(prepared)
+        missing = portrait.present < 0.5
+        signals["portrait"] = RiskSignal(
+            score=round(1.0 - portrait.present, 4), flagged=missing,
+            reason=(f"no face region where the photo belongs ({portrait.how})" if missing
+                    else f"portrait found: {portrait.how}"),
+            region=portrait.region)
+    temporary = doc_type is DocType.ID_CARD_TEMPORARY
+    signals["temporary_id"] = RiskSignal(
+        score=1.0 if temporary else 0.0, flagged=temporary,
+        reason=("a temporary resident identity card (临时居民身份证)" if temporary
+                else "not a temporary identity card"))
+    report = RiskReport(signals=signals, seconds=round(time.perf_counter() - start, 4))
+    return report, portrait
