@@ -22,6 +22,7 @@ from domain.models import (
 )
 
 from .calibration import calibrate_fields
+from .checkbox import relationship_from_boxes
 from .classify import classify_text
 from .decode import DecodedPage, Limits, decode
 from .extract import extract
@@ -98,6 +99,11 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
     fields = calibrate_fields(extract(doc_type, lines))
+    if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
+        # A tick the recogniser did not read: the boxes' pixels may show it.
+        ticked = relationship_from_boxes(prepared.image, lines)
+        if ticked is not None:
+            fields["relationship"] = ticked
     quality = assess_quality(image, prepared)
     if prepared.card_quad is None:
         ph, pw = prepared.image.shape[:2]

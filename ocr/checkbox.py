@@ -1,0 +1,109 @@
+"""Check boxes read from the pixels, when the recogniser did not read the tick.
+
+A row of options (`□本人 □配偶 □子女 ...`) is read as text, and a ticked box usually
+comes out as ☑ or ■; but a √ written inside a box is often read as an empty □, and a pen
+tick over a box sometimes swallows the box glyph altogether. The image still shows which
+box holds ink: each box's outline is found as straight strokes (a morphological opening
+with a line as long as 0.4 x the row's height, across and down), and the ink inside the
+outline is measured. The row decides only when it shows as many boxes as the text names
+options, and exactly one box is clearly fuller than every other; otherwise a person
+decides, as before.
+
+>>> import numpy as np, cv2
+>>> page = np.full((60, 400, 3), 255, np.uint8)
+>>> for i, x in enumerate((20, 150, 280)):
+...     _ = cv2.rectangle(page, (x, 15), (x + 28, 43), (0, 0, 0), 2)
+...     if i == 1:
+...         _ = cv2.line(page, (x + 5, 30), (x + 12, 39), (0, 0, 0), 3)
+...         _ = cv2.line(page, (x + 12, 39), (x + 24, 19), (0, 0, 0), 3)
+>>> [round(f, 1) for f in box_fills(page, [(15, 12), (390, 12), (390, 46), (15, 46)])]
+[0.0, 0.4, 0.0]
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from domain.models import ExtractedField, OcrLine
+
+from .extract.normalise import _RELATIONS, _option_marks
+
+#: A ticked box holds at least this share of ink inside its outline ...
+MIN_FILL = 0.15
+#: ... and at least this many times the ink of the next fullest box of its row.
+MARGIN = 2.0
+#: A value read from the pixels is shown to a person (below every review threshold):
+#: the calibration has not seen such readings.
+PIXEL_CONFIDENCE = 0.8
+NOTE = "ticked box read from the image"
+
+
+def box_fills(image: np.ndarray, polygon) -> list[float]:
+    """The share of ink inside each check box on the text line ``polygon``, left to right."""
+    p = np.asarray(polygon, np.float32)
+    x0, y0 = p.min(axis=0)
+    x1, y1 = p.max(axis=0)
+    h = float(y1 - y0)
+    if h < 6:
+        return []
+    X0, Y0 = max(int(x0 - 0.5 * h), 0), max(int(y0 - 0.4 * h), 0)
+    X1, Y1 = int(x1 + 0.5 * h), int(y1 + 0.4 * h)
+    crop = image[Y0:Y1, X0:X1]
+    if crop.size == 0:
+        return []
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
+                                int(h) | 1, 15)
+    k = max(int(0.4 * h), 5)
+    across = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+    down = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_or(across, down))
+    boxes = []
+    for i in range(1, n):
+        x, y, w, bh = (int(v) for v in stats[i][:4])
+        if not (0.4 * h <= w <= 1.2 * h and 0.4 * h <= bh <= 1.2 * h and 0.75 <= w / bh <= 1.33):
+            continue
+        # An outline: a stroke along each side of the square.
+        t = max(2, bh // 6)
+        sides = (across[y:y + t, x:x + w].any(axis=0).mean(),
+                 across[y + bh - t:y + bh, x:x + w].any(axis=0).mean(),
+                 down[y:y + bh, x:x + t].any(axis=1).mean(),
+                 down[y:y + bh, x + w - t:x + w].any(axis=1).mean())
+        if min(sides) < 0.7:
+            continue
+        m = max(2, int(0.2 * w))
+        inner = ink[y + m:y + bh - m, x + m:x + w - m]
+        boxes.append((x, float((inner > 0).mean()) if inner.size else 0.0))
+    return [fill for _x, fill in sorted(boxes)]
+
+
+def ticked_by_pixels(image: np.ndarray, line: OcrLine,
+                     options: tuple[str, ...] = _RELATIONS) -> str | None:
+    """The option whose box holds the tick, on a line naming two or more ``options``;
+    None when the boxes do not match the options or no box is clearly the ticked one."""
+    named = [opt for _mark, opt in _option_marks(line.text, options)]
+    if len(named) < 2:
+        return None
+    fills = box_fills(image, line.polygon)
+    if len(fills) != len(named):
+        return None
+    order = sorted(range(len(fills)), key=lambda i: -fills[i])
+    best, second = fills[order[0]], fills[order[1]]
+    if best < MIN_FILL or best < MARGIN * second:
+        return None
+    return named[order[0]]
+
+
+def relationship_from_boxes(image: np.ndarray, lines: list[OcrLine]) -> ExtractedField | None:
+    """The relationship ticked on the page, from the pixels of its rows of options: one
+    answer among all such rows, or None."""
+    found = [(ln, opt) for ln in lines
+             if len(_option_marks(ln.text, _RELATIONS)) >= 2
+             and (opt := ticked_by_pixels(image, ln)) is not None]
+    if len({opt for _ln, opt in found}) != 1:
+        return None
+    line, option = found[0]
+    return ExtractedField(value=option, confidence=min(PIXEL_CONFIDENCE, line.confidence),
+                          ocr_confidence=line.confidence, boxes=[line.polygon],
+                          raw=line.text, corrections=[NOTE])

@@ -1,0 +1,74 @@
+"""Check boxes read from the pixels when the recogniser did not read the tick."""
+
+from __future__ import annotations
+
+import doctest
+
+import cv2
+import numpy as np
+import pytest
+
+import ocr.checkbox as checkbox
+from domain.models import OcrLine
+from ocr.checkbox import relationship_from_boxes, ticked_by_pixels
+
+OPTIONS = ("本人", "配偶", "子女", "父母")
+
+
+def _row(marks: list[str], box: int = 28) -> tuple[np.ndarray, OcrLine]:
+    """A row of check boxes 130 px apart, each marked: '' empty, 'v' a √ inside, 'f'
+    filled; the words are drawn as grey bars (no font needed)."""
+    page = np.full((80, 140 * len(marks) + 40, 3), 255, np.uint8)
+    for i, mark in enumerate(marks):
+        x, y = 20 + 140 * i, 25
+        cv2.rectangle(page, (x, y), (x + box, y + box), (0, 0, 0), 2)
+        cv2.rectangle(page, (x + box + 10, y + 4), (x + box + 70, y + box - 4), (90, 90, 90), -1)
+        if mark == "v":
+            cv2.line(page, (x + 5, y + 15), (x + 12, y + 24), (0, 0, 0), 3)
+            cv2.line(page, (x + 12, y + 24), (x + 24, y + 4), (0, 0, 0), 3)
+        elif mark == "f":
+            cv2.rectangle(page, (x, y), (x + box, y + box), (0, 0, 0), -1)
+    w = page.shape[1]
+    line = OcrLine(text=" ".join("□" + o for o in OPTIONS[:len(marks)]), confidence=0.93,
+                   polygon=[(15, 22), (w - 15, 22), (w - 15, 58), (15, 58)])
+    return page, line
+
+
+def test_doctests():
+    assert doctest.testmod(checkbox).failed == 0
+
+
+@pytest.mark.parametrize(("marks", "want"), [
+    (["", "v", "", ""], "配偶"),
+    (["f", "", ""], "本人"),
+    (["", "", "", "v"], "父母"),
+])
+def test_the_box_holding_the_tick_decides(marks, want):
+    page, line = _row(marks)
+    assert ticked_by_pixels(page, line) == want
+
+
+@pytest.mark.parametrize("marks", [["", "", ""], ["v", "v", ""], ["f", "f", "", ""]])
+def test_no_tick_or_two_ticks_decide_nothing(marks):
+    page, line = _row(marks)
+    assert ticked_by_pixels(page, line) is None
+
+
+def test_boxes_that_do_not_match_the_options_decide_nothing():
+    page, line = _row(["", "v", ""])
+    line = line.model_copy(update={"text": "□本人 □配偶 □子女 □父母"})  # 4 named, 3 drawn
+    assert ticked_by_pixels(page, line) is None
+
+
+def test_a_value_from_the_pixels_says_so_and_goes_to_a_person():
+    page, line = _row(["", "", "v", ""])
+    field = relationship_from_boxes(page, [line])
+    assert field is not None and field.value == "子女"
+    assert field.corrections == [checkbox.NOTE]
+    assert field.confidence <= checkbox.PIXEL_CONFIDENCE < 0.85
+    # Two rows that disagree: nobody can tell.
+    other, other_line = _row(["v", "", "", ""])
+    both = np.vstack([page, other])
+    shifted = other_line.model_copy(update={"polygon": [(x, y + page.shape[0])
+                                                         for x, y in other_line.polygon]})
+    assert relationship_from_boxes(both, [line, shifted]) is None
