@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-import ocr.checkbox as checkbox
 from domain.models import OcrLine
+from ocr import checkbox
 from ocr.checkbox import relationship_from_boxes, ticked_by_pixels
 
 OPTIONS = ("本人", "配偶", "子女", "父母")
