@@ -69,6 +69,16 @@ def _flag_count(kind: str, tier: str, signal: str, indices) -> int:
     return count
 
 
+def _scores_above_genuine(kind: str, signal: str, tier: str, indices) -> None:
+    """Each positive scores above the genuine card of the same person and side."""
+    for index in indices:
+        (positive,) = _outputs(index, kind, tier)
+        genuine = next(o for o in _outputs(index, "genuine", tier)
+                       if o.truth["side"] == positive.truth["side"])
+        assert (_signals(positive.data, _side(index))[signal].score
+                > _signals(genuine.data, _side(index))[signal].score), index
+
+
 @pytest.mark.parametrize("tier", ["clean", "photo"])
 def test_genuine_cards_raise_no_flag(tier):
     """Genuine scans and phone photos (fronts and backs of four people): at most one
@@ -87,12 +97,7 @@ def test_photocopies_are_flagged(tier, at_least):
     bench's unseen set has the rates: copies of a front are the hard ones), and each
     copy scores above the genuine card of the same person and side."""
     assert _flag_count("photocopy", tier, "photocopy", range(6)) >= at_least
-    for index in range(6):
-        (copy,) = _outputs(index, "photocopy", tier)
-        genuine = next(o for o in _outputs(index, "genuine", tier)
-                       if o.truth["side"] == copy.truth["side"])
-        assert (_signals(copy.data, _side(index))["photocopy"].score
-                > _signals(genuine.data, _side(index))["photocopy"].score), index
+    _scores_above_genuine("photocopy", "photocopy", tier, range(6))
     (o,) = _outputs(1, "photocopy", "clean")
     signal = _signals(o.data, _side(1))["photocopy"]
     assert signal.flagged and signal.reason.startswith("looks like a photocopy")
@@ -105,12 +110,7 @@ def test_screen_recaptures_are_flagged(tier, at_least):
     for photocopies, and each scores above the genuine card of the same person."""
     assert _flag_count("recapture", tier, "recapture", range(4)) >= at_least
     assert _flag_count("recapture", tier, "photocopy", range(4)) <= 1
-    for index in range(4):
-        (screen,) = _outputs(index, "recapture", tier)
-        genuine = next(o for o in _outputs(index, "genuine", tier)
-                       if o.truth["side"] == screen.truth["side"])
-        assert (_signals(screen.data, _side(index))["recapture"].score
-                > _signals(genuine.data, _side(index))["recapture"].score), index
+    _scores_above_genuine("recapture", "recapture", tier, range(4))
 
 
 def test_recapture_feature_is_the_pixel_grid():
