@@ -402,3 +402,55 @@ def test_risk_and_portrait_are_kept_and_shown_to_the_reviewer(tmp_path):
     # the region is boxed in orange (BGR 0, 140, 255) on the page
     orange = (np.abs(picture.astype(int) - [0, 140, 255]).sum(axis=2) < 90)
     assert orange[90:150, 90:310].sum() > 50
+
+
+def test_portrait_is_encrypted_at_rest_and_written_out_by_review_show(tmp_path, monkeypatch):
+    """With a key ring configured the portrait's bytes in the store are ciphertext; the
+    reviewer's `backoffice review show ID --portrait FILE` writes the JPEG back out."""
+    from sqlmodel import Session
+    from typer.testing import CliRunner
+
+    from backoffice.crypto import generate_key
+    from backoffice.processing import _save_page
+    from backoffice.runtime import db_engine
+    from backoffice.settings import get_settings
+    from backoffice.store import Document, DocumentBlob, DocumentRisk, Status
+    from cli.main import app
+    from domain.models import Assessment, RouteDecision, RouteReason
+    from ocr.pipeline import PageReading
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("BACKOFFICE_DATABASE_URL", url)
+    monkeypatch.setenv("BACKOFFICE_ENCRYPTION_KEY", f"k1:{generate_key()}")
+    get_settings.cache_clear()
+    try:
+        _ok, jpeg = cv2.imencode(".jpg", np.full((140, 100, 3), 90, np.uint8))
+        reading = PageReading(
+            doc_type=DocType.ID_CARD_FRONT,
+            fields={"name": ExtractedField(value="张三", confidence=0.99)},
+            risk=RiskReport(signals={"portrait": RiskSignal(
+                score=0.0, flagged=False, reason="portrait found",
+                region=[(1.0, 1.0), (9.0, 1.0), (9.0, 9.0), (1.0, 9.0)])}),
+            portrait_jpeg=jpeg.tobytes())
+        decision = RouteDecision(status="in_review", reasons=[RouteReason(text="check")])
+        engine = db_engine(url)
+        with Session(engine) as session:
+            doc = Document(sha256=uuid.uuid4().hex * 2, original_name="front.jpg",
+                           stored_path=str(tmp_path / "front.jpg"), status=Status.PROCESSING)
+            session.add(doc)
+            session.flush()
+            _save_page(session, doc, reading, Assessment(checks=[], decision=decision))
+            session.commit()
+            doc_id = doc.id
+        with Session(engine) as session:
+            sha = session.get(DocumentRisk, doc_id).portrait_sha256
+            blob = session.get(DocumentBlob, sha)
+            assert blob.kid == "k1" and bytes(blob.data) != jpeg.tobytes()
+        out = tmp_path / "face.jpg"
+        result = CliRunner().invoke(app, ["review", "show", str(doc_id), "--portrait", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes() == jpeg.tobytes()
+    finally:
+        monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
+        monkeypatch.delenv("BACKOFFICE_DATABASE_URL", raising=False)
+        get_settings.cache_clear()
