@@ -402,7 +402,7 @@ def _silhouette(small: np.ndarray) -> tuple[tuple | None, str, float]:
     comp = labels[by:by + bh, bx:bx + bw] == k
     rows = comp.sum(axis=1)
     top = float(np.median(rows[: max(1, bh // 4)]))
-    bottom = float(np.median(rows[-max(1, bh // 4):]))
+    bottom = float(rows[bh // 2:].max())  # the shoulders, however light their lower part
     fill = a / float(sh * sw)
     tall = bh / float(sh)
     taper = bottom / max(top, 1.0)
