@@ -36,6 +36,8 @@ from .preprocess import Prepared
 MODEL_FILE = Path(__file__).with_name("risk_model.json")
 #: Signals scored by the logistic model; portrait and temporary_id are decided directly.
 MODELLED = ("photocopy", "recapture", "tampering")
+#: Signals whose model knows an identity card's print (fitted on cards only).
+CARD_ONLY = ("photocopy", "tampering")
 ID_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK, DocType.ID_CARD_TEMPORARY}
 FACE_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY}
 
@@ -400,7 +402,7 @@ def _silhouette(small: np.ndarray) -> tuple[tuple | None, str, float]:
     comp = labels[by:by + bh, bx:bx + bw] == k
     rows = comp.sum(axis=1)
     top = float(np.median(rows[: max(1, bh // 4)]))
-    bottom = float(np.median(rows[-max(1, bh // 4):]))
+    bottom = float(rows[bh // 2:].max())  # the shoulders, however light their lower part
     fill = a / float(sh * sw)
     tall = bh / float(sh)
     taper = bottom / max(top, 1.0)
@@ -509,10 +511,11 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
     side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
     signals: dict[str, RiskSignal] = {}
     for name in MODELLED:
-        if name == "photocopy" and doc_type not in ID_TYPES:
-            # A paper form is printed in black on white: colour says nothing of a copy.
+        if name in CARD_ONLY and doc_type not in ID_TYPES:
+            # A paper form is printed in black on white: colour says nothing of a copy,
+            # and its blank paper is as smooth as a painted-over field.
             signals[name] = RiskSignal(score=0.0, flagged=False,
-                                       reason="not assessed: a paper form, not a card")
+                                       reason="not assessed: not an identity card")
             continue
         # a signal may have a model per side of the card (a back's emblem is red)
         m = model["signals"].get(f"{name}@{side}") or model["signals"][name]
