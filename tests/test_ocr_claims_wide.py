@@ -8,10 +8,9 @@ floor in the suite."""
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, rate, read_accuracy
 
-from backoffice.accuracy import AccuracyTable, load_truth, split_key
-from ocr.pipeline import read_document
+from backoffice.accuracy import AccuracyTable
 
 pytestmark = [pytest.mark.ocr, pytest.mark.slow]
 WIDE = FIXTURES / "claims-wide"
@@ -22,18 +21,7 @@ PHOTO_FLOOR = 0.93
 
 @pytest.fixture(scope="module")
 def wide_accuracy(ocr_engine) -> AccuracyTable:
-    acc = AccuracyTable()
-    for key, truth in sorted(load_truth(WIDE / "truth.jsonl").items()):
-        rel, page = split_key(key)
-        reading = read_document((WIDE / rel).read_bytes(), ocr_engine)[page]
-        acc.add({**truth, "layout": truth["variant"]}, reading.doc_type.value,
-                {k: f.value for k, f in reading.fields.items()})
-    return acc
-
-
-def _rate(acc: AccuracyTable, group: str) -> float:
-    hits, total = acc.by_group()[group]
-    return hits / total
+    return read_accuracy(WIDE, ocr_engine)
 
 
 def test_every_layout_is_a_claim_form(wide_accuracy):
@@ -42,8 +30,8 @@ def test_every_layout_is_a_claim_form(wide_accuracy):
 
 
 def test_clean_wide_forms_floor(wide_accuracy):
-    assert _rate(wide_accuracy, "clean") >= CLEAN_FLOOR, wide_accuracy.misses
+    assert rate(wide_accuracy, "clean") >= CLEAN_FLOOR, wide_accuracy.misses
 
 
 def test_photographed_wide_forms_floor(wide_accuracy):
-    assert _rate(wide_accuracy, "photo") >= PHOTO_FLOOR, wide_accuracy.misses
+    assert rate(wide_accuracy, "photo") >= PHOTO_FLOOR, wide_accuracy.misses
