@@ -216,3 +216,9 @@ def test_payee_name_is_the_account_holder_unless_the_form_asks_for_that_too():
     got = _values(three)
     assert got["claimant_name"] == "周立"
     assert got["account_name"] == "周敏"
+
+
+@pytest.mark.parametrize("raw", ["签字", "申请人签名", "（盖章）", "日期", "手印"])
+def test_a_form_word_is_never_a_name(raw):
+    assert normalise("claimant_name", raw) is None
+    assert normalise("claimant_name", "谢霞林") == "谢霞林"

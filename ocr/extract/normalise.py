@@ -24,6 +24,9 @@ def fold_text(text: str) -> str:
 
 
 _NAME_RE = re.compile(rf"^[{CJK}·]{{2,8}}$")
+# Words a form prints where a name is written, never a name: a signature line's label
+# (签字, 签名, 盖章) read next to the name's own label, or a date to fill in.
+_FORM_WORDS_RE = re.compile("签字|签名|签章|盖章|手印|日期|年月日")
 _RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
               "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
               "监护人", "法定继承人", "受益人")
@@ -133,7 +136,7 @@ def normalise(field: str, raw: str) -> str | None:
         return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
     if field in ("insured_name", "claimant_name", "account_name"):
         name = re.sub(rf"[^{CJK}·]", "", value)
-        return name if _NAME_RE.match(name) else None
+        return name if _NAME_RE.match(name) and not _FORM_WORDS_RE.search(name) else None
     if field == "relationship":
         ticked = checked_option(value, _RELATIONS)
         if ticked is not None:
