@@ -41,10 +41,11 @@ TIERS = ("clean", "photo", "hard")
 FEATURES = {
     "photocopy": ["chroma_std", "chroma_p95", "saturation", "background_texture",
                   "paper_white", "contrast", "black_lift", "peak_hi", "peak_chroma",
-                  "ink_chroma_std", "ink_hue_spread", "noise_low", "flat_paper"],
+                  "ink_chroma_std", "ink_hue_spread", "noise_low", "flat_paper",
+                  "corner_contrast", "surround_dark", "surround_flat"],
     "recapture": ["peak_hi", "peak_hi_max", "peak_mid", "peak_chroma", "contrast",
                   "black_lift", "blue_cast", "saturation", "background_texture",
-                  "ink_chroma_std"],
+                  "ink_chroma_std", "corner_contrast", "surround_dark", "surround_flat"],
     "tampering": ["smooth_strip", "smooth_depth", "block_anom", "block_phase", "noise_low",
                   "noise_high"],
 }
@@ -58,11 +59,30 @@ def _truth(folder: Path) -> list[dict]:
 # --------------------------------------------------------------------------- fitting
 
 
+def _best_split(x: np.ndarray, g: np.ndarray, h: np.ndarray, sel: np.ndarray, cuts,
+                lam: float):
+    """The split of the rows ``sel`` with the largest Newton gain: (gain, feature, cut)."""
+    best = None
+    gs, hs = g[sel], h[sel]
+    for j, cut in enumerate(cuts):
+        xj = x[sel, j]
+        for t in cut:
+            left = xj <= t
+            gl, hl = gs[left].sum(), hs[left].sum()
+            gr, hr = gs.sum() - gl, hs.sum() - hl
+            gain = gl * gl / (hl + lam) + gr * gr / (hr + lam)
+            if best is None or gain > best[0]:
+                best = (gain, j, float(t))
+    return best
+
+
 def _boost(x: np.ndarray, y: np.ndarray, names: list[str], rounds: int = 150,
-           rate: float = 0.2, lam: float = 2.0) -> tuple[float, list[list]]:
-    """Gradient-boosted decision stumps on the logistic loss (Newton steps), each class
-    weighing half. Returns the bias and the stumps ``[feature, threshold, value if
-    <= threshold, value if above]`` whose sum is the log-odds."""
+           rate: float = 0.2, lam: float = 2.0, depth: int = 1) -> tuple[float, list[list]]:
+    """Gradient-boosted decision stumps (``depth`` 2: trees of two levels, so that a
+    feature can count in one kind of picture and not another) on the logistic loss
+    (Newton steps), each class weighing half. Returns the bias and the entries
+    ``[feature, threshold, value if <= threshold, value if above]`` (each value, in a
+    tree of two levels, itself such an entry) whose sum is the log-odds."""
     n = len(y)
     pos = y.mean()
     sw = np.where(y == 1, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
@@ -71,28 +91,52 @@ def _boost(x: np.ndarray, y: np.ndarray, names: list[str], rounds: int = 150,
     stumps: list[list] = []
     cuts = [np.unique(np.quantile(x[:, j], np.linspace(0.03, 0.97, 33)))
             for j in range(x.shape[1])]
+    everyone = np.ones(n, bool)
+
+    def leaf(sel):
+        return rate * g[sel].sum() / (h[sel].sum() + lam)
+
     for _ in range(rounds):
         p = 1 / (1 + np.exp(-np.clip(f, -30, 30)))
         g, h = sw * (y - p), sw * p * (1 - p)
-        best = None
-        for j, cut in enumerate(cuts):
-            for t in cut:
-                left = x[:, j] <= t
-                gl, hl = g[left].sum(), h[left].sum()
-                gr, hr = g[~left].sum(), h[~left].sum()
-                gain = gl * gl / (hl + lam) + gr * gr / (hr + lam)
-                if best is None or gain > best[0]:
-                    best = (gain, j, float(t), rate * gl / (hl + lam), rate * gr / (hr + lam))
-        _, j, t, vl, vr = best
-        f += np.where(x[:, j] <= t, vl, vr)
-        stumps.append([names[j], round(t, 5), round(float(vl), 5), round(float(vr), 5)])
+        _, j, t = _best_split(x, g, h, everyone, cuts, lam)
+        left = x[:, j] <= t
+        if depth < 2:
+            vl, vr = leaf(left), leaf(~left)
+            f += np.where(left, vl, vr)
+            stumps.append([names[j], round(t, 5), round(float(vl), 5), round(float(vr), 5)])
+            continue
+        sides = []
+        for side in (left, ~left):
+            split = _best_split(x, g, h, side, cuts, lam) if side.sum() >= 20 else None
+            if split is None:
+                v = leaf(side)
+                f[side] += v
+                sides.append(round(float(v), 5))
+                continue
+            _, j2, t2 = split
+            low = side & (x[:, j2] <= t2)
+            high = side & ~(x[:, j2] <= t2)
+            vl, vr = leaf(low), leaf(high)
+            f[low] += vl
+            f[high] += vr
+            sides.append([names[j2], round(t2, 5), round(float(vl), 5), round(float(vr), 5)])
+        stumps.append([names[j], round(t, 5), sides[0], sides[1]])
     return bias, stumps
+
+
+def _entry(row: np.ndarray, names: list[str], entry) -> np.ndarray:
+    if not isinstance(entry, list):
+        return np.full(len(row), float(entry))
+    name, t, vl, vr = entry
+    low = row[:, names.index(name)] <= t
+    return np.where(low, _entry(row, names, vl), _entry(row, names, vr))
 
 
 def _stump_scores(x: np.ndarray, names: list[str], bias: float, stumps: list[list]):
     f = np.full(len(x), bias)
-    for name, t, vl, vr in stumps:
-        f += np.where(x[:, names.index(name)] <= t, vl, vr)
+    for entry in stumps:
+        f += _entry(x, names, entry)
     return 1 / (1 + np.exp(-np.clip(f, -30, 30)))
 
 
@@ -111,9 +155,11 @@ def features_of(folder: Path, truths: list[dict], cache: Path | None = None) -> 
     return rows
 
 
-#: Precision each signal must keep on the training set (tampering: as much recall as the
-#: false-alarm budget on genuine images allows).
-PRECISION = {"photocopy": 0.97, "recapture": 0.97, "tampering": 0.0}
+#: Precision each signal must keep on the training set, on left-out-set scores for trees
+#: of two levels (tampering: as much recall as the false-alarm budget on genuine images
+#: allows). Recapture at the goal's 0.95: its false positives on the left-out sets are
+#: few and its recall in the hard tier needs the room (checked on seeds 15 and 16).
+PRECISION = {"photocopy": 0.97, "recapture": 0.95, "tampering": 0.0}
 #: False alarms on the genuine training images at most this share (half the product's
 #: 2% budget for any flag: unseen images alarm more often than the ones fitted on).
 GENUINE_ALARMS = 0.005
@@ -132,6 +178,9 @@ def _threshold(p: np.ndarray, y: np.ndarray, genuine: np.ndarray, min_precision:
     return 0.995
 
 
+#: Levels of each signal's trees (1: stumps).
+DEPTH = {"photocopy": 2, "recapture": 2, "tampering": 1}
+
 #: Signals with a model per side of the card.
 PER_SIDE = ("photocopy",)
 
@@ -140,13 +189,26 @@ def _fit_one(key: str, names: list[str], rows: list[dict], truths: list[dict],
              signal: str) -> dict:
     x = np.array([[r[k] for k in names] for r in rows], float)
     y = np.array([1.0 if t["signals"][signal] else 0.0 for t in truths])
-    bias, stumps = _boost(x, y, names)
+    depth = DEPTH.get(signal, 1)
+    bias, stumps = _boost(x, y, names, depth=depth)
     p = _stump_scores(x, names, bias, stumps)
+    seeds = np.array([t["seed"] for t in truths])
+    how = "train"
+    if depth > 1 and len(set(seeds.tolist())) > 1:
+        # Trees of two levels fit the training images (nearly) perfectly: the threshold
+        # is chosen on the scores each image gets from a model fitted without its set
+        # (one set, one seed, left out at a time), as an unseen image would get.
+        p = np.zeros(len(y))
+        for s in sorted(set(seeds.tolist())):
+            out = seeds == s
+            b, st = _boost(x[~out], y[~out], names, depth=depth)
+            p[out] = _stump_scores(x[out], names, b, st)
+        how = "left-out-set"
     genuine = np.array([t["kind"] == "genuine" for t in truths])
     threshold = _threshold(p, y, genuine, min_precision=PRECISION[signal])
     flag = p >= threshold
     recall = (flag & (y == 1)).sum() / max((y == 1).sum(), 1)
-    print(f"{key}: train recall {recall:.2f}, false alarms on genuine "
+    print(f"{key}: {how} recall {recall:.2f}, false alarms on genuine "
           f"{flag[genuine].mean():.3f}, threshold {threshold:.2f}", file=sys.stderr)
     return {"bias": bias, "stumps": stumps, "threshold": round(threshold, 3)}
 

@@ -110,7 +110,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         cut = edge_text_cut([ln.polygon for ln in lines], pw, ph)
         quality.metrics["border_cut_off"] = QualityMetric(
             value=float(cut), threshold=1.0, verdict="warn" if cut else "ok")
-    report, portrait = assess_risk(image, prepared, doc_type) if risk else (None, None)
+    report, portrait = assess_risk(image, prepared, doc_type, lines=lines) if risk else (None, None)
     return PageReading(
         page=page,
         doc_type=doc_type,

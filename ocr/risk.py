@@ -150,6 +150,7 @@ def measure(original: np.ndarray, prepared: Prepared) -> Measured:
     y0 = max(0, (int(ys.min()) * 4 - 8) // 32 * 32) if ys.size else 0
     x1 = min(w, int(xs.max()) * 4 + 12) if xs.size else w
     y1 = min(h, int(ys.max()) * 4 + 12) if ys.size else h
+    _edge_features(original, prepared, f)
     original = original[y0:y1, x0:x1]
     mask = full_mask[y0:y1, x0:x1]
     gray = _gray(original)
@@ -208,6 +209,56 @@ def measure(original: np.ndarray, prepared: Prepared) -> Measured:
     out.regions = {k: [(x + x0, y + y0) for x, y in poly] for k, poly in out.regions.items()}
     _smooth_strips(prepared, out)
     return out
+
+
+def _edge_features(original: np.ndarray, prepared: Prepared, f: dict[str, float]) -> None:
+    """What lies at and around the card's edge.
+
+    ``corner_contrast``: a card's corners are rounded, so the very corner of the fitted
+    quadrilateral shows the table; a copy cut from paper has square corners of the
+    copy's own paper. The colour distance (Lab) between each corner's tip and the card's
+    paper just inside it, the median of the four (a glare or a pale table at one corner
+    does not decide). ``surround_dark``, ``surround_flat``: the band just outside the
+    card: a screen's black background and bezel are darker than the card and flat (no
+    grain, no weave); a table is rarely both."""
+    f["corner_contrast"] = f["surround_dark"] = f["surround_flat"] = 0.0
+    if prepared.card_quad is None or prepared.image.ndim != 3:
+        return
+    card = prepared.image
+    if card.shape[0] > card.shape[1]:
+        card = np.ascontiguousarray(np.rot90(card))
+    ch, cw = card.shape[:2]
+    small = cv2.resize(card, (200, max(8, round(200 * ch / cw))), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    sh, sw = lab.shape[:2]
+    tip, inner = 3, 10  # px of 200: the corner's arc spans about 7
+    dists = []
+    for ys, xs in (((0, tip), (0, tip)), ((0, tip), (sw - tip, sw)),
+                   ((sh - tip, sh), (0, tip)), ((sh - tip, sh), (sw - tip, sw))):
+        corner = np.median(lab[ys[0]:ys[1], xs[0]:xs[1]].reshape(-1, 3), axis=0)
+        yi = slice(inner, inner + 6) if ys[0] == 0 else slice(sh - inner - 6, sh - inner)
+        xi = slice(inner, inner + 6) if xs[0] == 0 else slice(sw - inner - 6, sw - inner)
+        paper = np.median(lab[yi, xi].reshape(-1, 3), axis=0)
+        dists.append(float(np.linalg.norm(corner - paper)))
+    f["corner_contrast"] = float(np.median(dists))
+    # the band outside the card, on a quarter-size grey of the frame
+    oh, ow = original.shape[:2]
+    gs = _gray(cv2.resize(original, (max(8, ow // 4), max(8, oh // 4)),
+                          interpolation=cv2.INTER_AREA))
+    q = np.asarray(prepared.card_quad, np.float64) / 4
+    c = q.mean(axis=0)
+    outer = np.zeros(gs.shape, np.uint8)
+    inside = np.zeros(gs.shape, np.uint8)
+    cv2.fillConvexPoly(outer, np.round(c + (q - c) * 1.12).astype(np.int32), 1)
+    cv2.fillConvexPoly(inside, np.round(c + (q - c) * 1.02).astype(np.int32), 1)
+    band = gs[(outer > 0) & (inside == 0)]
+    card_in = gs[cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0]
+    if band.size < 20 or card_in.size < 20:
+        return
+    paper = float(np.percentile(card_in, 75)) + 1.0
+    f["surround_dark"] = 1.0 - float(np.median(band)) / paper
+    detail = np.abs(gs - cv2.GaussianBlur(gs, (0, 0), 1.5))[(outer > 0) & (inside == 0)]
+    f["surround_flat"] = -math.log(float(np.median(detail)) + 0.1)
 
 
 def _ink_colour(card: np.ndarray, f: dict[str, float]) -> None:
@@ -373,6 +424,66 @@ def _neighbour_support(grid: np.ndarray) -> np.ndarray:
     return np.minimum(grid, neigh)
 
 
+# --------------------------------------------------------------------------- text geometry
+
+#: The labels of an ID front's rows, as the recogniser reads them.
+FRONT_LABELS = {"姓名": "name", "出生": "birth", "住址": "address", "公民身份号码": "id_number"}
+#: A genuine front's value line against its label's line, per row, in label heights:
+#: (bottom offset, top offset, height ratio); medians over the genuine fronts of the
+#: generated set of seed 13 (72 fronts, their OCR line boxes).
+FRONT_ROW_GEOMETRY = {"name": (0.0, -0.128, 1.122), "birth": (-0.025, -0.087, 1.032),
+                      "address": (-0.073, -0.083, 1.048),
+                      "id_number": (-0.093, -0.186, 1.175)}
+
+
+def _bounds(polygon) -> tuple[float, float, float, float]:
+    xs = [float(p[0]) for p in polygon]
+    ys = [float(p[1]) for p in polygon]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def text_geometry(lines) -> tuple[float, Polygon | None]:
+    """How far one field line of an ID front sits off the others: each value line's
+    bottom, top and height against its row's label line (in label heights, less what a
+    genuine front's row has), the largest difference of one row from the median of the
+    others (0 when fewer than two rows pair up). A field typed anew in another font,
+    size or baseline moves its own row only. Lines: OCR lines (``text``, ``polygon``) in
+    the rectified card's pixels. Returns the figure and the odd line's polygon."""
+    boxes = [(ln.text, _bounds(ln.polygon), ln.polygon) for ln in lines]
+    labels = [(FRONT_LABELS[t], b) for t, b, _ in boxes if t in FRONT_LABELS]
+    if len(labels) < 2:
+        return 0.0, None
+    lh = float(np.median([b[3] - b[1] for _, b in labels]))
+    if lh <= 0:
+        return 0.0, None
+    rows: dict[str, tuple[tuple[float, float, float], object]] = {}
+    for row, lb in labels:
+        cands = []
+        for t, b, poly in boxes:
+            if t in FRONT_LABELS or b[0] < lb[2] - 0.2 * lh:
+                continue
+            overlap = min(b[3], lb[3]) - max(b[1], lb[1])
+            if overlap < 0.5 * min(b[3] - b[1], lb[3] - lb[1]):
+                continue
+            cands.append((b[0], b, poly))
+        if not cands:
+            continue
+        _, b, poly = min(cands, key=lambda c: c[0])
+        expect = FRONT_ROW_GEOMETRY[row]
+        rows[row] = (((b[3] - lb[3]) / lh - expect[0], (b[1] - lb[1]) / lh - expect[1],
+                      (b[3] - b[1]) / lh - expect[2]), poly)
+    if len(rows) < 2:
+        return 0.0, None
+    best, where = 0.0, None
+    for k in range(3):
+        for row, (e, poly) in rows.items():
+            others = [o[0][k] for r, o in rows.items() if r != row]
+            d = abs(e[k] - float(np.median(others)))
+            if d > best:
+                best, where = d, poly
+    return float(best), [(float(x), float(y)) for x, y in where] if where is not None else None
+
+
 # --------------------------------------------------------------------------- portrait
 
 #: Where the photo is printed on an upright card, as shares of its width and height
@@ -468,10 +579,14 @@ def load_model(path: str | None = None) -> dict:
 
 def score(model: dict, features: dict[str, float]) -> float:
     """A signal's probability: the sum of its model's decision stumps ``[feature,
-    threshold, value at or below, value above]`` is the log-odds."""
+    threshold, value at or below, value above]`` is the log-odds (in a tree of two
+    levels each value is itself such a stump)."""
     z = float(model["bias"])
-    for name, threshold, below, above in model["stumps"]:
-        z += below if features.get(name, 0.0) <= threshold else above
+    for entry in model["stumps"]:
+        while isinstance(entry, list):  # a tree of two levels: its branches are entries
+            name, threshold, below, above = entry
+            entry = below if features.get(name, 0.0) <= threshold else above
+        z += entry
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
@@ -502,12 +617,19 @@ def _tamper_region(measured: Measured) -> Polygon | None:
 
 
 def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
-                model: dict | None = None) -> tuple[RiskReport, Portrait | None]:
+                model: dict | None = None, lines: list | None = None
+                ) -> tuple[RiskReport, Portrait | None]:
     """The risk report of a page whose type is known, and the portrait of an ID front."""
     start = time.perf_counter()
     model = model or load_model()
     measured = measure(original, prepared)
     f = measured.features
+    if lines is not None and doc_type is DocType.ID_CARD_FRONT:
+        # measured when the OCR lines are given; the fitted model does not weigh it (on
+        # the development seeds it barely told forgeries from genuine fronts: README)
+        f["text_geometry"], odd = text_geometry(lines)
+        if odd is not None:
+            measured.regions["text_geometry"] = prepared.map_polygon(odd)
     side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
     signals: dict[str, RiskSignal] = {}
     for name in MODELLED:

@@ -454,3 +454,56 @@ def test_portrait_is_encrypted_at_rest_and_written_out_by_review_show(tmp_path, 
         monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
         monkeypatch.delenv("BACKOFFICE_DATABASE_URL", raising=False)
         get_settings.cache_clear()
+
+
+def test_a_tree_of_two_levels_scores_by_its_branches():
+    model = {"bias": 0.0, "threshold": 0.5,
+             "stumps": [["contrast", 0.8, -2.0, ["black_lift", 0.1, 3.0, -1.0]]]}
+    assert score(model, {"contrast": 0.5}) == pytest.approx(1 / (1 + np.exp(2.0)))
+    assert score(model, {"contrast": 0.9, "black_lift": 0.05}) == pytest.approx(
+        1 / (1 + np.exp(-3.0)))
+    assert score(model, {"contrast": 0.9, "black_lift": 0.3}) == pytest.approx(
+        1 / (1 + np.exp(1.0)))
+
+
+def test_edge_features_see_a_copys_square_corners_and_a_screens_dark_surround():
+    genuine = _outputs(0, "genuine", "photo")[0]
+    g = measure(_image(genuine.data), prepare(_image(genuine.data))).features
+    for name in ("corner_contrast", "surround_dark", "surround_flat"):
+        assert np.isfinite(g[name])
+    copy = _outputs(0, "photocopy", "clean")[0]
+    c = measure(_image(copy.data), prepare(_image(copy.data))).features
+    assert c["corner_contrast"] < 5.0  # the copy's corners are its own paper
+
+
+def _line(text: str, x0: float, y0: float, x1: float, y1: float) -> OcrLine:
+    return OcrLine(text=text, confidence=0.99,
+                   polygon=[(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+
+def _front_lines(shift_birth: float = 0.0, grow_birth: float = 0.0) -> list[OcrLine]:
+    from ocr.risk import FRONT_LABELS, FRONT_ROW_GEOMETRY
+
+    lines = []
+    for label, row_y, value in (("姓名", 140, "张三"), ("出生", 280, "1990年1月1日"),
+                                ("住址", 350, "北京市东城区"), ("公民身份号码", 580, "1" * 18)):
+        lines.append(_line(label, 70, row_y - 40, 150, row_y))
+        d_bottom, d_top, _ = FRONT_ROW_GEOMETRY[FRONT_LABELS[label]]  # as a genuine front
+        top, bottom = row_y - 40 + 40 * d_top, row_y + 40 * d_bottom
+        if label == "出生":
+            top, bottom = top + shift_birth - grow_birth, bottom + shift_birth
+        lines.append(_line(value, 190 if len(label) == 2 else 330, top, 500, bottom))
+    return lines
+
+
+def test_text_geometry_finds_the_field_line_off_its_row():
+    from ocr.risk import text_geometry
+
+    calm, _ = text_geometry(_front_lines())
+    moved, where = text_geometry(_front_lines(shift_birth=12))
+    taller, _ = text_geometry(_front_lines(grow_birth=14))
+    assert calm < 0.1  # the medians of each figure are not one line's
+    assert moved > calm + 0.15 and taller > calm + 0.15
+    assert where is not None and min(y for _, y in where) > 230  # the birth date's line
+    assert text_geometry([])[0] == 0.0
+    assert text_geometry([_line("姓名", 0, 0, 10, 10)])[0] == 0.0
