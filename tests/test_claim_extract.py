@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain.models import OcrLine
-from ocr.extract.claim import extract_claim_form, match_label
+from ocr.extract.claim import extract_claim_form, find_labels, match_label
 from ocr.extract.normalise import normalise
 
 
@@ -222,3 +222,12 @@ def test_payee_name_is_the_account_holder_unless_the_form_asks_for_that_too():
 def test_a_form_word_is_never_a_name(raw):
     assert normalise("claimant_name", raw) is None
     assert normalise("claimant_name", "谢霞林") == "谢霞林"
+
+
+def test_a_label_word_in_a_sentence_is_not_a_label():
+    """The 出险经过 narrative says 诊断为犬咬伤 (diagnosed as): 诊断 there is a verb, not
+    the diagnosis label, whatever stands above the form's own diagnosis field."""
+    lines = [_line("出险经过：于2024年3月1日在某县人民医院就诊，诊断为犬咬伤，后至某镇卫生院复查。", 50, 100),
+             _line("伤病名称：犬咬伤", 50, 160)]
+    assert _values(lines)["diagnosis"] == "犬咬伤"
+    assert [f for _s, f, _l, _e in find_labels("就诊，诊断为犬咬伤，后至")] == []

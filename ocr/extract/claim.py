@@ -249,6 +249,10 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(ch in it for ch in short)
 
 
+# A label word followed by one of these is a sentence's verb phrase (诊断为, 医院是).
+_VERBS = frozenset("为是")
+
+
 def find_labels(text: str) -> list[tuple[int, str, str, int]]:
     """Every (start, field, label, end) occurrence that starts a label in the text."""
     out = []
@@ -271,6 +275,8 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
             hit = label_by_words(text[i:])
             if hit and i > 0 and "：" not in text[i:i + hit[2]]:
                 hit = None
+        if hit and text[i + hit[2]:i + hit[2] + 1] in _VERBS:
+            hit = None  # 诊断为肺炎: prose (diagnosed as), not a label and its value
         if hit:
             field, label, end = hit
             out.append((i, field, label, i + end))
