@@ -148,14 +148,18 @@ def start_prefect_server(port: int | None = None, home: Path | None = None, *,
     server = PrefectServer(url=f"http://{host}:{port}", process=process, home=home,
                            log_path=log_path, _log=log)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            server.stop()
-            raise RuntimeError(f"prefect server exited ({process.returncode}):\n"
-                               + _tail(log_path))
-        if server.healthy():
-            return server
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                server.stop()
+                raise RuntimeError(f"prefect server exited ({process.returncode}):\n"
+                                   + _tail(log_path))
+            if server.healthy():
+                return server
+            time.sleep(0.5)
+    except BaseException:
+        server.stop()  # interrupted while starting (Ctrl-C, SIGTERM): no orphan server
+        raise
     server.stop()
     raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s:\n" + _tail(log_path))
 

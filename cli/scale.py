@@ -42,19 +42,24 @@ def prefect_server(
     where = _masked_url(url) if url else f"SQLite ({settings.prefect_home})"
     err.print(f"starting the Prefect server on {host}:{port or settings.prefect_port}, "
               f"database {where}…")
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    # Before the server starts: a SIGTERM that comes as soon as it answers (a supervisor,
+    # a test) stops it like Ctrl-C, instead of killing this process and orphaning it.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         server = start_prefect_server(port=port, host=host, database_url=url)
+    except KeyboardInterrupt:
+        err.print("stopped while starting")
+        return
     except Exception as exc:  # noqa: BLE001 - a bad URL, an unreachable database: said, not a traceback
         err.print(f"[red]the Prefect server did not start: {type(exc).__name__}: "
                   f"{str(exc).strip()}[/]")
         raise typer.Exit(2) from None
     err.print(f"[bold]Prefect API[/]: {server.api_url}  UI: {server.url}  "
               f"(log {server.log_path})")
-
-    def _terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         while server.process.poll() is None:
             time.sleep(1)

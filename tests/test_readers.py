@@ -252,3 +252,34 @@ def test_every_pool_template_is_prefects_with_our_environment():
             assert props["image"]["default"] == "backoffice:latest"
     with pytest.raises(ValueError, match="no work pool template"):
         pool_template("ecs")
+
+
+def test_prefect_server_stopped_while_starting_exits_cleanly_and_leaves_no_server(tmp_path):
+    """SIGTERM before the server answers (a supervisor giving up, an operator's Ctrl-C):
+    the command stops what it started and exits 0; nothing is left on the port."""
+    import signal
+    import time
+
+    from backoffice.server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BACKOFFICE_"))}
+    env["BACKOFFICE_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "prefect-server", "--port", str(port)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        # Wait until the command has launched the server (its log folder exists), then stop.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (tmp_path / "data").exists():
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    time.sleep(1.0)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
