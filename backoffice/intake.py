@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from backoffice.audit import append_audit
 from backoffice.blobs import DocumentStorage, as_storage
+from backoffice.cases import case_from_path
 from backoffice.store import Document, Status
 from domain.masking import mask_text
 from ocr.decode import SUPPORTED_FORMATS, sniff_format
@@ -67,8 +68,11 @@ def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: s
 def ingest_bytes(session: Session, data: bytes, name: str, *,
                  documents_dir: Path | DocumentStorage, quarantine_dir: Path, max_bytes: int,
                  source: str = "inbox", batch: str | None = None,
-                 result: IntakeResult | None = None) -> IntakeResult:
+                 result: IntakeResult | None = None, case: str | None = None) -> IntakeResult:
     """Take one file's bytes into the store (committed by the caller).
+
+    ``case``: the claim case the file belongs to (:mod:`backoffice.cases`), by its id;
+    created if new. A file already taken joins the case too, unless it is in another.
 
     ``documents_dir``: where the original goes, a :class:`~backoffice.blobs.DocumentStorage`
     (``blobs.storage_for(settings)``: the ``BACKOFFICE_DOCUMENT_STORAGE`` setting), or a
@@ -81,6 +85,8 @@ def ingest_bytes(session: Session, data: bytes, name: str, *,
         result.duplicates.append((name, existing.id))
         append_audit(session, "duplicate", document_id=existing.id,
                      data={"file": mask_text(name)})
+        if case:
+            _join(session, case, batch, existing)
         return result
     fmt = sniff_format(data[:16]) if data else None
     reason = None
@@ -96,6 +102,8 @@ def ingest_bytes(session: Session, data: bytes, name: str, *,
         doc = _quarantine(session, name=name, data=data, sha=sha, reason=reason,
                           root=quarantine_dir, source=source, batch=batch)
         result.quarantined.append(doc.id)
+        if case:
+            _join(session, case, batch, doc)
         return result
     ref = _store_original(session, data, sha, fmt, as_storage(documents_dir))
     doc = Document(sha256=sha, original_name=name, stored_path=ref, size_bytes=len(data),
@@ -105,7 +113,16 @@ def ingest_bytes(session: Session, data: bytes, name: str, *,
     append_audit(session, "received", document_id=doc.id,
                  data={"file": mask_text(name), "sha256": sha, "format": fmt})
     result.received.append(doc.id)
+    if case:
+        _join(session, case, batch, doc)
     return result
+
+
+def _join(session: Session, case: str, batch: str | None, doc: Document) -> None:
+    from backoffice.cases import case_for, case_of, join_case
+
+    if case_of(session, doc) is None:
+        join_case(session, case_for(session, case, batch), doc)
 
 
 def _take_away(entry: Path) -> None:
@@ -121,7 +138,8 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentS
                quarantine_dir: Path, max_bytes: int, batch: str | None = None,
                remove: bool = True) -> IntakeResult:
     """Take every settled file of an inbox folder; each is committed on its own.
-    ``documents_dir``: where originals go (see :func:`ingest_bytes`)."""
+    ``documents_dir``: where originals go (see :func:`ingest_bytes`). The files of a
+    folder ``cases/<case id>/`` form a claim case (:mod:`backoffice.cases`)."""
     result = IntakeResult()
     documents_dir = as_storage(documents_dir)
     inbox = inbox.resolve()
@@ -162,13 +180,15 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentS
                               sha=hashlib.sha256(b"refused:" + marker).hexdigest(),
                               reason=refused, root=quarantine_dir, source="inbox", batch=batch)
             result.quarantined.append(doc.id)
+            if case_from_path(name):
+                _join(session, case_from_path(name), batch, doc)
             session.commit()
             if remove:
                 _take_away(entry)
             continue
         _ingest_committed(session, data, name, documents_dir=documents_dir,
                           quarantine_dir=quarantine_dir, max_bytes=max_bytes, batch=batch,
-                          result=result)
+                          result=result, case=case_from_path(name))
         if remove:
             _take_away(entry)
     if remove:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
-from backoffice import blobs, leases
+from backoffice import blobs, cases, leases
 from backoffice.assess import NOT_A_DOCUMENT, assess, system_lookup
 from backoffice.audit import append_audit
 from backoffice.settings import Settings
@@ -127,7 +127,7 @@ def unreadable_reason(exc: BaseException) -> str:
 
 
 def _save_page(session: Session, doc: Document, reading: PageReading,
-               assessment: Assessment) -> None:
+               assessment: Assessment, case: Any = None) -> None:
     checks, decision = assessment.checks, assessment.decision
     doc.doc_type = reading.doc_type.value
     doc.quality = reading.quality.model_dump(mode="json")
@@ -151,6 +151,10 @@ def _save_page(session: Session, doc: Document, reading: PageReading,
         "risk_flags": reading.risk.flagged if reading.risk else [],
     })
     reason = decision.reason_text()
+    if case is not None:
+        # A case page does not route itself: it waits for its case's decision.
+        cases.hold_page(session, doc, case, decision.status, reason)
+        return
     if decision.status == "approved":
         from backoffice.outbox import approve_document
 
@@ -236,6 +240,10 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
             session.rollback()
             return []
         doc = session.get(Document, doc_id)
+        case = cases.case_of(session, doc)
+        if case is None and len(readings) > 1 and cases.is_bundle(r.doc_type for r in readings):
+            # A multi-page file holding a claim form with its other documents is a case.
+            case = cases.case_for(session, f"pdf-{doc.sha256[:12]}", doc.batch)
         for reading in readings:
             if reading.page == 0:
                 page_doc = doc
@@ -252,8 +260,12 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
                     session.flush()
                     append_audit(session, "page_split", document_id=page_doc.id,
                                  data={"parent": doc.id, "page": reading.page + 1})
+            if case is not None:
+                cases.join_case(session, case, page_doc)
             _save_page(session, page_doc, reading,
-                       assess(reading, settings, today=today, lookup=lookup))
+                       assess(reading, settings, today=today, lookup=lookup), case)
             ids.append(page_doc.id)
         session.commit()
+    if case is not None:
+        cases.assess_case(engine, case.id, settings, lookup=lookup, today=today)
     return ids

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
                                       "region.")
     risk_temporary_id: RiskAction = Field("review", description="A temporary resident "
                                           "identity card (临时居民身份证).")
+    # Claim cases (backoffice.cases): how long a case with a document missing waits for
+    # it (its pages may arrive in separate runs) before it goes to review with
+    # "missing: ...".
+    case_wait_seconds: int = Field(
+        3600, ge=0, description="How long a claim case missing a document waits for it "
+        "before going to review.")
     # The downstream systems, read-only, for the cross-system rules (policy in force,
     # insured known, duplicate claim). Without both, those rules report "skipped".
     core_url: str | None = Field(None, description="Base URL of the core system's API.")

@@ -153,6 +153,68 @@ class CheckRow(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class CaseStatus(StrEnum):
+    """A claim case's lifecycle (:mod:`backoffice.cases`): ``open`` while its pages are read
+    or documents are awaited, then one decision for the whole case."""
+
+    OPEN = "open"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    POSTED = "posted"
+    REJECTED = "rejected"
+
+
+class Case(SQLModel, table=True):
+    """A claim case: documents submitted together (a folder of the inbox's ``cases/``, a
+    multi-page PDF, or a case id given at intake), decided and posted as one.
+
+    ``ref``: the case id as given (the folder's name, or ``pdf-<sha256 prefix>``), unique;
+    ``checks``: the latest cross-document check results; ``reason``: why it is where it
+    is (safe to show: no personal values)."""
+
+    __tablename__ = "claim_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    batch: str | None = Field(default=None, index=True)
+    status: CaseStatus = Field(default=CaseStatus.OPEN, index=True)
+    reason: str | None = None
+    checks: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    decided_by: str | None = Field(default=None, max_length=100)
+    posted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class CaseDocument(SQLModel, table=True):
+    """A page's membership of a case (a page belongs to at most one), and what its own
+    route said (``approved`` / ``in_review`` / ``rejected``): a case page does not route
+    itself, the case decides."""
+
+    __tablename__ = "case_document"
+
+    document_id: int = Field(foreign_key="document.id", primary_key=True)
+    case_id: int = Field(foreign_key="claim_case.id", index=True)
+    page_route: str | None = Field(default=None, max_length=20)
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseKey(SQLModel, table=True):
+    """What identifies a claim across cases, for finding duplicate claims in the store
+    itself: an invoice (code and number) or a claim (policy and accident date), as a
+    SHA-256 of the normal form (the values stay in the fields, encrypted)."""
+
+    __tablename__ = "case_key"
+    __table_args__ = (UniqueConstraint("kind", "digest", "case_id", name="uq_case_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # invoice | claim
+    digest: str = Field(max_length=64, index=True)
+    case_id: int = Field(foreign_key="claim_case.id", index=True)
+    document_id: int = Field(foreign_key="document.id")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the store; SQLite gets WAL and a busy timeout for concurrent work."""
     if url.startswith("sqlite"):

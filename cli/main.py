@@ -38,6 +38,16 @@ def _mount_reconcile() -> None:
 _mount_reconcile()
 
 
+def _mount_cases() -> None:
+    from cli.cases import case_app
+
+    app.add_typer(case_app, name="case", help="Claim cases: a claim form with its ID card, "
+                  "invoices and bank card, checked, decided and posted together.")
+
+
+_mount_cases()
+
+
 def _mount_operations() -> None:
     from cli.ops import mount
 

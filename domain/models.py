@@ -21,6 +21,13 @@ class DocType(StrEnum):
     #: 临时居民身份证: one side with the front's fields, the portrait and the validity.
     ID_CARD_TEMPORARY = "id_card_temporary"
     CLAIM_FORM = "claim_form"
+    #: 医疗收费票据 (outpatient or inpatient): a claim case's receipts.
+    MEDICAL_INVOICE = "medical_invoice"
+    #: A bank card (借记卡 / 信用卡): where a claim's payout goes.
+    BANK_CARD = "bank_card"
+    #: Not a page: a claim case (a claim form with its ID card, invoices and bank card),
+    #: the subject of the cross-document rules (``validators.rules.case``).
+    CLAIM_CASE = "claim_case"
     UNKNOWN = "unknown"
 
 

@@ -287,6 +287,11 @@ def _record(engine: Engine, owner: str, outcomes: list[_Outcome], policy: DrainP
             for doc in docs:
                 if doc.status is Status.APPROVED:
                     set_status(session, doc, Status.POSTED, actor=actor)
+            if done:
+                from backoffice.cases import refresh_posted
+
+                # A claim case is posted when all its messages are.
+                refresh_posted(session, done, actor=actor)
         session.commit()
 
 

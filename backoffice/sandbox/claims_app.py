@@ -9,6 +9,8 @@ answers in the shape the cross-system rules read (ISO dates).
 
 from __future__ import annotations
 
+import json
+
 import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -63,6 +65,16 @@ CREATE TABLE IF NOT EXISTS claim (
     idempotency_key TEXT,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claim_invoice (
+    claim_id TEXT NOT NULL REFERENCES claim(claim_id),
+    seq INTEGER NOT NULL,
+    invoice_code TEXT,
+    invoice_number TEXT,
+    invoice_date TEXT,
+    total TEXT,
+    items TEXT,
+    PRIMARY KEY (claim_id, seq)
+);
 CREATE INDEX IF NOT EXISTS ix_claim_policy ON claim(policy_number, accident_date);
 CREATE INDEX IF NOT EXISTS ix_claim_key ON claim(idempotency_key);
 CREATE INDEX IF NOT EXISTS ix_claim_ref ON claim(ext_ref);
@@ -72,8 +84,19 @@ COUNTS = {
     "policy": "SELECT count(*) AS n FROM policy",
     "insured": "SELECT count(*) AS n FROM insured",
     "claim": "SELECT count(*) AS n FROM claim",
+    "claim_invoice": "SELECT count(*) AS n FROM claim_invoice",
     "idempotency": "SELECT count(*) AS n FROM idempotency",
 }
+
+
+class InvoiceIn(BaseModel):
+    """A medical invoice sent with a claim."""
+
+    invoice_code: str | None = None
+    invoice_number: str | None = None
+    invoice_date: str | None = None
+    total_amount: str | None = Field(None, pattern=r"^\d{1,12}(\.\d{1,2})?$")
+    items: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ClaimIn(BaseModel):
@@ -94,6 +117,8 @@ class ClaimIn(BaseModel):
     PAYEE_ACCT_NO: str | None = Field(None, pattern=r"^\d{8,30}$")
     APPLY_DT: str | None = Field(None, pattern=r"^\d{8}$")
     EXT_REF: str | None = None
+    #: A claim case's medical invoices: code, number, date, total and itemised lines.
+    INVOICES: list[InvoiceIn] | None = None
 
 
 def _yyyymmdd(value: str, loc: str) -> str:
@@ -165,6 +190,12 @@ def create_app(db_path: Path, faults: Faults | None = None) -> Any:
                  body.CLAIMANT, accident, body.CLAIM_AMT, body.HOSPITAL, body.DIAGNOSIS,
                  body.PAYEE_BANK, body.PAYEE_ACCT_NAME, body.PAYEE_ACCT_NO, "registered",
                  body.EXT_REF, idempotency_key, now_text()))
+            for seq, inv in enumerate(body.INVOICES or [], 1):
+                conn.execute(
+                    "INSERT INTO claim_invoice (claim_id, seq, invoice_code, invoice_number, "
+                    "invoice_date, total, items) VALUES (?,?,?,?,?,?,?)",
+                    (claim_id, seq, inv.invoice_code, inv.invoice_number, inv.invoice_date,
+                     inv.total_amount, json.dumps(inv.items, ensure_ascii=False)))
             return {"claim_id": claim_id, "status": "registered"}
 
         return idempotent_write(db, idempotency_key, body.model_dump(), write)

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS kyc_record (
     sex TEXT,
     ethnicity TEXT,
     address TEXT,
+    valid_from TEXT,
     valid_until TEXT,
     source_ref TEXT,
     idempotency_key TEXT,
@@ -80,6 +81,7 @@ class KycRecordIn(BaseModel):
     sex: str | None = None
     ethnicity: str | None = None
     address: str | None = None
+    valid_from: str | None = None
     valid_until: str | None = None
     source_ref: str | None = None
 
@@ -149,10 +151,11 @@ def create_app(db_path: Path, faults: Faults | None = None) -> Any:
                 customer_id = found["customer_id"]
             cur = conn.execute(
                 "INSERT INTO kyc_record (customer_id, id_number, name, birth_date, sex, "
-                "ethnicity, address, valid_until, source_ref, idempotency_key, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "ethnicity, address, valid_from, valid_until, source_ref, idempotency_key, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (customer_id, number, body.name, body.birth_date, body.sex, body.ethnicity,
-                 body.address, body.valid_until, body.source_ref, idempotency_key,
+                 body.address, body.valid_from, body.valid_until, body.source_ref,
+                 idempotency_key,
                  now_text()))
             return {"kyc_id": cur.lastrowid, "customer_id": customer_id,
                     "new_customer": new_customer}

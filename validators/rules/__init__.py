@@ -5,13 +5,14 @@ through the same door as third-party plug-ins, so a plug-in's rule with a built-
 rule's name is refused like any other duplicate.
 
 Rule names by family: ``id_number.*`` and ``id_card.*`` (card front and back),
-``claim.*`` (claim form), ``crossref.*`` (against the downstream systems).
+``claim.*`` (claim form), ``crossref.*`` (against the downstream systems), ``case.*`` (a claim case's
+documents against one another).
 """
 
 from __future__ import annotations
 
 from validators.registry import Rule, RuleRegistry
-from validators.rules import claim_form, crossref, id_card, id_number
+from validators.rules import case, claim_form, crossref, id_card, id_number
 
 __all__ = ["BUILTIN_RULES", "register"]
 
@@ -21,6 +22,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *id_card.RULES,
     *claim_form.RULES,
     *crossref.RULES,
+    *case.RULES,
 )
 
 

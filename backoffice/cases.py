@@ -1,0 +1,698 @@
+"""Claim cases: documents submitted together, checked against one another, decided and
+posted as one.
+
+A case is formed at intake (a folder under the inbox's ``cases/``, or a case id given to
+``backoffice intake --case``) or when a multi-page PDF holds a claim form with other kinds
+of document. Its pages are read and validated like any page, but a case page does not
+route itself: it waits in ``processed`` with what its own route said
+(:class:`~backoffice.store.CaseDocument`), and the case decides.
+
+:func:`assess_case` runs when a page of the case has been read (and again for open
+cases on every ``process-inbox`` run): it joins the pages' fields by role, runs the
+``case.*`` rules (:mod:`validators.rules.case`) with the downstream systems' lookup and
+the store's own record of invoices and claims, and decides:
+
+- ``open``: pages still being read, or a document missing for less than
+  ``BACKOFFICE_CASE_WAIT_SECONDS`` (its pages may arrive in separate runs);
+- ``approved``: every page and every cross-document check passed, and the cross-system
+  checks ran. Every page is approved in the same transaction and the case's outbox
+  messages written: the claim with its invoices to the claims system, the payout to the
+  payments system, the insured with the card's validity period to the core system, all
+  keyed by the case (``bo-case-<id>-<hash>:<target>:v<n>``);
+- ``in_review`` otherwise, with every reason; the checks fail closed (a check that could
+  not run is a reason). A reviewer decides the case as a whole
+  (:func:`apply_case_review`).
+
+A case is ``posted`` when the outbox has delivered its messages (:func:`refresh_posted`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, delete, select
+
+from backoffice.audit import append_audit, utcnow
+from backoffice.settings import Settings
+from backoffice.store import (
+    Case,
+    CaseDocument,
+    CaseKey,
+    CaseStatus,
+    CheckRow,
+    Document,
+    FieldValue,
+    Status,
+    set_status,
+)
+from domain.masking import mask_text, mask_value
+from domain.models import CheckResult, DocType, Severity
+
+#: Where the inbox keeps case folders: ``<inbox>/cases/<case id>/<files>``.
+CASES_FOLDER = "cases"
+#: The role under which a document type's fields reach the case rules.
+ROLES: dict[str, str] = {
+    DocType.CLAIM_FORM.value: "form",
+    DocType.ID_CARD_FRONT.value: "id",
+    DocType.ID_CARD_BACK.value: "id",
+    DocType.ID_CARD_TEMPORARY.value: "id",
+    DocType.BANK_CARD.value: "card",
+}
+_FINAL = {CaseStatus.APPROVED, CaseStatus.POSTED, CaseStatus.REJECTED}
+_READ = {Status.PROCESSED, Status.IN_REVIEW, Status.APPROVED, Status.POSTED, Status.REJECTED,
+         Status.QUARANTINED}
+
+
+class CaseError(ValueError):
+    """A case operation that cannot be done (no such case, not in review, bad field)."""
+
+
+# --- membership ----------------------------------------------------------------------
+
+
+def case_from_path(relative: str) -> str | None:
+    """The case id of an inbox file at this relative path (``cases/<id>/...``), or None."""
+    parts = relative.replace("\\", "/").split("/")
+    if len(parts) >= 3 and parts[0] == CASES_FOLDER and parts[1]:
+        return parts[1][:200]
+    return None
+
+
+def case_for(session: Session, ref: str, batch: str | None = None) -> Case:
+    """The case with this id, created if new (another worker creating it at the same
+    moment is no error)."""
+    case = session.exec(select(Case).where(Case.ref == ref)).first()
+    if case is not None:
+        return case
+    try:
+        with session.begin_nested():
+            case = Case(ref=ref, batch=batch)
+            session.add(case)
+            session.flush()
+    except IntegrityError:
+        return session.exec(select(Case).where(Case.ref == ref)).one()
+    append_audit(session, "case.opened", data={"case": case.id})
+    return case
+
+
+def join_case(session: Session, case: Case, doc: Document) -> CaseDocument:
+    """Make a page part of a case (idempotent; a page stays in the first case it joined)."""
+    link = session.get(CaseDocument, doc.id)
+    if link is not None:
+        return link
+    link = CaseDocument(document_id=doc.id, case_id=case.id)
+    session.add(link)
+    session.flush()
+    append_audit(session, "case.joined", document_id=doc.id, data={"case": case.id})
+    return link
+
+
+def case_of(session: Session, doc: Document) -> Case | None:
+    """The case a page belongs to (a page of a multi-page file: its file's case)."""
+    for doc_id in (doc.id, doc.parent_id):
+        if doc_id is None:
+            continue
+        link = session.get(CaseDocument, doc_id)
+        if link is not None:
+            return session.get(Case, link.case_id)
+    return None
+
+
+def is_bundle(doc_types: Iterable[DocType]) -> bool:
+    """Whether the pages of one file make a case: a claim form with other kinds of
+    document (a PDF of claim forms only is a batch of claims, not a case)."""
+    kinds = {DocType(t) for t in doc_types}
+    return DocType.CLAIM_FORM in kinds and bool(kinds - {DocType.CLAIM_FORM, DocType.UNKNOWN})
+
+
+def hold_page(session: Session, doc: Document, case: Case, route: str, reason: str | None
+              ) -> None:
+    """Record a read page's own route in its case: the page waits for the case's decision.
+    A page arriving after its case was decided is routed to a person on its own."""
+    link = join_case(session, case, doc)
+    link.page_route = route
+    session.add(link)
+    doc.reason = reason
+    session.add(doc)
+    if case.status in _FINAL:
+        set_status(session, doc, Status.IN_REVIEW,
+                   reason=f"arrived after its case was {case.status.value}"
+                   + (f"; {reason}" if reason else ""))
+
+
+# --- facts ---------------------------------------------------------------------------
+
+
+def _values(session: Session, doc_id: int) -> dict[str, str | None]:
+    return {f.name: (f.reviewed_value if f.reviewed_value is not None else f.value)
+            for f in session.exec(select(FieldValue).where(FieldValue.document_id == doc_id))}
+
+
+def _digest(kind: str, *parts: str | None) -> str | None:
+    if any(not p for p in parts):
+        return None
+    return hashlib.sha256("|".join((kind, *parts)).encode()).hexdigest()  # type: ignore[arg-type]
+
+
+def case_documents(session: Session, case: Case) -> list[tuple[Document, CaseDocument]]:
+    links = session.exec(select(CaseDocument).where(CaseDocument.case_id == case.id)
+                         .order_by(CaseDocument.document_id)).all()
+    return [(session.get(Document, link.document_id), link) for link in links]
+
+
+def case_facts(session: Session, case: Case,
+               docs: list[tuple[Document, CaseDocument]] | None = None) -> dict[str, str | None]:
+    """The flat mapping the case rules read (``validators.rules.case``), and the store's
+    claim keys of the case brought up to date."""
+    docs = case_documents(session, case) if docs is None else docs
+    facts: dict[str, str | None] = {}
+    kinds: list[str] = []
+    invoices = 0
+    session.exec(delete(CaseKey).where(CaseKey.case_id == case.id))
+    for doc, _link in docs:
+        if doc.status is Status.QUARANTINED or doc.doc_type is None:
+            continue
+        kinds.append(doc.doc_type)
+        values = _values(session, doc.id)
+        if doc.doc_type == DocType.MEDICAL_INVOICE.value:
+            invoices += 1
+            facts.update({f"invoice.{invoices}.{k}": v for k, v in values.items()})
+            key = _digest("invoice", values.get("invoice_code"), values.get("invoice_number"))
+            facts[f"invoice.{invoices}.used_in"] = str(_other_uses(session, case, "invoice", key))
+            _keep_key(session, case, doc, "invoice", key)
+            continue
+        role = ROLES.get(doc.doc_type)
+        if role is None:
+            continue
+        for k, v in values.items():
+            facts.setdefault(f"{role}.{k}", v)
+        if doc.doc_type == DocType.CLAIM_FORM.value:
+            key = _digest("claim", values.get("policy_number"), values.get("accident_date"))
+            facts["form.same_claim_in"] = str(_other_uses(session, case, "claim", key))
+            _keep_key(session, case, doc, "claim", key)
+    facts["invoice.count"] = str(invoices)
+    facts["case.documents"] = ",".join(kinds)
+    return facts
+
+
+def _other_uses(session: Session, case: Case, kind: str, digest: str | None) -> int:
+    """Earlier cases (not rejected) holding the same invoice or claim."""
+    if digest is None:
+        return 0
+    others = session.exec(select(CaseKey.case_id).where(
+        CaseKey.kind == kind, CaseKey.digest == digest, CaseKey.case_id < case.id)).all()
+    live = [c for c in set(others)
+            if (other := session.get(Case, c)) is not None and other.status is not CaseStatus.REJECTED]
+    return len(live)
+
+
+def _keep_key(session: Session, case: Case, doc: Document, kind: str, digest: str | None) -> None:
+    if digest is None:
+        return
+    session.add(CaseKey(kind=kind, digest=digest, case_id=case.id, document_id=doc.id))
+    session.flush()
+
+
+# --- the decision --------------------------------------------------------------------
+
+
+class CaseDecision(BaseModel):
+    status: CaseStatus
+    reasons: list[str] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+
+
+def decide(case: Case, docs: list[tuple[Document, CaseDocument]], checks: list[CheckResult],
+           *, lookup_configured: bool, wait_seconds: int, now: datetime) -> CaseDecision:
+    """Where the case goes, and why (pure: the caller stores it). Every reason is safe to
+    show."""
+    unread = [d.id for d, _ in docs if d.status not in _READ]
+    if unread:
+        return CaseDecision(status=CaseStatus.OPEN, checks=checks,
+                            reasons=[f"waiting for {len(unread)} page(s) to be read"])
+    reasons: list[str] = []
+    for doc, link in docs:
+        label = f"document {doc.id} ({doc.doc_type or 'unread'})"
+        if doc.status is Status.QUARANTINED:
+            reasons.append(f"{label}: quarantined: {doc.reason or 'no reason'}")
+        elif link.page_route == "rejected":
+            reasons.append(f"{label}: {doc.reason or 'rejected'}")
+        elif link.page_route == "in_review":
+            reasons.append(f"{label}: {doc.reason or 'needs a person'}")
+    missing = next((c for c in checks if c.rule == "case.documents_complete" and not c.passed),
+                   None)
+    if missing is not None:
+        last = max((_utc(link.added_at) for _, link in docs), default=now)
+        if now - last < timedelta(seconds=wait_seconds) and not reasons:
+            return CaseDecision(status=CaseStatus.OPEN, checks=checks, reasons=[
+                "waiting for " + missing.message.removeprefix("missing: ")])
+    if not lookup_configured:
+        reasons.append("cross-system checks could not run: no downstream systems configured "
+                       "(BACKOFFICE_CORE_URL, BACKOFFICE_CLAIMS_URL)")
+    for check in checks:
+        if check.passed:
+            continue
+        if check.details.get("skipped"):
+            if missing is None:
+                reasons.append(f"{check.rule}: could not be checked ({check.message})")
+        elif check.severity >= Severity.WARNING:
+            reasons.append(f"{check.rule} ({check.severity.value}): {check.message}")
+    return CaseDecision(status=CaseStatus.IN_REVIEW if reasons else CaseStatus.APPROVED,
+                        reasons=reasons, checks=checks)
+
+
+def _utc(at: datetime) -> datetime:
+    from datetime import UTC
+
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _locked_case(session: Session, case_id: int) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def assess_case(engine: Engine, case_id: int, settings: Settings, *, lookup: Any = None,
+                today: date | None = None, now: datetime | None = None) -> CaseDecision | None:
+    """Check a case and act on the decision (one transaction): approve and enqueue it,
+    send it to review, or leave it open. A decided case is left alone (None)."""
+    from backoffice.assess import system_lookup
+    from validators.registry import RuleContext, run_rules
+
+    lookup = lookup if lookup is not None else system_lookup(settings)
+    now = now or utcnow()
+    with Session(engine) as session:
+        case = _locked_case(session, case_id)
+        if case is None or case.status in _FINAL:
+            return None
+        docs = case_documents(session, case)
+        facts = case_facts(session, case, docs)
+        checks = run_rules(DocType.CLAIM_CASE, facts,
+                           ctx=RuleContext(today=today or date.today(), lookup=lookup))
+        decision = decide(case, docs, checks, lookup_configured=lookup is not None,
+                          wait_seconds=settings.case_wait_seconds, now=now)
+        masked = [mask_known_facts(r, facts) for r in decision.reasons]
+        before = case.status
+        case.checks = [c.model_dump(mode="json") for c in checks]
+        case.reason = "; ".join(masked)[:2000] or None
+        case.updated_at = now
+        if decision.status is CaseStatus.APPROVED:
+            approve_case(session, case, docs, actor="system")
+        else:
+            case.status = decision.status
+            session.add(case)
+        if case.status is not before or decision.status is not CaseStatus.OPEN:
+            append_audit(session, "case.assessed", data={
+                "case": case.id, "from": before.value, "to": case.status.value,
+                "failed_checks": sorted({c.rule for c in checks if not c.passed})})
+        session.commit()
+        return decision.model_copy(update={"reasons": masked})
+
+
+def mask_known_facts(text: str, facts: Mapping[str, str | None]) -> str:
+    """A reason with any personal value of the case masked (page reasons quote none, but
+    a quarantine reason may quote a file name)."""
+    from domain.masking import mask_known
+
+    text = mask_text(text)
+    for key, value in facts.items():
+        text = mask_known(text, {key.rsplit(".", 1)[-1]: value})
+    return text
+
+
+def open_cases(engine: Engine) -> list[int]:
+    with Session(engine) as session:
+        return list(session.exec(select(Case.id).where(
+            Case.status == CaseStatus.OPEN).order_by(Case.id)).all())
+
+
+def assess_open_cases(engine: Engine, settings: Settings, *, lookup: Any = None,
+                      today: date | None = None) -> dict[int, str]:
+    """Assess every open case again (pages that arrived since, or a wait that ran out)."""
+    out = {}
+    for case_id in open_cases(engine):
+        decision = assess_case(engine, case_id, settings, lookup=lookup, today=today)
+        if decision is not None:
+            out[case_id] = decision.status.value
+    return out
+
+
+# --- approval and posting ------------------------------------------------------------
+
+
+def case_ref(case: Case) -> str:
+    """The case's reference downstream, stable forever."""
+    digest = hashlib.sha256(case.ref.encode("utf-8")).hexdigest()[:10]
+    return f"bo-case-{case.id}-{digest}"
+
+
+def case_payloads(session: Session, case: Case, docs: list[tuple[Document, CaseDocument]]
+                  ) -> dict[int, dict[str, Any]]:
+    """What the case posts, by the page whose routes carry it: the claim form carries the
+    claim with its invoices (claims and payments systems), the ID front the identity with
+    the card's validity period (core system). Keyed by the case's reference."""
+    from backoffice.outbox.enqueue import PAYLOAD_SCHEMA
+
+    ref = case_ref(case)
+    by_type: dict[str, list[Document]] = {}
+    for doc, _ in docs:
+        by_type.setdefault(doc.doc_type or "", []).append(doc)
+    invoices = []
+    for doc in by_type.get(DocType.MEDICAL_INVOICE.value, []):
+        values = _values(session, doc.id)
+        items = []
+        for part in (values.get("items") or "").split(";"):
+            name, _, amount = part.rpartition(":")
+            if name:
+                items.append({"name": name, "amount": amount})
+        invoices.append({**{k: values.get(k) for k in (
+            "invoice_kind", "invoice_code", "invoice_number", "invoice_date", "hospital",
+            "total_amount", "insurance_paid", "self_paid")}, "items": items,
+            "document_ref": f"bo-{doc.id}-{doc.sha256[:12]}"})
+    back = next(iter(by_type.get(DocType.ID_CARD_BACK.value, [])), None)
+    validity = _values(session, back.id) if back is not None else {}
+    out: dict[int, dict[str, Any]] = {}
+    for doc, _ in docs:
+        if doc.doc_type == DocType.CLAIM_FORM.value and not any(
+                p.get("fields", {}).get("invoices") is not None for p in out.values()):
+            fields = dict(sorted(_values(session, doc.id).items()))
+            fields["invoices"] = invoices
+            fields["invoices_total"] = _total(invoices)
+            out[doc.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
+                           "doc_type": doc.doc_type, "fields": fields}
+        elif doc.doc_type in (DocType.ID_CARD_FRONT.value, DocType.ID_CARD_TEMPORARY.value) \
+                and not any(p["doc_type"] == doc.doc_type for p in out.values()):
+            fields = _values(session, doc.id)
+            for k in ("valid_from", "valid_until", "issuing_authority"):
+                if fields.get(k) is None and validity.get(k) is not None:
+                    fields[k] = validity[k]
+            out[doc.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
+                           "doc_type": doc.doc_type, "fields": dict(sorted(fields.items()))}
+    return out
+
+
+def _total(invoices: list[dict[str, Any]]) -> str | None:
+    from decimal import Decimal, InvalidOperation
+
+    total = Decimal("0")
+    for inv in invoices:
+        try:
+            total += Decimal(str(inv.get("total_amount")))
+        except (InvalidOperation, ValueError):
+            return None
+    return f"{total:.2f}"
+
+
+def approve_case(session: Session, case: Case, docs: list[tuple[Document, CaseDocument]],
+                 actor: str, reason: str | None = None) -> int:
+    """Approve every page of the case and write the case's outbox messages, in the caller's
+    transaction. Returns the number of messages written."""
+    from backoffice.outbox.enqueue import _routed_targets, enqueue_document
+
+    payloads = case_payloads(session, case, docs)
+    written = 0
+    for doc, _link in docs:
+        if doc.status is Status.QUARANTINED:
+            continue
+        if doc.status not in (Status.PROCESSED, Status.IN_REVIEW):
+            continue
+        set_status(session, doc, Status.APPROVED, actor=actor,
+                   reason=reason or f"approved with its case {case.id}")
+        if doc.id in payloads:
+            targets = _routed_targets(doc, None, None)
+            written += len(enqueue_document(session, doc, targets, actor=actor,
+                                            payload=payloads[doc.id]))
+    case.status = CaseStatus.APPROVED
+    case.decided_at = utcnow()
+    case.decided_by = actor
+    session.add(case)
+    append_audit(session, "case.approved", actor=actor,
+                 data={"case": case.id, "messages": written})
+    if written == 0:
+        _mark_posted(session, case, docs, actor)
+    return written
+
+
+def _mark_posted(session: Session, case: Case, docs, actor: str) -> None:
+    case.status = CaseStatus.POSTED
+    case.posted_at = utcnow()
+    session.add(case)
+    for doc, _ in docs:
+        if doc.status is Status.APPROVED:
+            set_status(session, doc, Status.POSTED, actor=actor,
+                       reason=f"posted with its case {case.id}")
+    append_audit(session, "case.posted", actor=actor, data={"case": case.id})
+
+
+def refresh_posted(session: Session, doc_ids: Iterable[int], actor: str = "system") -> list[int]:
+    """After the outbox delivered messages of these pages: every approved case whose
+    messages are all delivered becomes ``posted``, and its pages with it (their data went
+    in the case's messages). In the caller's transaction; returns the case ids."""
+    from backoffice.outbox.table import OutboxMessage, OutboxStatus
+
+    case_ids = set(session.exec(select(CaseDocument.case_id).where(
+        CaseDocument.document_id.in_(list(doc_ids)))).all())
+    done = []
+    for case_id in sorted(case_ids):
+        case = session.get(Case, case_id)
+        if case is None or case.status is not CaseStatus.APPROVED:
+            continue
+        docs = case_documents(session, case)
+        ids = [d.id for d, _ in docs]
+        pending = session.exec(select(OutboxMessage.id).where(
+            OutboxMessage.document_id.in_(ids), OutboxMessage.status != OutboxStatus.POSTED)
+        ).first()
+        if pending is not None:
+            continue
+        _mark_posted(session, case, docs, actor)
+        done.append(case_id)
+    return done
+
+
+# --- review --------------------------------------------------------------------------
+
+
+class CaseAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class CaseReview(BaseModel):
+    """A reviewer's decision on a case: approve (with corrections) or reject."""
+
+    decision: CaseAction
+    reviewer: str = Field(min_length=1, max_length=100)
+    #: "<document id>.<field>" -> the corrected value ("" clears it)
+    corrections: dict[str, str | None] = Field(default_factory=dict)
+    reject_reason: str | None = None
+    override: bool = False
+
+
+def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Settings,
+                      *, lookup: Any = None, today: date | None = None) -> dict[str, Any]:
+    """Apply a reviewer's decision to a case in review (one transaction): corrections are
+    audited and the pages' rules and the case's checks run again; an approval with a check
+    still failing needs ``override``. Raises :class:`CaseError` when it cannot be done."""
+    from backoffice.assess import system_lookup
+    from backoffice.review import revalidate
+    from validators.registry import RuleContext, run_rules
+
+    actor = review.reviewer.strip()
+    if review.decision is CaseAction.REJECT and not (review.reject_reason or "").strip():
+        raise CaseError("a rejection needs a reason")
+    lookup = lookup if lookup is not None else system_lookup(settings)
+    with Session(engine) as session:
+        found = session.exec(select(Case).where(Case.ref == ref)).first()
+        case = _locked_case(session, found.id) if found is not None else None
+        if case is None:
+            raise CaseError("no such case")
+        if case.status is not CaseStatus.IN_REVIEW:
+            raise CaseError(f"case {case.id} is {case.status.value}, not in_review")
+        docs = case_documents(session, case)
+        by_id = {d.id: d for d, _ in docs}
+        if review.decision is CaseAction.REJECT:
+            reason = "rejected by reviewer: " + review.reject_reason.strip()  # type: ignore[union-attr]
+            for doc, _ in docs:
+                if doc.status in (Status.PROCESSED, Status.IN_REVIEW):
+                    set_status(session, doc, Status.REJECTED, reason=reason, actor=actor)
+            case.status, case.reason = CaseStatus.REJECTED, mask_text(reason)
+            case.decided_at, case.decided_by = utcnow(), actor
+            session.add(case)
+            append_audit(session, "case.rejected", actor=actor,
+                         data={"case": case.id, "reason": review.reject_reason})
+            session.commit()
+            return {"case": case.ref, "status": case.status.value, "corrected": []}
+        corrected = []
+        for key, new in sorted(review.corrections.items()):
+            doc_part, _, name = key.partition(".")
+            doc = by_id.get(int(doc_part)) if doc_part.isdigit() else None
+            if doc is None:
+                raise CaseError(f"{key}: the case has no document {doc_part}")
+            row = session.exec(select(FieldValue).where(FieldValue.document_id == doc.id,
+                                                        FieldValue.name == name)).first()
+            if row is None:
+                raise CaseError(f"{key}: document {doc.id} has no field {name}")
+            new = (new or "").strip() or None
+            before = row.reviewed_value if row.reviewed_value is not None else row.value
+            if new == before:
+                continue
+            row.reviewed_value = new
+            session.add(row)
+            corrected.append(key)
+            append_audit(session, "review.corrected", document_id=doc.id, actor=actor,
+                         data={"field": name, "before": before, "after": new,
+                               "ocr_value": row.value, "case": case.id})
+        session.flush()
+        page_errors = []
+        for doc, _ in docs:
+            if doc.doc_type and doc.status is not Status.QUARANTINED:
+                rows: list[CheckRow] = revalidate(session, doc)
+                page_errors += [f"document {doc.id}: {r.rule}" for r in rows
+                                if not r.passed and Severity(r.severity) >= Severity.ERROR]
+        facts = case_facts(session, case, docs)
+        checks = run_rules(DocType.CLAIM_CASE, facts,
+                           ctx=RuleContext(today=today or date.today(), lookup=lookup))
+        case.checks = [c.model_dump(mode="json") for c in checks]
+        failing = page_errors + [c.rule for c in checks if not c.passed
+                                 and c.severity >= Severity.ERROR]
+        if failing and not review.override:
+            session.add(case)
+            append_audit(session, "case.still_failing", actor=actor,
+                         data={"case": case.id, "rules": failing, "corrected": corrected})
+            session.commit()
+            return {"case": case.ref, "status": case.status.value, "corrected": corrected,
+                    "failing": failing, "message": "still failing: " + ", ".join(failing)
+                    + "; correct again, reject, or approve with override"}
+        append_audit(session, "case.review_approved", actor=actor, data={
+            "case": case.id, "corrected": corrected, "override": bool(failing),
+            "failing_rules": failing})
+        messages = approve_case(session, case, docs, actor=actor, reason=(
+            f"approved with its case {case.id} by reviewer {actor}"
+            + (" (override: " + ", ".join(failing) + ")" if failing else "")))
+        session.commit()
+        return {"case": case.ref, "status": case.status.value, "corrected": corrected,
+                "failing": failing, "outbox_messages": messages}
+
+
+# --- views ---------------------------------------------------------------------------
+
+
+def find_case(session: Session, ref_or_id: str) -> Case | None:
+    case = session.exec(select(Case).where(Case.ref == ref_or_id)).first()
+    if case is None and ref_or_id.isdigit():
+        case = session.get(Case, int(ref_or_id))
+    return case
+
+
+def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False) -> dict[str, Any] | None:
+    """A case as JSON: its documents and their fields (masked unless ``reveal``), its
+    cross-document checks, its decision and its times."""
+    with Session(engine) as session:
+        case = find_case(session, ref_or_id)
+        if case is None:
+            return None
+        docs = case_documents(session, case)
+        documents = []
+        for doc, link in docs:
+            fields = {f.name: {"value": (f.reviewed_value if f.reviewed_value is not None
+                                         else f.value) if reveal else mask_value(
+                                f.name, f.reviewed_value if f.reviewed_value is not None
+                                else f.value),
+                               "confidence": round(f.confidence, 4),
+                               **({"corrected": True} if f.reviewed_value is not None else {})}
+                      for f in session.exec(select(FieldValue).where(
+                          FieldValue.document_id == doc.id).order_by(FieldValue.id))}
+            failed = [c.rule for c in session.exec(select(CheckRow).where(
+                CheckRow.document_id == doc.id, CheckRow.passed == False))]  # noqa: E712
+            documents.append({
+                "document": doc.id, "page": doc.page + 1, "doc_type": doc.doc_type,
+                "status": doc.status.value, "page_route": link.page_route,
+                "file": mask_text(doc.original_name), "failed_checks": failed,
+                "reason": mask_text(doc.reason or "") or None, "fields": fields})
+        times = case_times(session, case, docs)
+        return {
+            "case": case.ref, "id": case.id, "status": case.status.value,
+            "reason": case.reason, "batch": case.batch,
+            "documents": documents, "checks": case.checks or [],
+            "decision": {"status": case.status.value,
+                         "reasons": [r for r in (case.reason or "").split("; ") if r],
+                         "decided_by": case.decided_by},
+            "times": times,
+        }
+
+
+def case_times(session: Session, case: Case, docs) -> dict[str, Any]:
+    first = min((_utc(d.created_at) for d, _ in docs), default=None)
+    posted = _utc(case.posted_at) if case.posted_at else None
+    return {"first_page_at": first.isoformat() if first else None,
+            "decided_at": _utc(case.decided_at).isoformat() if case.decided_at else None,
+            "posted_at": posted.isoformat() if posted else None,
+            "handling_seconds": round((posted - first).total_seconds(), 1)
+            if posted and first else None}
+
+
+def list_cases(engine: Engine, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    with Session(engine) as session:
+        query = select(Case).order_by(Case.id)
+        if status:
+            query = query.where(Case.status == CaseStatus(status))
+        rows = []
+        for case in session.exec(query.limit(limit)).all():
+            docs = case_documents(session, case)
+            rows.append({"case": mask_text(case.ref), "id": case.id, "status": case.status.value,
+                         "documents": len(docs), "types": ",".join(
+                             sorted(d.doc_type or "-" for d, _ in docs)),
+                         "reason": (case.reason or "")[:300]})
+        return rows
+
+
+def case_kpis(engine: Engine, since: datetime | None = None) -> dict[str, Any]:
+    """Per case: how many went straight through, handling time from first page to
+    posting, and the reasons for review (by rule or kind)."""
+    from collections import Counter
+
+    with Session(engine) as session:
+        query = select(Case)
+        if since is not None:
+            query = query.where(Case.created_at >= since)
+        cases = session.exec(query).all()
+        decided = [c for c in cases if c.status in _FINAL or c.status is CaseStatus.IN_REVIEW]
+        straight = [c for c in decided if c.status in (CaseStatus.APPROVED, CaseStatus.POSTED)
+                    and c.decided_by == "system"]
+        handling = []
+        reasons: Counter[str] = Counter()
+        for c in cases:
+            docs = case_documents(session, c)
+            t = case_times(session, c, docs)["handling_seconds"]
+            if t is not None:
+                handling.append(t)
+            for check in c.checks or []:
+                if not check.get("passed") and (check.get("details") or {}).get("skipped") is None \
+                        and check.get("severity") in ("warning", "error"):
+                    reasons[check["rule"]] += 1
+            if c.status is CaseStatus.IN_REVIEW or (c.decided_by not in (None, "system")):
+                for part in (c.reason or "").split("; "):
+                    if part.startswith("document "):
+                        reasons["a page needs a person"] += 1
+                    elif part.startswith("cross-system"):
+                        reasons["cross-system checks could not run"] += 1
+    handling.sort()
+    return {
+        "cases": len(cases),
+        "decided": len(decided),
+        "straight_through": len(straight),
+        "straight_through_rate": round(len(straight) / len(decided), 4) if decided else None,
+        "by_status": dict(Counter(c.status.value for c in cases)),
+        "handling_seconds_median": handling[len(handling) // 2] if handling else None,
+        "handling_seconds_max": handling[-1] if handling else None,
+        "review_reasons": dict(reasons.most_common()),
+    }
