@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from backoffice.settings import Settings
-from domain.fields import ID_NUMBER_FIELDS
+from domain.fields import ID_NUMBER_FIELDS, OPTIONAL_FIELDS
 from domain.models import (
     Assessment,
     CheckResult,
@@ -37,6 +37,9 @@ CORROBORATED_BY: dict[str, tuple[str, ...]] = {
     "id_card.sex_matches": ("sex",),
     "id_card.ethnicity_known": ("ethnicity",),
     "claim.amount_in_words_matches": ("claim_amount", "claim_amount_in_words"),
+    "invoice.amount_words_match": ("total_amount", "total_amount_in_words"),
+    "invoice.items_add_up": ("items", "total_amount"),
+    "bank_card.luhn": ("card_number",),
 }
 
 
@@ -95,9 +98,11 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
     rejecting, reasons = risk_reasons(risk, risk_actions)
     vouched = {field for check in checks if check.passed
                for field in CORROBORATED_BY.get(check.rule, ())}
+    optional = OPTIONAL_FIELDS.get(doc_type, frozenset())
     for name, f in fields.items():
         if f.value is None:
-            reasons.append(RouteReason(text=f"{name}: not found", field=name))
+            if name not in optional:
+                reasons.append(RouteReason(text=f"{name}: not found", field=name))
             continue
         if name in vouched or target_error is not None:
             continue  # with a target, the page's fields are judged together (below)

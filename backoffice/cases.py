@@ -403,7 +403,7 @@ def case_payloads(session: Session, case: Case, docs: list[tuple[Document, CaseD
 def _total(invoices: list[dict[str, Any]]) -> str | None:
     from decimal import Decimal, InvalidOperation
 
-    total = Decimal("0")
+    total = Decimal(0)
     for inv in invoices:
         try:
             total += Decimal(str(inv.get("total_amount")))
@@ -612,7 +612,7 @@ def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False) -> dict[s
                       for f in session.exec(select(FieldValue).where(
                           FieldValue.document_id == doc.id).order_by(FieldValue.id))}
             failed = [c.rule for c in session.exec(select(CheckRow).where(
-                CheckRow.document_id == doc.id, CheckRow.passed == False))]  # noqa: E712
+                CheckRow.document_id == doc.id, CheckRow.passed == False))]
             documents.append({
                 "document": doc.id, "page": doc.page + 1, "doc_type": doc.doc_type,
                 "status": doc.status.value, "page_route": link.page_route,
@@ -640,11 +640,27 @@ def case_times(session: Session, case: Case, docs) -> dict[str, Any]:
             if posted and first else None}
 
 
-def list_cases(engine: Engine, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def cases_of_documents(engine: Engine, doc_ids: Iterable[int]) -> set[int]:
+    """The cases these documents (or the files they are pages of) belong to."""
+    ids = list(doc_ids)
+    if not ids:
+        return set()
+    with Session(engine) as session:
+        parents = [p for p in session.exec(select(Document.parent_id).where(
+            Document.id.in_(ids))).all() if p is not None]
+        return set(session.exec(select(CaseDocument.case_id).where(
+            CaseDocument.document_id.in_(ids + parents))).all())
+
+
+def list_cases(engine: Engine, status: str | None = None, limit: int = 200,
+               ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """One masked row per case: what an operator may see in an artifact."""
     with Session(engine) as session:
         query = select(Case).order_by(Case.id)
         if status:
             query = query.where(Case.status == CaseStatus(status))
+        if ids is not None:
+            query = query.where(Case.id.in_(list(ids)))
         rows = []
         for case in session.exec(query.limit(limit)).all():
             docs = case_documents(session, case)

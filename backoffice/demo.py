@@ -1,7 +1,7 @@
 """The demo's services: stage a folder of fixtures (documents with their ground truth) in an
 inbox, and score what the store made of them.
 
-A fixtures folder holds sets (``idcards/``, ``claims/``, ``bad/``), each a folder of
+A fixtures folder holds sets (``idcards/``, ``claims/``, ``cases/``, ``bad/``), each a folder of
 documents; ``truth.jsonl`` in a set gives each file's expected fields, and the bad-input
 corpus's ``expected.jsonl`` each file's outcome (and the symbolic links to plant, which
 git cannot carry). The product reads that folder as data; it never imports it.
@@ -25,7 +25,7 @@ from backoffice.store import Document, FieldValue
 from domain.masking import mask_text
 
 #: The sets a fixtures folder may hold, in the order they are taken in.
-FIXTURE_SETS = ("idcards", "claims", "bad")
+FIXTURE_SETS = ("idcards", "claims", "cases", "bad")
 #: The bad-input corpus's file of expected outcomes.
 EXPECTED = "expected.jsonl"
 
@@ -75,6 +75,7 @@ def stage_inbox(fixtures: Path, sets: list[str], inbox: Path, outside: Path) -> 
     the bad-input corpus's links to `outside`. Returns the number of files placed."""
     placed = 0
     for name in sets:
+        # A claim case is a folder of the inbox's cases/ (backoffice.cases).
         placed += copy_tree(fixtures / name, inbox / name)
     for extra in [*inbox.rglob("*.jsonl"), *inbox.rglob("*.md")]:
         extra.unlink()
@@ -91,6 +92,7 @@ class DemoOutcome:
     by_status: dict[str, int]
     accuracy: AccuracyTable
     bad_inputs: list[tuple[str, str, str]]  # file, outcome, masked reason
+    cases: list[dict] = None  # type: ignore[assignment]  # expected and actual per case
 
 
 def demo_outcome(engine: Engine, fixtures: Path, sets: list[str], batch: str) -> DemoOutcome:
@@ -125,4 +127,27 @@ def demo_outcome(engine: Engine, fixtures: Path, sets: list[str], batch: str) ->
                 name = (ev.data or {}).get("file", "")
                 if name.startswith("bad/"):
                     bad.append((name, "duplicate", f"same bytes as document {ev.document_id}"))
-    return DemoOutcome(by_status=by_status, accuracy=acc, bad_inputs=bad)
+    return DemoOutcome(by_status=by_status, accuracy=acc, bad_inputs=bad,
+                       cases=case_outcomes(engine, fixtures) if "cases" in sets else [])
+
+
+def case_outcomes(engine: Engine, fixtures: Path) -> list[dict]:
+    """Each demo case: what its truth expects (status, failing rule) and what it got."""
+    from backoffice.cases import case_view
+
+    expected: dict[str, dict] = {}
+    for line in (fixtures / "cases" / "truth.jsonl").read_text("utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            expected[record["case"]] = {"kind": record.get("kind"), **record.get("expect", {})}
+    rows = []
+    for ref, want in sorted(expected.items()):
+        view = case_view(engine, ref) or {}
+        failed = sorted({c["rule"] for c in view.get("checks", []) if not c["passed"]
+                         and not (c.get("details") or {}).get("skipped")})
+        rows.append({"case": ref, "kind": want.get("kind"), "expected": want.get("status"),
+                     "expected_rule": want.get("rule"), "status": view.get("status", "-"),
+                     "failed_checks": failed,
+                     "reasons": view.get("decision", {}).get("reasons", []),
+                     "handling_seconds": view.get("times", {}).get("handling_seconds")})
+    return rows

@@ -265,7 +265,8 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
             _save_page(session, page_doc, reading,
                        assess(reading, settings, today=today, lookup=lookup), case)
             ids.append(page_doc.id)
+        case_id = case.id if case is not None else None
         session.commit()
-    if case is not None:
-        cases.assess_case(engine, case.id, settings, lookup=lookup, today=today)
+    if case_id is not None:
+        cases.assess_case(engine, case_id, settings, lookup=lookup, today=today)
     return ids

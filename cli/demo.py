@@ -37,6 +37,9 @@ def demo(
         shutil.rmtree(demo_dir)
     os.environ["BACKOFFICE_DATA_DIR"] = str(demo_dir)
     os.environ.pop("BACKOFFICE_DATABASE_URL", None)
+    # Every page of a demo case is in the inbox at once: a case missing a document need
+    # not wait for it (BACKOFFICE_CASE_WAIT_SECONDS, an hour by default).
+    os.environ.setdefault("BACKOFFICE_CASE_WAIT_SECONDS", "0")
     get_settings.cache_clear()
     settings = apply_environment()
 
@@ -94,6 +97,21 @@ def _print_outcome(settings, fixtures: Path, sets: list[str], result: dict) -> N
     t2.add_row("all", f"{hits}/{total}", pct(hits, total), "")
     out.print(t2)
     out.print(f"Data folder: {settings.data_dir} (store: {settings.database_url})")
+    if outcome.cases:
+        t4 = Table(title="Claim cases (fixtures/cases): one decision per case")
+        for col in ("case", "expected", "got", "failed checks", "first reason"):
+            t4.add_column(col)
+        for row in outcome.cases:
+            want = row["expected"] + (f" ({row['expected_rule']})" if row["expected_rule"] else "")
+            colour = "green" if row["status"] in (row["expected"], "posted") and (
+                row["expected_rule"] is None or row["expected_rule"] in row["failed_checks"]) \
+                else "yellow"
+            t4.add_row(row["case"], want, f"[{colour}]{row['status']}[/]",
+                       ", ".join(row["failed_checks"]) or "-",
+                       (row["reasons"][:1] or ["-"])[0][:90])
+        out.print(t4)
+        out.print("A case in review: backoffice case show CASE; decide it with "
+                  "backoffice case decide CASE -d approve|reject -r NAME")
     if "bad" in sets:
         t3 = Table(title="Bad input (fixtures/bad): outcome and reason")
         for col in ("file", "outcome", "reason"):

@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from domain.models import DocType
 
-__all__ = ["FAMILIES", "FIELDS", "ID_NUMBER_FIELDS", "PERSONAL_FIELDS", "FieldFamily",
+__all__ = ["FAMILIES", "FIELDS", "ID_NUMBER_FIELDS", "OPTIONAL_FIELDS", "PERSONAL_FIELDS",
+           "FieldFamily",
            "PersonalKind", "field_family", "personal_kind"]
 
 #: Every field of each document type (normal forms in ARCHITECTURE.md).
@@ -26,6 +27,16 @@ FIELDS: dict[DocType, tuple[str, ...]] = {
     # that names it, e.g. for calibration curves) stays the front or the back.
     DocType.ID_CARD_TEMPORARY: ("name", "sex", "ethnicity", "birth_date", "address",
                                 "id_number", "valid_from", "valid_until"),
+    # Before the claim form, so that a field both name (hospital, bank_name) keeps the
+    # claim form as its home type (its calibration curve). items: the itemised lines as
+    # printed, "name:amount" joined by ";" in print order, e.g. "西药费:120.50;检查费:80.00";
+    # total_amount is the 合计 in figures.
+    DocType.MEDICAL_INVOICE: (
+        "invoice_kind", "invoice_code", "invoice_number", "invoice_date", "patient_name",
+        "hospital", "items", "total_amount", "total_amount_in_words", "insurance_paid",
+        "self_paid",
+    ),
+    DocType.BANK_CARD: ("card_number", "bank_name", "card_holder"),
     DocType.ID_CARD_FRONT: ("name", "sex", "ethnicity", "birth_date", "address", "id_number"),
     DocType.ID_CARD_BACK: ("issuing_authority", "valid_from", "valid_until"),
     DocType.CLAIM_FORM: (
@@ -34,18 +45,18 @@ FIELDS: dict[DocType, tuple[str, ...]] = {
         "claim_amount_in_words", "bank_name", "account_name", "account_number",
         "application_date",
     ),
-    # items: the itemised lines as printed, "name:amount" joined by ";" in print order,
-    # e.g. "西药费:120.50;检查费:80.00"; total_amount is the 合计 in figures.
-    DocType.MEDICAL_INVOICE: (
-        "invoice_kind", "invoice_code", "invoice_number", "invoice_date", "patient_name",
-        "hospital", "items", "total_amount", "total_amount_in_words", "insurance_paid",
-        "self_paid",
-    ),
-    DocType.BANK_CARD: ("card_number", "bank_name", "card_holder"),
     # A case has no fields of its own: its rules read its documents' fields, named
     # "<role>.<field>" (see validators.rules.case).
     DocType.CLAIM_CASE: (),
     DocType.UNKNOWN: (),
+}
+
+
+#: Fields printed only on some documents of a type: their absence is no reason for a
+#: person to look (a bank card without the holder's name, an invoice without 医保统筹).
+OPTIONAL_FIELDS: dict[DocType, frozenset[str]] = {
+    DocType.MEDICAL_INVOICE: frozenset({"insurance_paid", "self_paid"}),
+    DocType.BANK_CARD: frozenset({"card_holder"}),
 }
 
 

@@ -78,6 +78,19 @@ def request_reviews(doc_ids: list[int]) -> dict[int, str]:
     return runs
 
 
+@task(name="settle-cases")
+@mask_exceptions
+def settle_cases(doc_ids: list[int]) -> list[dict]:
+    """Assess the open claim cases again (pages read in this run or earlier ones, waits
+    that ran out) and list the cases of this run's documents and those assessed."""
+    from backoffice.cases import assess_open_cases, cases_of_documents, list_cases
+
+    settings = get_settings()
+    engine = get_db(settings)
+    touched = assess_open_cases(engine, settings)
+    return list_cases(engine, ids=set(touched) | cases_of_documents(engine, doc_ids))
+
+
 @flow(name="process-inbox")
 def process_inbox(
     inbox: str | None = None,
@@ -147,9 +160,15 @@ def process_inbox(
                                                                rows),
                              description="Run summary")
     logger.info("statuses: %s", summary)
+    case_rows = settle_cases(ids)
+    if case_rows:
+        create_table_artifact(key="process-inbox-cases", table=case_rows,
+                              description="Claim cases of this run: status and why "
+                              "(personal data masked)")
     review_ids = [r["document"] for r in rows if r["status"] == "in_review"]
     reviews = request_reviews(review_ids) if request_review else {}
     result = {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary,
+              "cases": {r["case"]: r["status"] for r in case_rows},
               "review_runs": {str(k): v for k, v in reviews.items()}}
     if handed is not None:
         result["readers"] = {"handed_out": handed.handed_out,

@@ -47,6 +47,54 @@ def _candidates_make_an_id(line: OcrLine) -> bool:
     return False
 
 
+# --- medical invoice (begin) ---
+# 医疗收费票据: words only an invoice prints (a claim form asks for 医院, 诊断 and an amount
+# in 大写, never for a 票据代码 or a 收款单位), then words it shares with other papers.
+_INVOICE_STRONG = ("收费票据", "票据代码", "票据号码", "交款人", "收款单位", "开票日期",
+                   "医保统筹", "统筹基金", "个人自付", "个人账户支付", "个人自费", "专用章")
+_INVOICE_WEAK = ("合计", "大写", "小写", "项目", "金额", "收款人", "门诊", "住院", "票据")
+
+
+def _invoice_evidence(text: str) -> tuple[float, int]:
+    """(score 0..1, number of invoice-only words) for a medical invoice."""
+    strong = sum(1 for kw in _INVOICE_STRONG if _fuzzy_in(kw, text))
+    weak = sum(1 for kw in _INVOICE_WEAK if kw in text)
+    return min(1.0, (strong + 0.5 * weak) / 6), strong
+# --- medical invoice (end) ---
+
+
+# --- bank card (begin) ---
+_UNIONPAY_RE = re.compile(r"银联|[a-z]?nion\s*pa|ionpay|unionp", re.IGNORECASE)
+_CARD_PRODUCT_RE = re.compile(r"借记卡|信用卡|储蓄卡|贷记卡|龙卡|一卡通|灵通卡|卡通")
+_VALID_THRU_RE = re.compile(r"VALID|THRU|MONTH/?YEAR|(?<!\d)(0[1-9]|1[0-2])/\d{2}(?!\d)")
+
+
+def _bank_card_evidence(text: str, lines: list[OcrLine]) -> float:
+    """Score 0..1 for a bank card: the UnionPay mark, a card product, a bank's name, a
+    Luhn-valid 16-19 digit number, a valid-thru date. A card carries little text: a page
+    of text (a claim form quotes a bank and an account too) counts half."""
+    from .extract.bankcard import find_bank, number_evidence
+
+    score = 0.0
+    if _UNIONPAY_RE.search(text):
+        score += 0.35
+    if _CARD_PRODUCT_RE.search(text):
+        score += 0.25
+    bank = find_bank([ln.text for ln in lines])
+    if bank is not None and bank[2] >= 0.7:
+        score += 0.25
+    elif "银行" in text:
+        score += 0.15
+    number = number_evidence(lines)
+    score += (0.0, 0.1, 0.35)[number]
+    if _VALID_THRU_RE.search(text):
+        score += 0.1
+    if len(text) > 200:
+        score *= 0.5
+    return min(1.0, score)
+# --- bank card (end) ---
+
+
 def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
     """The most likely document type and the score of each type."""
     text = "".join(line.text for line in lines).replace(" ", "")
@@ -70,6 +118,15 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
     claim_hits = scores[DocType.CLAIM_FORM.value] * len(_KEYWORDS[DocType.CLAIM_FORM])
     if claim_hits >= 4:
         return DocType.CLAIM_FORM, scores
+    # --- medical invoice (begin) ---
+    invoice_score, invoice_strong = _invoice_evidence(text)
+    scores[DocType.MEDICAL_INVOICE.value] = invoice_score
+    if invoice_strong >= 2 and invoice_score >= 0.5:
+        return DocType.MEDICAL_INVOICE, scores
+    # --- medical invoice (end) ---
+    # --- bank card (begin) ---
+    scores[DocType.BANK_CARD.value] = round(_bank_card_evidence(text, lines), 4)
+    # --- bank card (end) ---
     # A temporary card (临时居民身份证) carries a front's fields under its own title: the
     # title makes it its own type, never a normal card.
     temporary = _TEMPORARY_RE.search(text) is not None

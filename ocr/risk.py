@@ -40,6 +40,8 @@ MODELLED = ("photocopy", "recapture", "tampering")
 CARD_ONLY = ("photocopy", "tampering")
 ID_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK, DocType.ID_CARD_TEMPORARY}
 FACE_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY}
+#: The document types the signals' models were fitted on.
+MODELLED_TYPES = ID_TYPES | {DocType.CLAIM_FORM}
 
 
 @dataclass
@@ -633,6 +635,12 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
     side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
     signals: dict[str, RiskSignal] = {}
     for name in MODELLED:
+        if doc_type not in MODELLED_TYPES:
+            # The models were fitted on ID cards and claim forms only: an invoice's seal
+            # and a bank card's printed picture are not a screen's pixel grid.
+            signals[name] = RiskSignal(score=0.0, flagged=False,
+                                       reason="not assessed: no model for this document type")
+            continue
         if name in CARD_ONLY and doc_type not in ID_TYPES:
             # A paper form is printed in black on white: colour says nothing of a copy,
             # and its blank paper is as smooth as a painted-over field.

@@ -31,6 +31,8 @@ from domain import gb11643
 #: Where the ground truth lies inside a fixtures folder.
 IDCARD_TRUTH = Path("idcards") / "truth.jsonl"
 CLAIMS_TRUTH = Path("claims") / "truth.jsonl"
+#: Claim cases (a folder per case): their insured and claims are known to the systems too.
+CASES_TRUTH = Path("cases") / "truth.jsonl"
 COVER_START = "2025-01-01"
 COVER_END = "2027-12-31"
 
@@ -204,13 +206,16 @@ def seed(system: str, db_path: Path, fixtures: Path) -> None:
     from backoffice.sandbox.common import SystemDB
 
     idcards, claims = Path(fixtures) / IDCARD_TRUTH, Path(fixtures) / CLAIMS_TRUTH
+    cases = Path(fixtures) / CASES_TRUTH
     people = load_people(idcards) if idcards.exists() else []
+    people += load_people(cases)
     if system == "core":
         db = SystemDB(db_path, core_app.SCHEMA)
         seed_core(db.conn, people)
     elif system == "claims":
         db = SystemDB(db_path, claims_app.SCHEMA)
-        seed_claims(db.conn, people, load_claim_truth(claims) if claims.exists() else [])
+        seed_claims(db.conn, people, (load_claim_truth(claims) if claims.exists() else [])
+                    + load_claim_truth(cases))
     else:
         raise ValueError(f"unknown system {system!r}")
     db.conn.close()

@@ -101,3 +101,21 @@ LOOKUP_DISAGREEING = InMemoryLookup(
 )  # fmt: skip
 
 EMPTY_LOOKUP = InMemoryLookup()
+
+# --- medical invoice (begin) ---
+# 李秀英's outpatient invoice for the claim above: the items add up to the total, the
+# payments to no more than it.
+INVOICE = {
+    "invoice_kind": "门诊",
+    "invoice_code": "11010125",
+    "invoice_number": "0012345678",
+    "invoice_date": "2025-03-12",
+    "patient_name": "李秀英",
+    "hospital": "北京协和医院",
+    "items": "西药费:120.50;检查费:80.00",
+    "total_amount": "200.50",
+    "total_amount_in_words": "贰佰元伍角",
+    "insurance_paid": "120.30",
+    "self_paid": "60.20",
+}
+# --- medical invoice (end) ---

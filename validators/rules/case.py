@@ -317,7 +317,7 @@ def invoices_cover_claim(fields: Fields, ctx: RuleContext) -> CheckResult:
         return skipped("the form's claim amount is missing or unreadable")
     totals = {n: _amount(inv.get("total_amount")) for n, inv in found}
     unread = [n for n, t in totals.items() if t is None]
-    billed = sum((t for t in totals.values() if t is not None), Decimal("0"))
+    billed = sum((t for t in totals.values() if t is not None), Decimal(0))
     difference = billed - claimed
     details = {"claimed": f"{claimed:.2f}", "invoiced": f"{billed:.2f}",
                "difference": f"{difference:.2f}"}
