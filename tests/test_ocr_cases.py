@@ -86,8 +86,12 @@ def test_each_case_is_decided_as_its_truth_expects(store, ref):
     failed = {c["rule"] for c in view["checks"] if not c["passed"]
               and not c["details"].get("skipped")}
     if expect["rule"] is None:
-        assert view["status"] in ("approved", "posted"), view["decision"]
-        assert not failed
+        # Every cross-document check passes. The case goes straight through unless a page
+        # needs a person on its own (the new document types' confidences are not yet
+        # calibrated: README, "Claim cases").
+        assert not failed, failed
+        assert view["status"] in ("approved", "posted") or all(
+            r.startswith("document ") for r in view["decision"]["reasons"]), view["decision"]
     else:
         assert view["status"] == "in_review"
         assert expect["rule"] in failed, (failed, view["decision"])
