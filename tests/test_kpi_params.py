@@ -144,7 +144,8 @@ def test_flow_parameters_are_typed_and_bounded():
     assert props["confidence_threshold"]["anyOf"][0]["maximum"] == 1.0
     assert schema["definitions"]["DocType"]["enum"] == ["id_card_front", "id_card_back",
                                                         "id_card_temporary", "claim_form",
-                                                        "unknown"]
+                                                        "medical_invoice", "bank_card",
+                                                        "claim_case", "unknown"]
     # The same JSON-schema check the server runs when a run is created from the UI form.
     with pytest.raises(Exception, match="1.5"):
         validate({"confidence_threshold": 1.5}, schema, raise_on_error=True)
