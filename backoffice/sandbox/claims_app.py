@@ -180,6 +180,10 @@ def create_app(db_path: Path, faults: Faults | None = None) -> Any:
                                "(as the system stores it)", ["body", "INSURED_IDNO"])
             accident = _yyyymmdd(body.ACCIDENT_DT, "ACCIDENT_DT")
             seq = conn.execute("SELECT count(*) FROM claim").fetchone()[0] + 1
+            # Seeded earlier claims have ids of the same form: skip any taken.
+            while conn.execute("SELECT 1 FROM claim WHERE claim_id = ?",
+                               (f"CL{seq:08d}",)).fetchone() is not None:
+                seq += 1
             claim_id = f"CL{seq:08d}"
             conn.execute(
                 "INSERT INTO claim (claim_id, policy_number, insured_id, insured_idno, "
