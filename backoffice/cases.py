@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, delete, select
 
-from backoffice.audit import append_audit, utcnow
+from backoffice.audit import append_audit, as_utc, utcnow
 from backoffice.settings import Settings
 from backoffice.store import (
     Case,
@@ -229,7 +229,7 @@ class CaseDecision(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
 
 
-def decide(case: Case, docs: list[tuple[Document, CaseDocument]], checks: list[CheckResult],
+def decide(docs: list[tuple[Document, CaseDocument]], checks: list[CheckResult],
            *, lookup_configured: bool, wait_seconds: int, now: datetime) -> CaseDecision:
     """Where the case goes, and why (pure: the caller stores it). Every reason is safe to
     show."""
@@ -249,7 +249,7 @@ def decide(case: Case, docs: list[tuple[Document, CaseDocument]], checks: list[C
     missing = next((c for c in checks if c.rule == "case.documents_complete" and not c.passed),
                    None)
     if missing is not None:
-        last = max((_utc(link.added_at) for _, link in docs), default=now)
+        last = max((as_utc(link.added_at) for _, link in docs), default=now)
         if now - last < timedelta(seconds=wait_seconds) and not reasons:
             return CaseDecision(status=CaseStatus.OPEN, checks=checks, reasons=[
                 "waiting for " + missing.message.removeprefix("missing: ")])
@@ -266,12 +266,6 @@ def decide(case: Case, docs: list[tuple[Document, CaseDocument]], checks: list[C
             reasons.append(f"{check.rule} ({check.severity.value}): {check.message}")
     return CaseDecision(status=CaseStatus.IN_REVIEW if reasons else CaseStatus.APPROVED,
                         reasons=reasons, checks=checks)
-
-
-def _utc(at: datetime) -> datetime:
-    from datetime import UTC
-
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _locked_case(session: Session, case_id: int) -> Case | None:
@@ -298,7 +292,7 @@ def assess_case(engine: Engine, case_id: int, settings: Settings, *, lookup: Any
         facts = case_facts(session, case, docs)
         checks = run_rules(DocType.CLAIM_CASE, facts,
                            ctx=RuleContext(today=today or date.today(), lookup=lookup))
-        decision = decide(case, docs, checks, lookup_configured=lookup is not None,
+        decision = decide(docs, checks, lookup_configured=lookup is not None,
                           wait_seconds=settings.case_wait_seconds, now=now)
         masked = [mask_known_facts(r, facts) for r in decision.reasons]
         before = case.status
@@ -357,46 +351,46 @@ def case_ref(case: Case) -> str:
 
 def case_payloads(session: Session, case: Case, docs: list[tuple[Document, CaseDocument]]
                   ) -> dict[int, dict[str, Any]]:
-    """What the case posts, by the page whose routes carry it: the claim form carries the
-    claim with its invoices (claims and payments systems), the ID front the identity with
-    the card's validity period (core system). Keyed by the case's reference."""
-    from backoffice.outbox.enqueue import PAYLOAD_SCHEMA
+    """What the case posts, by the page whose routes carry it: the (first) claim form
+    carries the claim with its invoices (claims and payments systems), the (first) ID front
+    the identity with the card's validity period (core system). Keyed by the case's
+    reference."""
+    from backoffice.outbox.enqueue import PAYLOAD_SCHEMA, document_ref
 
-    ref = case_ref(case)
-    by_type: dict[str, list[Document]] = {}
-    for doc, _ in docs:
-        by_type.setdefault(doc.doc_type or "", []).append(doc)
+    def first(*kinds: DocType) -> Document | None:
+        return next((d for d, _ in docs if d.doc_type in {k.value for k in kinds}), None)
+
     invoices = []
-    for doc in by_type.get(DocType.MEDICAL_INVOICE.value, []):
+    for doc, _ in docs:
+        if doc.doc_type != DocType.MEDICAL_INVOICE.value:
+            continue
         values = _values(session, doc.id)
-        items = []
-        for part in (values.get("items") or "").split(";"):
-            name, _, amount = part.rpartition(":")
-            if name:
-                items.append({"name": name, "amount": amount})
+        items = [{"name": name, "amount": amount}
+                 for name, _, amount in (part.rpartition(":") for part in
+                                         (values.get("items") or "").split(";")) if name]
         invoices.append({**{k: values.get(k) for k in (
             "invoice_kind", "invoice_code", "invoice_number", "invoice_date", "hospital",
             "total_amount", "insurance_paid", "self_paid")}, "items": items,
-            "document_ref": f"bo-{doc.id}-{doc.sha256[:12]}"})
-    back = next(iter(by_type.get(DocType.ID_CARD_BACK.value, [])), None)
-    validity = _values(session, back.id) if back is not None else {}
+            "document_ref": document_ref(doc)})
+    ref = case_ref(case)
     out: dict[int, dict[str, Any]] = {}
-    for doc, _ in docs:
-        if doc.doc_type == DocType.CLAIM_FORM.value and not any(
-                p.get("fields", {}).get("invoices") is not None for p in out.values()):
-            fields = dict(sorted(_values(session, doc.id).items()))
-            fields["invoices"] = invoices
-            fields["invoices_total"] = _total(invoices)
-            out[doc.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
-                           "doc_type": doc.doc_type, "fields": fields}
-        elif doc.doc_type in (DocType.ID_CARD_FRONT.value, DocType.ID_CARD_TEMPORARY.value) \
-                and not any(p["doc_type"] == doc.doc_type for p in out.values()):
-            fields = _values(session, doc.id)
-            for k in ("valid_from", "valid_until", "issuing_authority"):
-                if fields.get(k) is None and validity.get(k) is not None:
-                    fields[k] = validity[k]
-            out[doc.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
-                           "doc_type": doc.doc_type, "fields": dict(sorted(fields.items()))}
+    form = first(DocType.CLAIM_FORM)
+    if form is not None:
+        fields: dict[str, Any] = dict(sorted(_values(session, form.id).items()))
+        fields["invoices"] = invoices
+        fields["invoices_total"] = _total(invoices)
+        out[form.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
+                        "doc_type": form.doc_type, "fields": fields}
+    front = first(DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY)
+    if front is not None:
+        back = first(DocType.ID_CARD_BACK)
+        validity = _values(session, back.id) if back is not None else {}
+        fields = _values(session, front.id)
+        for k in ("valid_from", "valid_until", "issuing_authority"):
+            if fields.get(k) is None and validity.get(k) is not None:
+                fields[k] = validity[k]
+        out[front.id] = {"schema": PAYLOAD_SCHEMA, "document_ref": ref, "case": ref,
+                         "doc_type": front.doc_type, "fields": dict(sorted(fields.items()))}
     return out
 
 
@@ -416,7 +410,7 @@ def approve_case(session: Session, case: Case, docs: list[tuple[Document, CaseDo
                  actor: str, reason: str | None = None) -> int:
     """Approve every page of the case and write the case's outbox messages, in the caller's
     transaction. Returns the number of messages written."""
-    from backoffice.outbox.enqueue import _routed_targets, enqueue_document
+    from backoffice.outbox.enqueue import enqueue_document
 
     payloads = case_payloads(session, case, docs)
     written = 0
@@ -428,8 +422,8 @@ def approve_case(session: Session, case: Case, docs: list[tuple[Document, CaseDo
         set_status(session, doc, Status.APPROVED, actor=actor,
                    reason=reason or f"approved with its case {case.id}")
         if doc.id in payloads:
-            targets = _routed_targets(doc, None, None)
-            written += len(enqueue_document(session, doc, targets, actor=actor,
+            # To the routes of the page's type (targets.json), the case's payload.
+            written += len(enqueue_document(session, doc, actor=actor,
                                             payload=payloads[doc.id]))
     case.status = CaseStatus.APPROVED
     case.decided_at = utcnow()
@@ -503,7 +497,7 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
     audited and the pages' rules and the case's checks run again; an approval with a check
     still failing needs ``override``. Raises :class:`CaseError` when it cannot be done."""
     from backoffice.assess import system_lookup
-    from backoffice.review import revalidate
+    from backoffice.review import correct_field, revalidate
     from validators.registry import RuleContext, run_rules
 
     actor = review.reviewer.strip()
@@ -541,16 +535,8 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
                                                         FieldValue.name == name)).first()
             if row is None:
                 raise CaseError(f"{key}: document {doc.id} has no field {name}")
-            new = (new or "").strip() or None
-            before = row.reviewed_value if row.reviewed_value is not None else row.value
-            if new == before:
-                continue
-            row.reviewed_value = new
-            session.add(row)
-            corrected.append(key)
-            append_audit(session, "review.corrected", document_id=doc.id, actor=actor,
-                         data={"field": name, "before": before, "after": new,
-                               "ocr_value": row.value, "case": case.id})
+            if correct_field(session, row, new, actor, case=case.id):
+                corrected.append(key)
         session.flush()
         page_errors = []
         for doc, _ in docs:
@@ -631,10 +617,10 @@ def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False) -> dict[s
 
 
 def case_times(session: Session, case: Case, docs) -> dict[str, Any]:
-    first = min((_utc(d.created_at) for d, _ in docs), default=None)
-    posted = _utc(case.posted_at) if case.posted_at else None
+    first = min((as_utc(d.created_at) for d, _ in docs), default=None)
+    posted = as_utc(case.posted_at) if case.posted_at else None
     return {"first_page_at": first.isoformat() if first else None,
-            "decided_at": _utc(case.decided_at).isoformat() if case.decided_at else None,
+            "decided_at": as_utc(case.decided_at).isoformat() if case.decided_at else None,
             "posted_at": posted.isoformat() if posted else None,
             "handling_seconds": round((posted - first).total_seconds(), 1)
             if posted and first else None}

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backoffice.audit import AuditEvent
+from backoffice.audit import AuditEvent, as_utc
 from backoffice.store import CheckRow, Document, Status
 
 
@@ -79,10 +79,6 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(s[lo] + (s[hi] - s[lo]) * (k - lo))
 
 
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
 def compute_kpis(engine: Engine, since: datetime | None = None,
                  until: datetime | None = None) -> KpiReport:
     """The KPIs of documents received in ``[since, until)`` (default: all)."""
@@ -101,7 +97,7 @@ def compute_kpis(engine: Engine, since: datetime | None = None,
             for ev in session.exec(select(AuditEvent).where(
                     AuditEvent.document_id.in_(part), AuditEvent.action == "status")
                     .order_by(AuditEvent.id)):
-                moves[ev.document_id].append((_utc(ev.at), (ev.data or {}).get("to", "")))
+                moves[ev.document_id].append((as_utc(ev.at), (ev.data or {}).get("to", "")))
             checks.extend(session.exec(select(CheckRow).where(CheckRow.document_id.in_(part))))
     by_status = Counter(d.status.value for d in docs)
     decided = straight = manual = 0
@@ -118,7 +114,7 @@ def compute_kpis(engine: Engine, since: datetime | None = None,
         if decision is None:
             continue
         decided += 1
-        seconds = (decision - _utc(d.created_at)).total_seconds()
+        seconds = (decision - as_utc(d.created_at)).total_seconds()
         handling.append(seconds)
         if reviewed:
             manual += 1
@@ -127,7 +123,7 @@ def compute_kpis(engine: Engine, since: datetime | None = None,
             straight += 1
         posted = next((at for at, to in history if to == Status.POSTED.value), None)
         if posted is not None:
-            to_post.append((posted - _utc(d.created_at)).total_seconds())
+            to_post.append((posted - as_utc(d.created_at)).total_seconds())
     failed: Counter[str] = Counter()
     checked: Counter[str] = Counter()
     for c in checks:

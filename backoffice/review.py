@@ -306,6 +306,22 @@ def _effective(session: Session, doc_id: int) -> dict[str, FieldValue]:
         select(FieldValue).where(FieldValue.document_id == doc_id))}
 
 
+def correct_field(session: Session, f: FieldValue, new: str | None, actor: str,
+                  **context: object) -> bool:
+    """Set a field's reviewed value and audit the change (``context``: more to record, e.g.
+    the case); False when the value is what it already was."""
+    new = (new.strip() if isinstance(new, str) else new) or None
+    before = f.reviewed_value if f.reviewed_value is not None else f.value
+    if new == before:
+        return False
+    f.reviewed_value = new
+    session.add(f)
+    append_audit(session, "review.corrected", document_id=f.document_id, actor=actor,
+                 data={"field": f.name, "before": before, "after": new, "ocr_value": f.value,
+                       **context})
+    return True
+
+
 def revalidate(session: Session, doc: Document) -> list[CheckRow]:
     """Run the rules again on the document's current values and store the new checks."""
     from backoffice.assess import system_lookup, validate_fields
@@ -351,20 +367,8 @@ def apply_review(engine: Engine, doc_id: int, decision: ReviewDecision,
         unknown = sorted(set(decision.corrections) - set(fields))
         if unknown:
             raise ReviewError(f"document {doc_id} has no field(s) {', '.join(unknown)}")
-        corrected = []
-        for name, new in sorted(decision.corrections.items()):
-            f = fields[name]
-            new = new.strip() if isinstance(new, str) else new
-            new = new or None
-            before = f.reviewed_value if f.reviewed_value is not None else f.value
-            if new == before:
-                continue
-            f.reviewed_value = new
-            session.add(f)
-            corrected.append(name)
-            append_audit(session, "review.corrected", document_id=doc.id, actor=actor,
-                         data={"field": name, "before": before, "after": new,
-                               "ocr_value": f.value})
+        corrected = [name for name, new in sorted(decision.corrections.items())
+                     if correct_field(session, fields[name], new, actor)]
         if decision.decision is Decision.CORRECT and not corrected:
             raise ReviewError("decision 'correct' but no value was changed; choose approve")
         session.flush()

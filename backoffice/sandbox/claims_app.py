@@ -9,9 +9,8 @@ answers in the shape the cross-system rules read (ISO dates).
 
 from __future__ import annotations
 
-import json
-
 import datetime
+import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
