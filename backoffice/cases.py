@@ -505,7 +505,7 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
         raise CaseError("a rejection needs a reason")
     lookup = lookup if lookup is not None else system_lookup(settings)
     with Session(engine) as session:
-        found = session.exec(select(Case).where(Case.ref == ref)).first()
+        found = find_case(session, ref)
         case = _locked_case(session, found.id) if found is not None else None
         if case is None:
             raise CaseError("no such case")
@@ -567,6 +567,114 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
         session.commit()
         return {"case": case.ref, "status": case.status.value, "corrected": corrected,
                 "failing": failing, "outbox_messages": messages}
+
+
+class CaseReviewItem(BaseModel):
+    """A case in review as the reviewer sees it: why, its failed cross-document checks, and
+    each page (its fields masked unless they are to be checked)."""
+
+    case: str
+    id: int
+    status: str
+    reasons: list[str]
+    failed_checks: list[dict[str, Any]]
+    pages: list[Any]  # backoffice.review.ReviewItem
+
+    def form_fields(self) -> dict[str, tuple[str | None, str]]:
+        """The fields to correct, keyed ``d<document>__<field>``: (prefill, hint)."""
+        out = {}
+        for page in self.pages:
+            for f in page.fields:
+                if f.needs_correction:
+                    out[f"d{page.document_id}__{f.name}"] = (
+                        f.current, f"document {page.document_id} ({page.doc_type}), "
+                        f"{f.name}: CHECK " + "; ".join(mask_text(w) for w in f.why))
+        return out
+
+
+def form_key_to_field(key: str) -> str:
+    """``d12__card_number`` -> ``12.card_number`` (the :class:`CaseReview` correction key)."""
+    doc, _, name = key.removeprefix("d").partition("__")
+    return f"{doc}.{name}"
+
+
+def _owner(docs: list[Document], key: str) -> tuple[int, str] | None:
+    """The page and field a case rule's field name (``form.account_number``,
+    ``invoice.2.patient_name``, ``id.valid_until``) comes from."""
+    from domain.fields import FIELDS
+
+    role, _, rest = key.partition(".")
+    if role == "invoice":
+        n, _, name = rest.partition(".")
+        invoices = [d for d in docs if d.doc_type == DocType.MEDICAL_INVOICE.value]
+        if n.isdigit() and 0 < int(n) <= len(invoices):
+            return invoices[int(n) - 1].id, name
+        return None
+    for doc in docs:
+        if ROLES.get(doc.doc_type or "") == role and rest in FIELDS[DocType(doc.doc_type)]:
+            return doc.id, rest
+    return None
+
+
+def case_review_item(engine: Engine, ref: str, settings: Settings | None = None
+                     ) -> CaseReviewItem:
+    """A case as its reviewer sees it (raises :class:`CaseError` if unknown): the pages'
+    own reasons, and the fields the failed case checks read marked to be checked."""
+    from backoffice.review import _rule_descriptions, load_item
+
+    describe = _rule_descriptions()
+    with Session(engine) as session:
+        case = find_case(session, ref)
+        if case is None:
+            raise CaseError("no such case")
+        docs = [d for d, _ in case_documents(session, case)]
+        pages = {d.id: load_item(session, d, settings, describe) for d in docs
+                 if d.status is not Status.QUARANTINED}
+        failed = [c for c in case.checks or [] if not c["passed"]
+                  and not (c.get("details") or {}).get("skipped")]
+        for check in failed:
+            for key in check.get("fields") or []:
+                owner = _owner(docs, key)
+                if owner is None or owner[0] not in pages:
+                    continue
+                for f in pages[owner[0]].fields:
+                    if f.name == owner[1]:
+                        f.needs_correction = True
+                        f.why.append(f"{check['rule']} failed")
+        return CaseReviewItem(
+            case=case.ref, id=case.id, status=case.status.value,
+            reasons=[r for r in (case.reason or "").split("; ") if r],
+            failed_checks=[{"rule": c["rule"], "severity": c["severity"],
+                            "explanation": " — ".join(p for p in (
+                                describe.get(c["rule"], ""), mask_text(c.get("message") or ""))
+                                if p)} for c in failed],
+            pages=list(pages.values()))
+
+
+def case_description_markdown(item: CaseReviewItem,
+                              picture_urls: Mapping[int, str] | None = None) -> str:
+    """The case review form's text: why the case needs a person, the failed checks, and
+    every page's fields (masked unless to be checked), with links to the boxed pictures."""
+    from backoffice.review import fields_table
+
+    lines = [f"## Review case {mask_text(item.case)} ({len(item.pages)} pages)", ""]
+    if item.reasons:
+        lines += ["**Why it needs you:**", ""] + [f"- {r}" for r in item.reasons] + [""]
+    if item.failed_checks:
+        lines += ["**Failed cross-document checks:**", ""]
+        lines += [f"- `{c['rule']}` — {c['severity']}: {c['explanation']}"
+                  for c in item.failed_checks] + [""]
+    for page in item.pages:
+        url = (picture_urls or {}).get(page.document_id)
+        link = f" — [picture](/v2{url}) ([classic UI]({url}))" if url else ""
+        lines += [f"### Document {page.document_id}: {page.doc_type or 'unknown'}{link}", ""]
+        lines += [f"- {r}" for r in page.reasons] + ([""] if page.reasons else [])
+        lines += fields_table(page) + [""]
+    lines.append("Fields to check are editable in clear below, named `d<document>__<field>`; "
+                 "other personal data stays masked. Choose **approve** (your edits are kept; "
+                 "tick **override** to approve although a check still fails) or **reject** "
+                 "with a reason: the decision is for the whole case.")
+    return "\n".join(lines)
 
 
 # --- views ---------------------------------------------------------------------------

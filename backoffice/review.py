@@ -270,17 +270,24 @@ def description_markdown(item: ReviewItem, picture_url: str | None = None) -> st
             on = f" (fields: {', '.join(c.fields)})" if c.fields else ""
             lines.append(f"- `{c.rule}` — {c.severity}{on}: {c.explanation}")
         lines.append("")
-    lines += ["| field | value read | confidence | to check |", "|---|---|---:|---|"]
-    for f in item.fields:
-        shown = f.shown()
-        lines.append(f"| {f.name} | {shown if shown is not None else '—'} | "
-                     f"{f.confidence:.2f} | {'**' + '; '.join(f.why) + '**' if f.why else ''} |")
+    lines += fields_table(item)
     lines += ["", ("Fields in **to check** are editable in clear below; other personal data "
               "stays masked (use `backoffice review show --reveal FIELD` at a terminal if "
               "you must see it). Choose **approve** (edits are kept), **correct** (at "
               "least one edit), or **reject** with a reason. The picture of the document "
               "with the fields boxed is the run's `review-image` artifact.")]
     return "\n".join(lines)
+
+
+def fields_table(item: ReviewItem) -> list[str]:
+    """The markdown table of a document's fields: personal data masked unless it is to be
+    checked."""
+    lines = ["| field | value read | confidence | to check |", "|---|---|---:|---|"]
+    for f in item.fields:
+        shown = f.shown()
+        lines.append(f"| {f.name} | {shown if shown is not None else '—'} | "
+                     f"{f.confidence:.2f} | {'**' + '; '.join(f.why) + '**' if f.why else ''} |")
+    return lines
 
 
 def form_fields(item: ReviewItem) -> dict[str, tuple[str | None, str]]:

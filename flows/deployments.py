@@ -7,13 +7,14 @@
 | ``reconcile-masters/reconcile-masters`` | cron ``BACKOFFICE_RECONCILE_CRON`` (02:00), Asia/Shanghai; paused until ``BACKOFFICE_RECONCILE_CORE_CSV`` and ``_CLAIMS_CSV`` are set |
 | ``kpi-report/kpi-report`` | cron ``BACKOFFICE_KPI_CRON`` (07:30), Asia/Shanghai |
 | ``review-document/review-document`` | none: started by process-inbox per document to review |
+| ``review-case/review-case`` | none: started by process-inbox per claim case to review |
 
 The time zone is ``BACKOFFICE_SCHEDULE_TIMEZONE`` (default Asia/Shanghai), always explicit.
 
 Driving it from a test (what ``tests/test_serve.py`` does): start
 ``python -m cli serve --port P --pause-schedules`` as a subprocess with
 ``BACKOFFICE_DATA_DIR`` set and no ``PREFECT_*`` variables (``start_new_session=True``);
-poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the five deployments exist;
+poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the six deployments exist;
 stop it with ``os.killpg(pid, SIGTERM)`` (it stops its Prefect server). Or in-process:
 ``backoffice.server.start_prefect_server(port, home)`` then, with ``PREFECT_API_URL`` set
 to ``server.api_url`` before Prefect is imported, ``serve_deployments(...)``.
@@ -22,7 +23,9 @@ In the UI: *process-inbox* → Run → Custom run, parameters ``inbox``, ``batch
 ``request_review``; a document routed to review gets a run named
 ``review-document-<document id>`` that pauses; its *Resume* form has ``decision``
 (approve/correct/reject), ``reviewer``, ``reject_reason``, ``override`` and the editable
-document fields by name. ``confidence_threshold=1.0`` sends every ID card to review.
+document fields by name. ``confidence_threshold=1.0`` sends every ID card to review. A
+claim case routed to review gets a run named ``review-case-<case id>`` whose form decides
+the whole case (``d<document>__<field>`` fields to check).
 The boxed picture is the run's ``review-image`` markdown artifact (a data: URI image).
 ``serve_deployments`` blocks, running each flow run as a subprocess of this process; it
 needs ``PREFECT_API_URL`` to point at a server (``backoffice serve`` starts one).
@@ -45,6 +48,7 @@ from flows.drain_outbox import drain_outbox
 from flows.kpi_report import kpi_report
 from flows.process_inbox import process_inbox
 from flows.reconcile_masters import reconcile_masters
+from flows.review_case import review_case
 from flows.review_document import review_document
 
 #: ``flow-name/deployment-name`` of each deployment, for ``run_deployment`` and tests.
@@ -53,6 +57,7 @@ DRAIN_OUTBOX = "drain-outbox/drain-outbox"
 RECONCILE_MASTERS = "reconcile-masters/reconcile-masters"
 KPI_REPORT = "kpi-report/kpi-report"
 REVIEW_DOCUMENT = "review-document/review-document"
+REVIEW_CASE = "review-case/review-case"
 
 
 def build_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,
@@ -102,6 +107,10 @@ def build_deployments(settings: Settings | None = None, *, pause_schedules: bool
             entrypoint_type=entrypoint_type, name="review-document", tags=["review"],
             description="Pause for a reviewer's decision on one document (started by "
             "process-inbox)."),
+        review_case.to_deployment(
+            entrypoint_type=entrypoint_type, name="review-case", tags=["review"],
+            description="Pause for a reviewer's decision on a whole claim case (started by "
+            "process-inbox)."),
     ]
 
 
@@ -136,7 +145,7 @@ def ensure_work_pool(name: str, kind: str = "process") -> bool:
             client.create_work_pool(WorkPoolCreate(
                 name=name, type=kind, base_job_template=pool_template(kind),
                 description="backoffice: process-inbox, drain-outbox, reconcile-masters, "
-                "kpi-report, review-document"))
+                "kpi-report, review-document, review-case"))
             return True
 
 

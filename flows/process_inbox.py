@@ -32,6 +32,7 @@ from flows.dispatch import run_on_readers
 from flows.read_document import process, run_settings
 
 REVIEW_DEPLOYMENT = "review-document/review-document"
+REVIEW_CASE_DEPLOYMENT = "review-case/review-case"
 
 
 @task(name="intake", retries=2, retry_delay_seconds=2)
@@ -53,28 +54,37 @@ def intake(inbox: str, batch: str | None) -> dict:
 
 @task(name="request-reviews")
 @mask_exceptions
-def request_reviews(doc_ids: list[int]) -> dict[int, str]:
-    """Start one review-document run per document, if that deployment is served."""
+def request_reviews(doc_ids: list[int], cases: list[str] | None = None) -> dict[str, str]:
+    """Start one review-document run per document and one review-case run per claim case,
+    if those deployments are served."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     logger = get_run_logger()
-    if not doc_ids:
-        return {}
+    wanted = [(REVIEW_DEPLOYMENT, "document_id", d, str(d)) for d in doc_ids]
+    wanted += [(REVIEW_CASE_DEPLOYMENT, "case", c, f"case {c}") for c in cases or []]
+    served: dict[str, bool] = {}
     with get_client(sync_client=True) as client:
-        try:
-            client.read_deployment_by_name(REVIEW_DEPLOYMENT)
-        except ObjectNotFound:
-            logger.info("%d documents wait in the review queue (no review-document "
-                        "deployment is served; backoffice review list)", len(doc_ids))
-            return {}
+        for name in {w[0] for w in wanted}:
+            try:
+                client.read_deployment_by_name(name)
+                served[name] = True
+            except ObjectNotFound:
+                served[name] = False
     runs = {}
-    for doc_id in doc_ids:
-        run = run_deployment(REVIEW_DEPLOYMENT, parameters={"document_id": doc_id}, timeout=0,
+    for deployment, param, value, label in wanted:
+        if not served[deployment]:
+            continue
+        run = run_deployment(deployment, parameters={param: value}, timeout=0,
                              as_subflow=False, tags=["review"])
-        runs[doc_id] = str(run.id)
-    logger.info("review runs started for documents %s", sorted(runs))
+        runs[label] = str(run.id)
+    waiting = [w[3] for w in wanted if not served[w[0]]]
+    if waiting:
+        logger.info("%d waiting in the review queue (no review deployment served; "
+                    "backoffice review list, backoffice case list)", len(waiting))
+    if runs:
+        logger.info("review runs started: %d", len(runs))
     return runs
 
 
@@ -166,7 +176,9 @@ def process_inbox(
                               description="Claim cases of this run: status and why "
                               "(personal data masked)")
     review_ids = [r["document"] for r in rows if r["status"] == "in_review"]
-    reviews = request_reviews(review_ids) if request_review else {}
+    # By number: a case id (a folder name) may name its customer.
+    review_cases = [str(r["id"]) for r in case_rows if r["status"] == "in_review"]
+    reviews = request_reviews(review_ids, review_cases) if request_review else {}
     result = {"documents": len(ids), "duplicates": taken["duplicates"], "statuses": summary,
               "cases": {r["case"]: r["status"] for r in case_rows},
               "review_runs": {str(k): v for k, v in reviews.items()}}

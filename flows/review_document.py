@@ -101,7 +101,7 @@ def to_decision(answer: RunInput, item: ReviewItem) -> ReviewDecision:
         corrections={k: data.get(k) for k in editable if data.get(k) != editable[k][0]})
 
 
-def _publish(item: ReviewItem) -> str:
+def publish_page(item: ReviewItem) -> str:
     """Publish the explanation and the boxed picture; return the picture's UI path."""
     jpeg = review_image(item, get_settings())
     if jpeg is None:
@@ -144,7 +144,7 @@ def review_document(
     if item.status != "in_review":
         logger.info("document %s is %s: nothing to review", document_id, item.status)
         return {"document_id": document_id, "status": item.status, "reviewed": False}
-    picture_url = _publish(item)
+    picture_url = publish_page(item)
     problem: str | None = None
     for round_no in range(1, 21):
         form = review_form(item, problem, picture_url)

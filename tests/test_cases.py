@@ -4,12 +4,12 @@ the pages' fields are put in the store as a reader would leave them)."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from case_support import CARD, INVOICE_1, INVOICE_2, PAGES, make_case, settings
 from sqlmodel import Session, select
 
 import backoffice.outbox  # noqa: F401  (the outbox table)
@@ -21,58 +21,14 @@ from backoffice.intake import ingest_bytes, scan_inbox
 from backoffice.outbox import DrainPolicy, OutboxMessage, OutboxStatus, run_drain
 from backoffice.sandbox.runner import run_sandbox
 from backoffice.sandbox.seed import load_people
-from backoffice.settings import Settings
-from backoffice.store import Case, CaseDocument, CaseStatus, Document, FieldValue, Status
+from backoffice.store import Case, CaseDocument, CaseStatus, Document, Status
 from validators.lookup import InMemoryLookup
-from validators.rules._samples import BACK, CLAIM, FRONT, LOOKUP
+from validators.rules._samples import CLAIM, FRONT, LOOKUP
 
 TODAY = datetime.date(2025, 4, 1)
 ROOT = Path(__file__).resolve().parents[1]
 FAST = DrainPolicy(batch_size=32, max_workers=2, lease_seconds=5, max_attempts=6,
                    backoff_base=0.01, backoff_max=0.05)
-
-INVOICE_1 = {"invoice_kind": "门诊", "invoice_code": "11010125", "invoice_number": "0012345678",
-             "invoice_date": "2025-03-10", "patient_name": CLAIM["insured_name"],
-             "hospital": CLAIM["hospital"], "items": "西药费:9000.00;检查费:1000.00",
-             "total_amount": "10000.00", "total_amount_in_words": "壹万元整",
-             "insurance_paid": None, "self_paid": None}
-INVOICE_2 = {**INVOICE_1, "invoice_number": "0012345679", "invoice_date": "2025-03-12",
-             "items": "治疗费:2345.67", "total_amount": "2345.67",
-             "total_amount_in_words": "贰仟叁佰肆拾伍元陆角柒分"}
-CARD = {"card_number": CLAIM["account_number"], "bank_name": "中国工商银行",
-        "card_holder": CLAIM["account_name"]}
-PAGES = {"claim_form": CLAIM, "id_card_front": FRONT, "id_card_back": BACK,
-         "medical_invoice": INVOICE_1, "medical_invoice#2": INVOICE_2, "bank_card": CARD}
-
-
-def settings(tmp_path: Path, **kw) -> Settings:
-    return Settings(data_dir=tmp_path / "var", **kw)
-
-
-def _page(session: Session, case: Case, doc_type: str, fields: dict, *, route: str = "approved",
-          reason: str | None = None) -> Document:
-    sha = hashlib.sha256(f"{case.ref}/{doc_type}/{sorted(fields.items())}".encode()).hexdigest()
-    doc = Document(sha256=sha, original_name=f"{doc_type}.jpg", stored_path="x",
-                   status=Status.PROCESSED, doc_type=doc_type.split("#")[0], batch=case.batch,
-                   reason=reason)
-    session.add(doc)
-    session.flush()
-    for name, value in fields.items():
-        session.add(FieldValue(document_id=doc.id, name=name, value=value, confidence=0.99))
-    link = cases.join_case(session, case, doc)
-    link.page_route = route
-    session.add(link)
-    return doc
-
-
-def make_case(engine, ref: str, pages: dict | None = None, **routes) -> int:
-    with Session(engine) as session:
-        case = cases.case_for(session, ref)
-        for doc_type, fields in (PAGES if pages is None else pages).items():
-            _page(session, case, doc_type, fields, **routes.get(doc_type.replace("#", "_"), {}))
-        session.commit()
-        return case.id
-
 
 def _case(engine, case_id: int) -> Case:
     with Session(engine) as session:

@@ -137,7 +137,7 @@ def test_flow_parameters_are_typed_and_bounded():
     assert ok["doc_types"] == ["claim_form"]
     deployments = {d.name: d for d in build_deployments()}
     assert set(deployments) == {"process-inbox", "drain-outbox", "reconcile-masters",
-                                "kpi-report", "review-document"}
+                                "kpi-report", "review-document", "review-case"}
     schema = deployments["process-inbox"]._parameter_openapi_schema.model_dump()
     props = schema["properties"]
     assert all(p.get("description") for p in props.values())
@@ -153,3 +153,4 @@ def test_flow_parameters_are_typed_and_bounded():
         (sched,) = deployments[name].schedules
         assert sched.schedule.timezone == "Asia/Shanghai" and sched.schedule.cron
     assert not deployments["review-document"].schedules
+    assert not deployments["review-case"].schedules

@@ -136,7 +136,8 @@ def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
                 raise RuntimeError("backoffice serve exited:\n" + _tail(log))
             return stack.healthy() and all(
                 _deployment_id(stack.api_url, name) for name in
-                ("process-inbox/process-inbox", "review-document/review-document"))
+                ("process-inbox/process-inbox", "review-document/review-document",
+                 "review-case/review-case"))
 
         wait_until("backoffice serve", ready, timeout=240, interval=1.0)
         yield stack
@@ -322,3 +323,65 @@ def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> 
     assert "operator-ui" in actors
     print(f"\noperator path in {time.monotonic() - started:.1f} s; review screen: "
           f"{review_shot}; all screenshots: {ui.shots}")
+
+
+# -- a claim case in review: its review-case run, one form for the whole case -----------
+
+
+def test_operator_reviews_a_claim_case_as_a_whole_in_ui(operator_stack, ui):
+    """The case's pages, failed check and fields as the operator sees them in the Resume
+    form; the card number corrected there; the case approved with its messages."""
+    with evidence_on_failure(ui):
+        case_path(operator_stack, ui)
+
+
+def case_path(operator_stack: OperatorStack, ui: PrefectUI) -> None:
+    import datetime
+
+    from case_support import CARD, PAGES, make_case
+    from prefect.deployments import run_deployment
+    from sqlmodel import Session, select
+
+    from backoffice.cases import assess_case
+    from backoffice.outbox import OutboxMessage
+    from backoffice.settings import Settings
+    from backoffice.store import Case, CaseDocument, CaseStatus, Document
+    from validators.rules._samples import CLAIM, LOOKUP, STANDARD_ID
+
+    engine = operator_stack.engine()
+    wrong = "6222020200112233453"
+    case_id = make_case(engine, "UI-CASE-1", {**PAGES, "bank_card": {**CARD, "card_number": wrong}})
+    assess_case(engine, case_id, Settings(data_dir=operator_stack.data_dir, database_url=None),
+                lookup=LOOKUP, today=datetime.date(2025, 4, 1))
+    with Session(engine) as session:
+        ids = session.exec(select(CaseDocument.document_id).where(
+            CaseDocument.case_id == case_id)).all()
+        card = session.exec(select(Document).where(Document.id.in_(ids),
+                                                   Document.doc_type == "bank_card")).one()
+    with prefect_client(operator_stack.api_url):
+        run = run_deployment("review-case/review-case", parameters={"case": str(case_id)},
+                             timeout=0, as_subflow=False)
+    ui.wait_state(str(run.id), "Paused", timeout=120)
+    ui.shot("review-case-paused")
+    ui.driver.set_window_size(1400, 2600)
+    dialog = ui.open_resume_form()
+    ui.wait_text("Review case UI-CASE-1")
+    explained = dialog.text
+    assert "case.bank_card_matches_account" in explained  # the failed check, in words
+    assert "Document" in explained and "medical_invoice" in explained  # every page
+    assert STANDARD_ID not in explained and CLAIM["phone"] not in explained  # masked
+    key = f"d{card.id}__card_number"
+    assert ui.field(key).get_attribute("value") == wrong  # to check: prefilled, in clear
+    ui.fill(key, CLAIM["account_number"])
+    ui.choose("Decision", "approve")
+    ui.fill("Reviewer", "operator-ui")
+    ui.shot("review-case-form-filled", element=dialog)
+    ui.submit_resume()
+    ui.driver.set_window_size(1400, 1000)
+    ui.wait_state(str(run.id), "Completed", timeout=120)
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+        messages = session.exec(select(OutboxMessage).where(
+            OutboxMessage.document_id.in_(ids))).all()
+    assert case.status is CaseStatus.APPROVED and case.decided_by == "operator-ui"
+    assert sorted(m.target for m in messages) == ["claims", "core", "payments"]
