@@ -146,7 +146,10 @@ def fit_table(records: list[dict[str, Any]], *, prior: float = 0.5, max_points: 
         raw = r.get("ocr_confidence")
         if raw is None:
             continue
-        for key in curve_keys(r["field"]):
+        keys = curve_keys(r["field"], r.get("doc_type"))
+        # A reading counts for the type it was read on and for its family, never for
+        # another type's curve (a bank card's bank_name is not a claim form's).
+        for key in {keys[0], keys[-1]} if keys else ():
             groups[key].append((float(raw), bool(r["correct"])))
     curves: dict[str, Any] = {}
     counts: dict[str, Any] = {}
@@ -161,6 +164,29 @@ def fit_table(records: list[dict[str, Any]], *, prior: float = 0.5, max_points: 
                          prior=prior, max_points=max_points)
         curves[key] = {"x": x, "y": y}
     return {"curves": curves, "counts": counts}
+
+
+def merge_types(existing: dict[str, Any], fitted: dict[str, Any], types: list[str]
+                ) -> dict[str, Any]:
+    """``existing`` with the curves of these document types taken from ``fitted`` (their
+    provenance kept under ``provenance.merged``); every other curve is left as it was.
+
+    >>> old = {"provenance": {"x": 1}, "curves": {"text": 1, "claim_form/text": 2}}
+    >>> new = {"provenance": {"y": 2, "counts": {}}, "curves": {"text": 9, "bank_card/text": 3}}
+    >>> merge_types(old, new, ["bank_card"])["curves"]
+    {'bank_card/text': 3, 'claim_form/text': 2, 'text': 1}
+    """
+    prefixes = tuple(f"{t}/" for t in types)
+    curves = {k: v for k, v in existing["curves"].items() if not k.startswith(prefixes)}
+    curves.update({k: v for k, v in fitted["curves"].items() if k.startswith(prefixes)})
+    provenance = dict(existing["provenance"])
+    merged = {k: v for k, v in fitted["provenance"].items() if k != "counts"}
+    merged["types"] = types
+    merged["counts"] = {k: v for k, v in fitted["provenance"].get("counts", {}).items()
+                        if k.startswith(prefixes)}
+    provenance["merged"] = [m for m in provenance.get("merged", [])
+                            if not set(m.get("types", ())) & set(types)] + [merged]
+    return {"provenance": provenance, "curves": dict(sorted(curves.items()))}
 
 
 def _git(*args: str) -> str | None:
@@ -183,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-points", type=int, default=32)
     parser.add_argument("--min-count", type=int, default=30,
                         help="fewest readings for a curve (fewer: that curve is left out)")
+    parser.add_argument("--merge-types", default=None,
+                        help="comma-separated document types: fit only their curves "
+                        "(medical_invoice/text …) and merge them into the table at --out, "
+                        "every other curve kept as it is (new types without refitting all)")
     parser.add_argument("--commit", default=None,
                         help="the commit the field files were read with (default: HEAD)")
     args = parser.parse_args(argv)
@@ -213,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "curves": fitted["curves"],
     }
+    if args.merge_types:
+        table = merge_types(json.loads(args.out.read_text("utf-8")), table,
+                            [t.strip() for t in args.merge_types.split(",") if t.strip()])
     args.out.write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n", "utf-8")
     print(f"{len(records)} readings from {len(args.field_files)} files -> {args.out}")
     for key, c in fitted["counts"].items():

@@ -8,7 +8,8 @@ generated sets with ground truth) holds monotone piecewise-linear maps from that
 to the share of values that were right (isotonic fits, thinned to a few dozen
 breakpoints): one per field family (``domain.fields.FAMILIES``) of each document type
 (``claim_form/name``: a name found by its label on a free-form page goes wrong more
-often than one on an ID card), and one per family over all types as the fallback. A
+often than one on an ID card), looked up by the type the page was read as, then the
+field's home type, and one per family over all types as the fallback. A
 field whose family the table lacks keeps its score.
 
 >>> curve = Curve(x=(0.5, 0.9, 1.0), y=(0.2, 0.6, 0.99))
@@ -16,6 +17,8 @@ field whose family the table lacks keeps its score.
 (0.795, 0.2, 0.99)
 >>> curve_keys("insured_name")
 ('claim_form/name', 'name')
+>>> curve_keys("bank_name", "bank_card")
+('bank_card/text', 'claim_form/text', 'text')
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from domain.fields import FIELDS, field_family
-from domain.models import ExtractedField
+from domain.models import DocType, ExtractedField
 
 __all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys", "table",
            "use_calibration"]
@@ -97,30 +100,35 @@ def table() -> Table:
     return _load(_table_file)
 
 
-def curve_keys(field: str) -> tuple[str, ...]:
-    """The table keys a field's curve is looked up by, most specific first: its document
-    type's family curve, then its family's."""
+def curve_keys(field: str, doc_type: DocType | str | None = None) -> tuple[str, ...]:
+    """The table keys a field's curve is looked up by, most specific first: the family
+    curve of the document type it was read on (``doc_type``), then of its home type (the
+    last type that names it), then its family's."""
     family = field_family(field)
     if family is None:
         return ()
-    doc_type = _DOC_TYPE.get(field)
-    return ((f"{doc_type.value}/{family.value}",) if doc_type else ()) + (family.value,)
+    home = _DOC_TYPE.get(field)
+    types = [DocType(doc_type).value] if doc_type else []
+    if home is not None and home.value not in types:
+        types.append(home.value)
+    return tuple(f"{t}/{family.value}" for t in types) + (family.value,)
 
 
-def curve_for(field: str) -> Curve | None:
+def curve_for(field: str, doc_type: DocType | str | None = None) -> Curve | None:
     """The curve a field is calibrated with; None: no curve (its score is kept)."""
     curves = table().curves
-    return next((curves[k] for k in curve_keys(field) if k in curves), None)
+    return next((curves[k] for k in curve_keys(field, doc_type) if k in curves), None)
 
 
-def calibrate(field: str, raw: float) -> float:
-    """P(the value is right) for a field read with score ``raw`` (identity for a field
-    whose family the table does not hold)."""
-    curve = curve_for(field)
+def calibrate(field: str, raw: float, doc_type: DocType | str | None = None) -> float:
+    """P(the value is right) for a field read with score ``raw`` on a ``doc_type`` page
+    (identity for a field whose family the table does not hold)."""
+    curve = curve_for(field, doc_type)
     return float(raw) if curve is None else curve(raw)
 
 
-def calibrate_fields(fields: dict[str, ExtractedField]) -> dict[str, ExtractedField]:
+def calibrate_fields(fields: dict[str, ExtractedField],
+                     doc_type: DocType | str | None = None) -> dict[str, ExtractedField]:
     """Every found field with its confidence calibrated, the score it came from kept in
     ``ocr_confidence`` (a field already calibrated is left as it is); a field not found
     keeps its confidence (0)."""
@@ -130,5 +138,6 @@ def calibrate_fields(fields: dict[str, ExtractedField]) -> dict[str, ExtractedFi
             out[name] = f
             continue
         out[name] = f.model_copy(update={"ocr_confidence": f.confidence,
-                                         "confidence": round(calibrate(name, f.confidence), 6)})
+                                         "confidence": round(calibrate(
+                                             name, f.confidence, doc_type), 6)})
     return out

@@ -98,7 +98,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     prepared, lines, doc_type, scores = best
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
-    fields = calibrate_fields(extract(doc_type, lines))
+    fields = calibrate_fields(extract(doc_type, lines), doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
         ticked = relationship_from_boxes(prepared.image, lines)
