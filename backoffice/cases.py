@@ -806,3 +806,24 @@ def case_kpis(engine: Engine, since: datetime | None = None) -> dict[str, Any]:
         "handling_seconds_max": handling[-1] if handling else None,
         "review_reasons": dict(reasons.most_common()),
     }
+
+
+def case_kpis_markdown(kpis: dict[str, Any]) -> str:
+    """The case KPIs as a short report (counts, durations and rule names only)."""
+    def secs(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f} s"
+
+    rate = kpis["straight_through_rate"]
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(kpis["by_status"].items())) or "none"
+    through = f"{kpis['straight_through']} of {kpis['decided']} decided"
+    if rate is not None:
+        through += f" ({rate:.1%})"
+    handling = (f"median {secs(kpis['handling_seconds_median'])}, "
+                f"longest {secs(kpis['handling_seconds_max'])}")
+    lines = ["## Claim cases", "", f"- cases: {kpis['cases']} ({statuses})",
+             f"- straight through: {through}",
+             f"- handling time, first page to posting: {handling}", ""]
+    if kpis["review_reasons"]:
+        lines += ["| reason for review | cases |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in kpis["review_reasons"].items()]
+    return "\n".join(lines)

@@ -107,3 +107,17 @@ def test_a_case_rejection_needs_a_reason(prefect_harness):
     with Session(_engine()) as session:
         case = session.get(Case, case_id)
     assert case.status is CaseStatus.REJECTED and "another person" in case.reason
+
+
+def test_the_kpi_report_has_the_cases(prefect_harness):
+    from flows.kpi_report import kpi_report
+
+    _case_in_review(bank_card={**CARD, "card_number": WRONG_CARD})
+    state = kpi_report(days=1, return_state=True)
+    cases = state.result()["cases"]
+    assert cases["cases"] >= 1 and cases["by_status"].get("in_review", 0) >= 1
+    assert cases["review_reasons"].get("case.bank_card_matches_account", 0) >= 1
+    arts = {a.key: a for a in asyncio.run(_artifacts(state.state_details.flow_run_id))}
+    art = arts["kpi-cases"]
+    assert "## Claim cases" in art.data and "case.bank_card_matches_account" in art.data
+    assert CLAIM["insured_name"] not in art.data and WRONG_CARD not in art.data
