@@ -81,7 +81,9 @@ def _print_outcome(settings, fixtures: Path, sets: list[str], result: dict) -> N
     table.add_column("status")
     table.add_column("documents", justify="right")
     for status, n in outcome.by_status.items():
-        table.add_row(status, str(n))
+        # Only a claim case's pages stay processed: they wait for the case's decision.
+        table.add_row("processed (pages waiting for their case)" if status == "processed"
+                      else status, str(n))
     table.add_row("(duplicate files skipped)", str(result["duplicates"]))
     out.print(table)
     acc = outcome.accuracy
