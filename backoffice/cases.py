@@ -29,9 +29,11 @@ A case is ``posted`` when the outbox has delivered its messages (:func:`refresh_
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -54,9 +56,12 @@ from backoffice.store import (
 )
 from domain.masking import mask_text, mask_value
 from domain.models import CheckResult, DocType, Severity
+from validators.rules.case import IDENTITY, IDENTITY_RULES
 
 #: Where the inbox keeps case folders: ``<inbox>/cases/<case id>/<files>``.
 CASES_FOLDER = "cases"
+#: The kinds of case (``Case.kind``).
+CLAIM = "claim"
 #: The role under which a document type's fields reach the case rules.
 ROLES: dict[str, str] = {
     DocType.CLAIM_FORM.value: "form",
@@ -85,7 +90,8 @@ def case_from_path(relative: str) -> str | None:
     return None
 
 
-def case_for(session: Session, ref: str, batch: str | None = None) -> Case:
+def case_for(session: Session, ref: str, batch: str | None = None, kind: str = CLAIM
+             ) -> Case:
     """The case with this id, created if new (another worker creating it at the same
     moment is no error)."""
     case = session.exec(select(Case).where(Case.ref == ref)).first()
@@ -93,12 +99,52 @@ def case_for(session: Session, ref: str, batch: str | None = None) -> Case:
         return case
     try:
         with session.begin_nested():
-            case = Case(ref=ref, batch=batch)
+            case = Case(ref=ref, batch=batch, kind=kind)
             session.add(case)
             session.flush()
     except IntegrityError:
         return session.exec(select(Case).where(Case.ref == ref)).one()
-    append_audit(session, "case.opened", data={"case": case.id})
+    append_audit(session, "case.opened", data={"case": case.id, "kind": kind})
+    return case
+
+
+#: A file name's side of an ID card: ``<stem>_front`` / ``<stem>-back`` / ``<stem>正面`` ...
+_ID_SIDE = re.compile(r"^(?P<stem>.*?)[\s._-]*(?P<side>front|back|正面|人像面|反面|背面|国徽面)$",
+                      re.IGNORECASE)
+_SIDES = {"front": "front", "正面": "front", "人像面": "front",
+          "back": "back", "反面": "back", "背面": "back", "国徽面": "back"}
+
+
+def id_side(name: str) -> tuple[str, str] | None:
+    """``(stem, "front" | "back")`` when a file's name says which side of an ID card it is
+    (``0001_front.jpg``, ``张三-背面.png``...); the stem keeps the file's folder."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    found = _ID_SIDE.match(path.stem)
+    if found is None or not found["stem"]:
+        return None
+    return str(path.parent / found["stem"].lower()), _SIDES[found["side"].lower()]
+
+
+def id_side_pairs(names: Iterable[str]) -> list[tuple[str, str]]:
+    """The ``(front, back)`` file names of a batch that are one ID card's two sides: the
+    same stem, one front and one back (a stem with several of a side pairs nothing)."""
+    sides: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        found = id_side(name)
+        if found is not None:
+            sides.setdefault(found[0], {}).setdefault(found[1], []).append(name)
+    return [(by["front"][0], by["back"][0]) for by in sides.values()
+            if len(by.get("front", ())) == 1 and len(by.get("back", ())) == 1]
+
+
+def pair_identity(session: Session, front: Document, back: Document) -> Case | None:
+    """Join a loose front and back (in no case yet) into one identity case, so the validity
+    rules see the front's birth date and the core system receives the validity period."""
+    if case_of(session, front) is not None or case_of(session, back) is not None:
+        return None
+    case = case_for(session, f"id-{front.id}-{back.id}", front.batch, kind=IDENTITY)
+    join_case(session, case, front)
+    join_case(session, case, back)
     return case
 
 
@@ -125,11 +171,17 @@ def case_of(session: Session, doc: Document) -> Case | None:
     return None
 
 
-def is_bundle(doc_types: Iterable[DocType]) -> bool:
-    """Whether the pages of one file make a case: a claim form with other kinds of
-    document (a PDF of claim forms only is a batch of claims, not a case)."""
-    kinds = {DocType(t) for t in doc_types}
-    return DocType.CLAIM_FORM in kinds and bool(kinds - {DocType.CLAIM_FORM, DocType.UNKNOWN})
+def bundle_kind(doc_types: Iterable[DocType]) -> str | None:
+    """The kind of case the pages of one file make, if any: a claim (a claim form with other
+    kinds of document; a PDF of claim forms only is a batch of claims, not a case), or an
+    identity (exactly an ID card's front and back)."""
+    types = [DocType(t) for t in doc_types]
+    kinds = set(types)
+    if DocType.CLAIM_FORM in kinds and bool(kinds - {DocType.CLAIM_FORM, DocType.UNKNOWN}):
+        return CLAIM
+    if sorted(types) == sorted([DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK]):
+        return IDENTITY
+    return None
 
 
 def hold_page(session: Session, doc: Document, case: Case, route: str, reason: str | None
@@ -199,6 +251,7 @@ def case_facts(session: Session, case: Case,
             _keep_key(session, case, doc, "claim", key)
     facts["invoice.count"] = str(invoices)
     facts["case.documents"] = ",".join(kinds)
+    facts["case.kind"] = case.kind
     return facts
 
 
@@ -292,7 +345,12 @@ def assess_case(engine: Engine, case_id: int, settings: Settings, *, lookup: Any
         facts = case_facts(session, case, docs)
         checks = run_rules(DocType.CLAIM_CASE, facts,
                            ctx=RuleContext(today=today or date.today(), lookup=lookup))
-        decision = decide(docs, checks, lookup_configured=lookup is not None,
+        if case.kind == IDENTITY:
+            # An identity is no claim: its pages' own rules checked them against the core
+            # system; the case joins the two sides.
+            checks = [c for c in checks if c.rule in IDENTITY_RULES]
+        decision = decide(docs, checks,
+                          lookup_configured=lookup is not None or case.kind == IDENTITY,
                           wait_seconds=settings.case_wait_seconds, now=now)
         masked = [mask_known_facts(r, facts) for r in decision.reasons]
         before = case.status
@@ -714,7 +772,7 @@ def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False) -> dict[s
                 "reason": mask_text(doc.reason or "") or None, "fields": fields})
         times = case_times(session, case, docs)
         return {
-            "case": case.ref, "id": case.id, "status": case.status.value,
+            "case": case.ref, "id": case.id, "kind": case.kind, "status": case.status.value,
             "reason": case.reason, "batch": case.batch,
             "documents": documents, "checks": case.checks or [],
             "decision": {"status": case.status.value,
@@ -758,8 +816,8 @@ def list_cases(engine: Engine, status: str | None = None, limit: int = 200,
         rows = []
         for case in session.exec(query.limit(limit)).all():
             docs = case_documents(session, case)
-            rows.append({"case": mask_text(case.ref), "id": case.id, "status": case.status.value,
-                         "documents": len(docs), "types": ",".join(
+            rows.append({"case": mask_text(case.ref), "id": case.id, "kind": case.kind,
+                         "status": case.status.value, "documents": len(docs), "types": ",".join(
                              sorted(d.doc_type or "-" for d, _ in docs)),
                          "reason": (case.reason or "")[:300]})
         return rows

@@ -21,7 +21,8 @@ from sqlmodel import Session, select
 from backoffice.accuracy import AccuracyTable, load_truth, split_key
 from backoffice.audit import AuditEvent
 from backoffice.intake import copy_tree
-from backoffice.store import Document, FieldValue
+from backoffice.store import Case, Document, FieldValue
+from validators.rules.case import IDENTITY
 from domain.masking import mask_text
 
 #: The sets a fixtures folder may hold, in the order they are taken in.
@@ -93,6 +94,7 @@ class DemoOutcome:
     accuracy: AccuracyTable
     bad_inputs: list[tuple[str, str, str]]  # file, outcome, masked reason
     cases: list[dict] = None  # type: ignore[assignment]  # expected and actual per case
+    identities: dict[str, int] = None  # type: ignore[assignment]  # ID front+back pairs by status
 
 
 def demo_outcome(engine: Engine, fixtures: Path, sets: list[str], batch: str) -> DemoOutcome:
@@ -127,8 +129,11 @@ def demo_outcome(engine: Engine, fixtures: Path, sets: list[str], batch: str) ->
                 name = (ev.data or {}).get("file", "")
                 if name.startswith("bad/"):
                     bad.append((name, "duplicate", f"same bytes as document {ev.document_id}"))
+        identities = dict(sorted(Counter(c.status.value for c in session.exec(
+            select(Case).where(Case.batch == batch, Case.kind == IDENTITY))).items()))
     return DemoOutcome(by_status=by_status, accuracy=acc, bad_inputs=bad,
-                       cases=case_outcomes(engine, fixtures) if "cases" in sets else [])
+                       cases=case_outcomes(engine, fixtures) if "cases" in sets else [],
+                       identities=identities)
 
 
 def case_outcomes(engine: Engine, fixtures: Path) -> list[dict]:

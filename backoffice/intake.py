@@ -143,6 +143,7 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentS
     result = IntakeResult()
     documents_dir = as_storage(documents_dir)
     inbox = inbox.resolve()
+    taken: dict[str, int] = {}  # loose files received by this scan: name -> document
     for entry in sorted(inbox.rglob("*")):
         if entry.name.startswith(".") or entry.name.endswith(_PARTIAL_SUFFIXES):
             continue
@@ -186,11 +187,15 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentS
             if remove:
                 _take_away(entry)
             continue
+        received = len(result.received)
         _ingest_committed(session, data, name, documents_dir=documents_dir,
                           quarantine_dir=quarantine_dir, max_bytes=max_bytes, batch=batch,
                           result=result, case=case_from_path(name))
+        if len(result.received) > received and not case_from_path(name):
+            taken[name] = result.received[-1]
         if remove:
             _take_away(entry)
+    _pair_id_sides(session, taken)
     if remove:
         for folder in sorted((p for p in inbox.rglob("*") if p.is_dir()), reverse=True):
             try:
@@ -198,6 +203,18 @@ def scan_inbox(session: Session, inbox: Path, *, documents_dir: Path | DocumentS
             except OSError:
                 pass
     return result
+
+
+def _pair_id_sides(session: Session, taken: dict[str, int]) -> None:
+    """An ID card's front and back taken in one scan and named as its two sides
+    (``0001_front.jpg`` / ``0001_back.jpg``) become one identity case
+    (:func:`backoffice.cases.pair_identity`)."""
+    from backoffice.cases import id_side_pairs, pair_identity
+
+    for front, back in id_side_pairs(taken):
+        pair_identity(session, session.get(Document, taken[front]),
+                      session.get(Document, taken[back]))
+        session.commit()
 
 
 def _ingest_committed(session: Session, data: bytes, name: str, *, result: IntakeResult,

@@ -241,9 +241,11 @@ def _process_held(engine: Engine, held: leases.Claim, recognizer: Recognizer, se
             return []
         doc = session.get(Document, doc_id)
         case = cases.case_of(session, doc)
-        if case is None and len(readings) > 1 and cases.is_bundle(r.doc_type for r in readings):
-            # A multi-page file holding a claim form with its other documents is a case.
-            case = cases.case_for(session, f"pdf-{doc.sha256[:12]}", doc.batch)
+        kind = cases.bundle_kind(r.doc_type for r in readings) if len(readings) > 1 else None
+        if case is None and kind is not None:
+            # A multi-page file holding a claim form with its other documents, or an ID
+            # card's two sides, is a case.
+            case = cases.case_for(session, f"pdf-{doc.sha256[:12]}", doc.batch, kind=kind)
         for reading in readings:
             if reading.page == 0:
                 page_doc = doc

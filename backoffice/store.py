@@ -176,6 +176,8 @@ class Case(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    # claim (the default), or identity: an ID card's front and back paired in a batch.
+    kind: str = Field(default="claim", max_length=20)
     batch: str | None = Field(default=None, index=True)
     status: CaseStatus = Field(default=CaseStatus.OPEN, index=True)
     reason: str | None = None

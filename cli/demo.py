@@ -99,6 +99,11 @@ def _print_outcome(settings, fixtures: Path, sets: list[str], result: dict) -> N
     t2.add_row("all", f"{hits}/{total}", pct(hits, total), "")
     out.print(t2)
     out.print(f"Data folder: {settings.data_dir} (store: {settings.database_url})")
+    if outcome.identities:
+        out.print("ID cards whose front and back are named as one card's two sides "
+                  "(s2026_0001_front/_back) are one identity (the back's validity checked "
+                  "against the front's birth date, and posted with it): "
+                  + ", ".join(f"{n} {status}" for status, n in outcome.identities.items()))
     if outcome.cases:
         t4 = Table(title="Claim cases (fixtures/cases): one decision per case")
         for col in ("case", "expected", "got", "failed checks", "first reason"):

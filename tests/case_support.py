@@ -47,9 +47,10 @@ def _page(session: Session, case: Case, doc_type: str, fields: dict, *, route: s
     return doc
 
 
-def make_case(engine, ref: str, pages: dict | None = None, **routes) -> int:
+def make_case(engine, ref: str, pages: dict | None = None, kind: str = "claim", **routes
+              ) -> int:
     with Session(engine) as session:
-        case = cases.case_for(session, ref)
+        case = cases.case_for(session, ref, kind=kind)
         for doc_type, fields in (PAGES if pages is None else pages).items():
             _page(session, case, doc_type, fields, **routes.get(doc_type.replace("#", "_"), {}))
         session.commit()

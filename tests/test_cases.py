@@ -23,7 +23,7 @@ from backoffice.sandbox.runner import run_sandbox
 from backoffice.sandbox.seed import load_people
 from backoffice.store import Case, CaseDocument, CaseStatus, Document, Status
 from validators.lookup import InMemoryLookup
-from validators.rules._samples import CLAIM, FRONT, LOOKUP
+from validators.rules._samples import BACK, CLAIM, FRONT, LOOKUP
 
 TODAY = datetime.date(2025, 4, 1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,8 @@ def test_pages_arriving_in_separate_runs_join_one_case(engine, tmp_path):
         [case] = session.exec(select(Case)).all()
         members = session.exec(select(CaseDocument.document_id).where(
             CaseDocument.case_id == case.id)).all()
-        loose = session.exec(select(Document).where(Document.original_name == "loose.png")).one()
+        # original_name is encrypted at rest: compared in Python, not in SQL.
+        [loose] = [d for d in session.exec(select(Document)) if d.original_name == "loose.png"]
     assert case.ref == "C-77" and len(first.received) == 2
     assert sorted(members) == sorted([d for d in first.received if d != loose.id]
                                      + second.received)
@@ -311,3 +312,88 @@ def test_a_case_posts_exactly_once_through_faults(engine, sandbox, tmp_path):
     with Session(engine) as session:
         docs = session.exec(select(Document)).all()
         assert {d.status for d in docs} == {Status.POSTED}
+
+
+# --- an ID card's two sides paired in a batch ------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("s2026_0001_front.jpg", ("s2026_0001", "front")),
+    ("clean/S2026_0001-BACK.png", ("clean/s2026_0001", "back")),
+    ("张三正面.jpg", ("张三", "front")),
+    ("张三 国徽面.jpg", ("张三", "back")),
+    ("front.jpg", None),            # no stem: nothing says which card
+    ("frontier_0001.jpg", None),    # the side must end the name
+    ("0001.jpg", None),
+])
+def test_a_file_name_says_which_side_of_an_id_card_it_is(name, expected):
+    assert cases.id_side(name) == expected
+
+
+def test_only_one_front_and_one_back_of_a_stem_pair():
+    names = ["a/0001_front.jpg", "a/0001_back.jpg", "a/0002_front.jpg", "b/0001_back.jpg",
+             "c/7_front.jpg", "c/7-front.png", "c/7_back.jpg", "claim_0003.jpg"]
+    assert cases.id_side_pairs(names) == [("a/0001_front.jpg", "a/0001_back.jpg")]
+
+
+def test_loose_id_sides_of_one_scan_become_an_identity_case(engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "cases" / "C-9").mkdir(parents=True)
+    for i, name in enumerate(["0001_front.png", "0001_back.png", "0002_front.png",
+                              "cases/C-9/x_front.png", "cases/C-9/x_back.png"]):
+        (inbox / name).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([i]) * 50)
+    with Session(engine) as session:
+        scan_inbox(session, inbox, documents_dir=tmp_path / "docs",
+                   quarantine_dir=tmp_path / "q", max_bytes=10**6, batch="b1")
+    with Session(engine) as session:
+        by_kind = {c.kind: c for c in session.exec(select(Case)).all()}
+        assert sorted(by_kind) == ["claim", "identity"]
+        pair = session.exec(select(CaseDocument.document_id).where(
+            CaseDocument.case_id == by_kind["identity"].id)).all()
+        names = sorted(session.get(Document, d).original_name for d in pair)
+    assert names == ["0001_back.png", "0001_front.png"]
+    # Named by its documents (front, back): never by the file names, which may name the holder.
+    assert sorted(by_kind["identity"].ref.split("-")[1:]) == sorted(str(d) for d in pair)
+
+
+def test_an_identity_case_posts_the_front_with_the_backs_validity(engine, tmp_path):
+    case_id = make_case(engine, "id-1-2", {"id_card_front": FRONT, "id_card_back": BACK},
+                        kind="identity")
+    # No downstream lookup: an identity is checked by its pages' own rules, not the case's.
+    decision = assess_case(engine, case_id, settings(tmp_path), lookup=None, today=TODAY)
+    assert decision.status is CaseStatus.APPROVED, decision.reasons
+    assert {c.rule for c in decision.checks} == {"case.documents_complete",
+                                                 "case.id_card_validity"}
+    [core] = _messages(engine, case_id)
+    assert core.target == "core"
+    assert core.payload["fields"]["valid_from"] == BACK["valid_from"]
+    assert core.payload["fields"]["valid_until"] == "长期"
+    assert core.payload["fields"]["id_number"] == FRONT["id_number"]
+
+
+def test_an_identity_whose_validity_does_not_fit_the_age_goes_to_review(engine, tmp_path):
+    # Born 1949: a card issued at 66 is valid for life (长期), not ten years.
+    ten_years = {**BACK, "valid_until": "2026-03-01"}
+    case_id = make_case(engine, "id-3-4", {"id_card_front": FRONT, "id_card_back": ten_years},
+                        kind="identity")
+    decision = assess_case(engine, case_id, settings(tmp_path), lookup=None, today=TODAY)
+    assert decision.status is CaseStatus.IN_REVIEW
+    assert any(r.startswith("case.id_card_validity") for r in decision.reasons), decision.reasons
+    assert _messages(engine, case_id) == []
+
+
+def test_an_identity_without_its_back_waits_then_says_what_is_missing(engine, tmp_path):
+    case_id = make_case(engine, "id-5-6", {"id_card_front": FRONT}, kind="identity")
+    decision = assess_case(engine, case_id, settings(tmp_path, case_wait_seconds=0),
+                           lookup=None, today=TODAY)
+    assert decision.status is CaseStatus.IN_REVIEW
+    assert "missing: ID card back" in decision.reasons[0] or any(
+        "missing: ID card back" in r for r in decision.reasons), decision.reasons
+
+
+def test_a_pdf_of_an_id_cards_two_sides_is_an_identity_case():
+    from domain.models import DocType
+    assert cases.bundle_kind([DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK]) == "identity"
+    assert cases.bundle_kind([DocType.ID_CARD_FRONT, DocType.ID_CARD_FRONT]) is None
+    assert cases.bundle_kind([DocType.CLAIM_FORM, DocType.ID_CARD_FRONT]) == "claim"
+    assert cases.bundle_kind([DocType.CLAIM_FORM, DocType.CLAIM_FORM]) is None

@@ -86,12 +86,10 @@ def test_each_case_is_decided_as_its_truth_expects(store, ref):
     failed = {c["rule"] for c in view["checks"] if not c["passed"]
               and not c["details"].get("skipped")}
     if expect["rule"] is None:
-        # Every cross-document check passes. The case goes straight through unless a page
-        # needs a person on its own (the new document types' confidences are not yet
-        # calibrated: README, "Claim cases").
+        # Every cross-document check passes, and every page (the invoices' and the bank
+        # card's confidences calibrated too): the case goes straight through.
         assert not failed, failed
-        assert view["status"] in ("approved", "posted") or all(
-            r.startswith("document ") for r in view["decision"]["reasons"]), view["decision"]
+        assert view["status"] in ("approved", "posted"), view["decision"]
     else:
         assert view["status"] == "in_review"
         assert expect["rule"] in failed, (failed, view["decision"])
@@ -125,3 +123,45 @@ def test_case_show_prints_documents_checks_and_decision_masked(store):
     form = next(r for r in truth if r["doc_type"] == "claim_form")["fields"]
     for secret in (card, form["account_number"], form["insured_id_number"], form["phone"]):
         assert secret not in out
+
+
+def test_an_id_cards_two_sides_in_one_scan_are_one_identity_posting_the_validity(
+        tmp_path, ocr_engine):
+    """Real OCR: a front and back named as one card's sides, taken by one inbox scan, are
+    read, joined (the validity rule sees the front's birth date) and post one core message
+    carrying the back's validity period."""
+    from backoffice.intake import scan_inbox
+    from backoffice.outbox import OutboxMessage
+    from backoffice.store import CaseDocument
+
+    truth = {r["file"]: r for r in (json.loads(line) for line in (
+        FIXTURES / "idcards" / "truth.jsonl").read_text("utf-8").splitlines())}
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for side in ("front", "back"):
+        (inbox / f"card-7_{side}.jpg").write_bytes(
+            (FIXTURES / "idcards" / "clean" / f"s2026_0003_{side}.jpg").read_bytes())
+    settings = Settings(data_dir=tmp_path / "var")
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with Session(engine) as session:
+        taken = scan_inbox(session, inbox, documents_dir=tmp_path / "docs",
+                           quarantine_dir=tmp_path / "q", max_bytes=settings.max_file_bytes,
+                           batch="b")
+    for doc_id in taken.received:
+        process_document(engine, doc_id, ocr_engine, settings)
+    with Session(engine) as session:
+        [case] = session.exec(cases.select(cases.Case)).all()
+        members = session.exec(cases.select(CaseDocument.document_id)).all()
+        messages = session.exec(cases.select(OutboxMessage)).all()
+    assert case.kind == "identity" and sorted(members) == sorted(taken.received)
+    view = cases.case_view(engine, case.ref)
+    validity = next(c for c in view["checks"] if c["rule"] == "case.id_card_validity")
+    assert validity["passed"] and not validity["details"].get("skipped"), validity
+    back = truth["clean/s2026_0003_back.jpg"]["fields"]
+    if view["status"] in ("approved", "posted"):
+        [core] = messages
+        assert core.target == "core"
+        assert core.payload["fields"]["valid_from"] == back["valid_from"]
+        assert core.payload["fields"]["valid_until"] == back["valid_until"]
+    else:  # a page in doubt: the identity waits for a person, nothing is posted
+        assert view["status"] == "in_review" and messages == [], view["decision"]

@@ -44,6 +44,12 @@ REQUIRED_DOCUMENTS: dict[str, str] = {
     DocType.MEDICAL_INVOICE.value: "medical invoice",
     DocType.BANK_CARD.value: "bank card",
 }
+#: A case's kind (``case.kind``): a claim (the default), or an identity, an ID card's front
+#: and back paired in a batch; an identity needs only its two sides and is checked only by
+#: :data:`IDENTITY_RULES` (the other case rules are about a claim).
+IDENTITY = "identity"
+IDENTITY_DOCUMENTS = (DocType.ID_CARD_FRONT.value, DocType.ID_CARD_BACK.value)
+IDENTITY_RULES = frozenset({"case.documents_complete", "case.id_card_validity"})
 
 
 def _sample() -> dict[str, str | None]:
@@ -106,18 +112,26 @@ def _has(fields: Fields, doc_type: DocType) -> bool:
 @rule(
     "case.documents_complete",
     doc_types={CASE},
-    reads=("case.documents",),
+    reads=("case.documents", "case.kind"),
     examples=[
         Example(SAMPLE, True),
         Example({**SAMPLE, "case.documents": "claim_form,id_card_front,medical_invoice,bank_card"},
                 False, note="no ID card back"),
         Example({**SAMPLE, "case.documents": "claim_form,id_card_temporary,medical_invoice,"
                  "bank_card"}, True, note="a temporary card is front and back"),
+        Example({"case.kind": IDENTITY, "case.documents": "id_card_front,id_card_back"}, True,
+                note="an identity needs its two sides only"),
+        Example({"case.kind": IDENTITY, "case.documents": "id_card_back"}, False,
+                note="an identity without its front"),
     ],
 )  # fmt: skip
 def documents_complete(fields: Fields, ctx: RuleContext) -> CheckResult:
-    """The case holds a claim form, the ID card's front and back, an invoice and the bank card."""
-    gone = [words for kind, words in REQUIRED_DOCUMENTS.items() if not _has(fields, DocType(kind))]
+    """The case holds a claim form, the ID card's front and back, an invoice and the bank card
+    (an identity: the ID card's front and back)."""
+    required = REQUIRED_DOCUMENTS
+    if text(fields, "case.kind") == IDENTITY:
+        required = {k: v for k, v in REQUIRED_DOCUMENTS.items() if k in IDENTITY_DOCUMENTS}
+    gone = [words for kind, words in required.items() if not _has(fields, DocType(kind))]
     if gone:
         return failed("missing: " + ", ".join(gone), missing=gone)
     return passed()
