@@ -7,7 +7,13 @@ working). ``BACKOFFICE_DOCUMENT_STORAGE`` chooses where new originals go:
 ``local`` (default)
     A content-addressed, read-only file under the data folder
     (``documents/<sha[:2]>/<sha>.<fmt>``); the reference is its absolute path. Only the
-    host holding that folder can read it: one host.
+    host holding that folder can read it: one host. With encryption at rest configured
+    the file is the AES-GCM envelope of :mod:`backoffice.file_crypto` (same key ring,
+    bound to ``original/<sha>``; ``backoffice keys rotate`` re-encrypts it); files written
+    before the key was set stay readable as they are. The name is still the SHA-256 of
+    the plaintext: a hash of an image is not personal data, but whoever holds a copy of
+    a document can tell whether it is here (the ``document.sha256`` column says the
+    same).
 ``store``
     A :class:`~backoffice.store.DocumentBlob` row in the store's database, which every
     host reaches, written in the intake's own transaction (a document is never recorded
@@ -32,7 +38,8 @@ after the setting changes. Every failure to read raises an :class:`OSError`
 (:class:`BlobError`, or the filesystem's own), which processing treats as the machine's
 problem, not the file's: the document is given back and tried again.
 
-Quarantined files are not originals: they stay in the local quarantine folder.
+Quarantined files are not originals: they stay in the local quarantine folder (encrypted
+like local originals, see :mod:`backoffice.intake`).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from backoffice import file_crypto
 from backoffice.crypto import DecryptionError, KeyConfigError, active_keyring
 from backoffice.settings import Settings
 from backoffice.store import DocumentBlob, blob_context
@@ -151,9 +159,12 @@ class LocalStorage(DocumentStorage):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{sha}.{fmt or 'bin'}"
         if not path.exists():
+            # Encrypted when a key is configured (bound to the plaintext's SHA-256).
+            stored = file_crypto.maybe_seal(data, file_crypto.original_context(sha),
+                                            active_keyring())
             # A name of our own: another worker may be storing the same bytes right now.
             tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_bytes(data)
+            tmp.write_bytes(stored)
             os.chmod(tmp, 0o444)
             os.replace(tmp, path)
         return str(path)
@@ -277,7 +288,25 @@ def read(ref: str, db: Engine | Session | None = None) -> bytes:
         return _read_store(ref, db)
     if url_scheme(ref):
         return _read_url(ref)
-    return Path(ref).read_bytes()
+    return _read_local(ref)
+
+
+def _read_local(ref: str) -> bytes:
+    """A local original: decrypted (and its SHA-256 checked) when it is an envelope,
+    as it is when it was written before a key was set."""
+    data = Path(ref).read_bytes()
+    if not file_crypto.is_sealed(data):
+        return data
+    match = _SHA_IN_NAME.search(Path(ref).as_posix())
+    if match is None:
+        raise BlobError(f"{ref}: an encrypted original whose name is not its SHA-256")
+    sha = match.group(1)
+    try:
+        plain = file_crypto.open_sealed(active_keyring(), data,
+                                        file_crypto.original_context(sha), ref)
+    except (DecryptionError, KeyConfigError) as exc:
+        raise BlobError(str(exc)) from exc
+    return _checked(ref, sha, plain)
 
 
 def _checked(ref: str, sha: str, data: bytes) -> bytes:

@@ -22,8 +22,8 @@ from backoffice.accuracy import AccuracyTable, load_truth, split_key
 from backoffice.audit import AuditEvent
 from backoffice.intake import copy_tree
 from backoffice.store import Case, Document, FieldValue
-from validators.rules.case import IDENTITY
 from domain.masking import mask_text
+from validators.rules.case import IDENTITY
 
 #: The sets a fixtures folder may hold, in the order they are taken in.
 FIXTURE_SETS = ("idcards", "claims", "cases", "bad")

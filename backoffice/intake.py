@@ -17,9 +17,11 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from backoffice import file_crypto
 from backoffice.audit import append_audit
 from backoffice.blobs import DocumentStorage, as_storage
 from backoffice.cases import case_from_path
+from backoffice.crypto import active_keyring
 from backoffice.store import Document, Status
 from domain.masking import mask_text
 from ocr.decode import SUPPORTED_FORMATS, sniff_format
@@ -44,11 +46,18 @@ def _store_original(session: Session, data: bytes, sha: str, fmt: str | None,
 
 def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: str,
                 root: Path, source: str, batch: str | None) -> Document:
+    """Keep a refused file as ``<root>/<sha>.bin`` with a ``<sha>.reason.json`` beside it.
+
+    With encryption at rest configured the ``.bin`` is the AES-GCM envelope of
+    :mod:`backoffice.file_crypto` (bound to ``quarantine/<sha>``; read it with
+    ``backoffice keys decrypt-file``), and the reason file leaves the file's name out (it
+    may name the holder; it is in ``Document.original_name``, encrypted)."""
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{sha}.bin"
+    ring = active_keyring()
     if not path.exists():
         tmp = root / f"{sha}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-        tmp.write_bytes(data)
+        tmp.write_bytes(file_crypto.maybe_seal(data, file_crypto.quarantine_context(sha), ring))
         os.replace(tmp, path)
     existing = session.exec(select(Document).where(Document.sha256 == sha,
                                                    Document.page == 0)).first()
@@ -58,9 +67,11 @@ def _quarantine(session: Session, *, name: str, data: bytes, sha: str, reason: s
                    source=source, batch=batch, status=Status.QUARANTINED, reason=reason)
     session.add(doc)
     session.flush()
-    (root / f"{sha}.reason.json").write_text(
-        json.dumps({"document_id": doc.id, "file": mask_text(name), "reason": reason},
-                   ensure_ascii=False))
+    about: dict = {"document_id": doc.id}
+    if ring is None:  # with a key the name stays out: it may name the holder
+        about["file"] = mask_text(name)
+    about["reason"] = reason
+    (root / f"{sha}.reason.json").write_text(json.dumps(about, ensure_ascii=False))
     append_audit(session, "quarantined", document_id=doc.id, data={"reason": reason})
     return doc
 

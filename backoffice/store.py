@@ -61,7 +61,10 @@ class Document(SQLModel, table=True):
     sha256: str = Field(index=True, max_length=64)
     page: int = 0
     parent_id: int | None = Field(default=None, foreign_key="document.id")
-    original_name: str
+    # A file is often named after its holder: encrypted at rest when a key is configured
+    # (VARCHAR NOT NULL as before; cannot be searched or sorted in SQL).
+    original_name: str = Field(sa_column=Column(EncryptedText("document.original_name"),
+                                                nullable=False))
     stored_path: str
     size_bytes: int = 0
     format: str | None = None
@@ -260,9 +263,18 @@ def set_status(session: Session, doc: Document, status: Status, *, reason: str |
                  data={"from": before.value, "to": status.value, "reason": reason})
 
 
-def rotate_encryption(engine: Engine, batch_size: int = 500) -> dict[str, Any]:
-    """Re-encrypt every encrypted column, and the originals kept in the store
-    (:class:`DocumentBlob`), to the primary key (plaintext rows included).
+def rotate_encryption(engine: Engine, batch_size: int = 500,
+                      files: Any = ()) -> dict[str, Any]:
+    """Re-encrypt every encrypted column, the originals kept in the store
+    (:class:`DocumentBlob`), and the files (:mod:`backoffice.file_crypto`) to the primary
+    key (plaintext rows and files included).
+
+    Files: the local originals and quarantined files the documents refer to
+    (``stored_path`` named ``<sha256>.<ext>`` after the document's hash), and the
+    :class:`~backoffice.file_crypto.FileSet` folders of ``files`` (the CLI passes the data
+    folder's documents, quarantine and reconciliation folders and the drop folders). Each
+    is replaced atomically with its permissions kept; one that cannot be decrypted is
+    listed under ``files_failed`` and left (its old key is then still needed).
 
     Batches of rows, each in its own transaction, rows locked on PostgreSQL; rows already
     under the primary key are left alone, so a rotation interrupted half way is resumed by
@@ -328,7 +340,43 @@ def rotate_encryption(engine: Engine, batch_size: int = 500) -> dict[str, Any]:
                                  updates)
                     rewritten[name] += len(updates)
     rewritten["document_blob.data"] = _rotate_blobs(engine, ring, found)
-    return {"primary": ring.primary, "rewritten": rewritten, "found_under": found}
+    moved = _rotate_files(engine, ring, files)
+    rewritten.update(moved.rewritten)
+    for kid, count in moved.found.items():
+        found[kid] = found.get(kid, 0) + count
+    out = {"primary": ring.primary, "rewritten": rewritten, "found_under": found}
+    if moved.failed:
+        out["files_failed"] = moved.failed
+    return out
+
+
+def _rotate_files(engine: Engine, ring: Any, files: Any) -> Any:
+    """The files' part of :func:`rotate_encryption`: the local files the documents name,
+    then the folders of ``files``."""
+    from pathlib import Path
+
+    from sqlalchemy import select as sa_select
+
+    from backoffice import file_crypto
+
+    doc = Document.__table__
+    refs: dict[str, str] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa_select(doc.c.stored_path, doc.c.sha256, doc.c.format)
+                            .distinct()).all()
+    for row in rows:
+        ref = row.stored_path or ""
+        if ref.startswith("store:") or "://" in ref:
+            continue
+        path = Path(ref)
+        # Only files intake named: a stored_path may point anywhere (tests, imports).
+        if not path.name.startswith(f"{row.sha256}."):
+            continue
+        # Intake's quarantine files have no format; originals always have theirs.
+        refs[ref] = (file_crypto.quarantine_context(row.sha256) if row.format is None
+                     else file_crypto.original_context(row.sha256))
+    return file_crypto.rotate_files(ring, list(files or ()),
+                                    refs=[(Path(p), c) for p, c in refs.items()])
 
 
 def _rotate_blobs(engine: Engine, ring: Any, found: dict[str, int]) -> int:

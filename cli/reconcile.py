@@ -36,7 +36,8 @@ def _group() -> None:
 def run(
     out: Annotated[Path, typer.Option(
         "--out", help="Folder for summary.json and exceptions.csv (exceptions.csv holds "
-        "personal data in clear: keep it under the bank's controls).")],
+        "personal data: encrypted when BACKOFFICE_ENCRYPTION_KEY is set, read it with "
+        "backoffice keys decrypt-file; keep it under the bank's controls).")],
     core: Annotated[Path | None, typer.Option(
         "--core", help="Core master CSV (id_number,name,birth_date,phone).")] = None,
     claims: Annotated[Path | None, typer.Option(
@@ -105,7 +106,7 @@ def run(
                 t.add_row(*(str(row.get(c, "")) for c in cols))
             console.print(t)
     console.print(f"report: {report.summary_path} and {report.exceptions_path} "
-                  "(the latter holds personal data in clear)")
+                  "(the latter holds personal data: encrypted when a key is set)")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def summary_markdown(summary: dict, exceptions_path: str) -> str:
     invalid = ", ".join(f"{k} {v:,}" for k, v in summary["invalid_claims_numbers"].items())
     lines += ["", f"Invalid claims numbers: {invalid or 'none'}.",
               f"Claims number forms: {summary['claims_number_forms']}.", "",
-              (f"Full details ({summary['exception_lines']:,} lines, personal data in clear) "
+              (f"Full details ({summary['exception_lines']:,} lines, personal data, encrypted when a key is set) "
                f"are in `{exceptions_path}`, kept under the bank's controls.")]
     return "\n".join(lines)
 

@@ -233,6 +233,9 @@ def test_keys_cli_generate_show_rotate(tmp_path, monkeypatch, use_key):
     key_file.write_text(f"# primary first\nk2:{KEY_B}\nk1:{KEY_A}\n")
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("BACKOFFICE_DATABASE_URL", url)
+    # `keys rotate` re-encrypts the files of the data and drop folders too: this test's own.
+    monkeypatch.setenv("BACKOFFICE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BACKOFFICE_DROP_DIR", str(tmp_path / "drop"))
     use_key(f"k1:{KEY_A}")
     _write(db_engine(url))
     use_key(None)
