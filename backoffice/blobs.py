@@ -64,6 +64,8 @@ from backoffice.store import DocumentBlob, blob_context
 
 SETTING = "BACKOFFICE_DOCUMENT_STORAGE"
 STORE_PREFIX = "store:"
+#: The reference of an original deleted by retention or erasure (``erased:<request>``).
+ERASED_PREFIX = "erased:"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SHA_IN_NAME = re.compile(r"(?:^|/)([0-9a-f]{64})\.[^/]*$")
@@ -284,11 +286,39 @@ def read(ref: str, db: Engine | Session | None = None) -> bytes:
     Raises :class:`OSError` when they cannot be had: :class:`BlobNotFoundError` (a
     :class:`FileNotFoundError`) when they are not there, :class:`BlobError` otherwise.
     """
+    if ref.startswith(ERASED_PREFIX):
+        raise BlobNotFoundError(f"the original was erased ({ref[:80]}): retention or a "
+                                "customer's erasure request")
     if is_store_ref(ref):
         return _read_store(ref, db)
     if url_scheme(ref):
         return _read_url(ref)
     return _read_local(ref)
+
+
+def delete(ref: str, session: Session) -> None:
+    """Delete the original a reference names (retention, erasure): a store row (in the
+    caller's transaction), an object, or a local file (with a quarantined file's
+    ``.reason.json``). One already gone is no error."""
+    if ref.startswith(ERASED_PREFIX):
+        return
+    if is_store_ref(ref):
+        blob = session.get(DocumentBlob, ref[len(STORE_PREFIX):])
+        if blob is not None:
+            session.delete(blob)
+        return
+    if url_scheme(ref):
+        fs, path = _filesystem(ref, f"deleting {_safe(ref)}")
+        try:
+            if fs.exists(path):
+                fs.rm(path)
+        except Exception as exc:  # a plug-in's error: the storage, not the file
+            raise BlobError(f"{_safe(ref)}: cannot delete ({type(exc).__name__})") from exc
+        return
+    path = Path(ref)
+    path.unlink(missing_ok=True)
+    if path.suffix == ".bin":
+        path.with_name(f"{path.stem}.reason.json").unlink(missing_ok=True)
 
 
 def _read_local(ref: str) -> bytes:

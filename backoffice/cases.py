@@ -824,15 +824,18 @@ def list_cases(engine: Engine, status: str | None = None, limit: int = 200,
 
 
 def case_kpis(engine: Engine, since: datetime | None = None) -> dict[str, Any]:
-    """Per case: how many went straight through, handling time from first page to
-    posting, and the reasons for review (by rule or kind)."""
+    """Per claim case: how many went straight through, handling time from first page to
+    posting, and the reasons for review (by rule or kind); the identities (an ID card's two
+    sides paired) are counted apart, by status."""
     from collections import Counter
 
     with Session(engine) as session:
         query = select(Case)
         if since is not None:
             query = query.where(Case.created_at >= since)
-        cases = session.exec(query).all()
+        every = session.exec(query).all()
+        cases = [c for c in every if c.kind != IDENTITY]
+        identities = Counter(c.status.value for c in every if c.kind == IDENTITY)
         decided = [c for c in cases if c.status in _FINAL or c.status is CaseStatus.IN_REVIEW]
         straight = [c for c in decided if c.status in (CaseStatus.APPROVED, CaseStatus.POSTED)
                     and c.decided_by == "system"]
@@ -863,6 +866,7 @@ def case_kpis(engine: Engine, since: datetime | None = None) -> dict[str, Any]:
         "handling_seconds_median": handling[len(handling) // 2] if handling else None,
         "handling_seconds_max": handling[-1] if handling else None,
         "review_reasons": dict(reasons.most_common()),
+        "identities_by_status": dict(identities),
     }
 
 
@@ -880,7 +884,11 @@ def case_kpis_markdown(kpis: dict[str, Any]) -> str:
                 f"longest {secs(kpis['handling_seconds_max'])}")
     lines = ["## Claim cases", "", f"- cases: {kpis['cases']} ({statuses})",
              f"- straight through: {through}",
-             f"- handling time, first page to posting: {handling}", ""]
+             f"- handling time, first page to posting: {handling}"]
+    if kpis.get("identities_by_status"):
+        lines.append("- ID cards paired front and back (identities): " + ", ".join(
+            f"{k} {v}" for k, v in sorted(kpis["identities_by_status"].items())))
+    lines.append("")
     if kpis["review_reasons"]:
         lines += ["| reason for review | cases |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in kpis["review_reasons"].items()]

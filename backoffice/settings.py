@@ -83,6 +83,20 @@ class Settings(BaseSettings):
     case_wait_seconds: int = Field(
         3600, ge=0, description="How long a claim case missing a document waits for it "
         "before going to review.")
+    # Retention (backoffice.retention): days each kind of personal data is kept once its
+    # document is settled (the audit's: from the event); empty keeps it.
+    retain_originals_days: int | None = Field(
+        None, ge=1, description="Days the original files and text lines of settled "
+        "documents are kept.")
+    retain_review_images_days: int | None = Field(
+        None, ge=1, description="Days the ID card portraits of settled documents are kept.")
+    retain_fields_days: int | None = Field(
+        None, ge=1, description="Days the extracted values of settled documents (and their "
+        "delivered payloads) are kept.")
+    retain_audit_days: int | None = Field(
+        None, ge=1, description="Days the data of audit events is kept (the chain stays).")
+    retention_cron: str = Field("30 3 * * *", description="When the apply-retention "
+                                "deployment runs (cron, in the schedule time zone).")
     # The downstream systems, read-only, for the cross-system rules (policy in force,
     # insured known, duplicate claim). Without both, those rules report "skipped".
     core_url: str | None = Field(None, description="Base URL of the core system's API.")
@@ -150,6 +164,25 @@ class Settings(BaseSettings):
     encryption_key_file: Path | None = Field(
         None, description="A file holding the key ring (same format; newlines allowed)."
     )
+    # The audit trail (backoffice/audit.py): its HMAC key ring, in the encryption key
+    # ring's format (the first key hashes new events, the others verify older ones; without
+    # one the chain is plain SHA-256 and `audit verify` says so), and the write-once folder
+    # its head is published to as signed checkpoints.
+    audit_key: SecretStr | None = Field(
+        None, description="Key ring keying the audit hash chain (HMAC-SHA256).")
+    audit_key_file: Path | None = Field(
+        None, description="A file holding the audit key ring (same format).")
+    audit_checkpoint_dir: Path | None = Field(
+        None, description="Write-once folder of the audit checkpoints (WORM storage, or a "
+        "share the database's writers cannot change); default data_dir/audit-checkpoints.")
+    audit_signing_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) signing the audit checkpoints; without "
+        "it they are signed with HMAC under the audit key (`backoffice audit signing-key`).")
+    audit_verify_key_file: Path | None = Field(
+        None, description="Ed25519 public key(s) (PEM) checking checkpoint signatures; "
+        "default: the signing key's public half.")
+    audit_checkpoint_cron: str = Field("0 * * * *",
+                                       description="audit-checkpoint schedule (hourly).")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
@@ -182,6 +215,10 @@ class Settings(BaseSettings):
     @property
     def paddle_cache(self) -> Path:
         return self.data_dir / "paddlex"
+
+    @property
+    def audit_checkpoints_dir(self) -> Path:
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
 
 # Offline defaults from OFFLINE-STACK.md; an explicit environment value still wins.

@@ -71,6 +71,16 @@ def _mount_scale() -> None:
 _mount_scale()
 
 
+def _mount_privacy() -> None:
+    from cli.privacy import erase, retention_app
+
+    app.command("erase")(erase)
+    app.add_typer(retention_app, name="retention")
+
+
+_mount_privacy()
+
+
 def _mount_demo() -> None:
     from cli.demo import demo
 
@@ -183,21 +193,88 @@ def process(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit trail's hash chain; exit 1 naming any altered, removed or inserted event."""
+def audit_verify(
+    checkpoint_dir: Path | None = typer.Option(
+        None, "--checkpoint-dir", help="The published checkpoints (default: "
+        "BACKOFFICE_AUDIT_CHECKPOINT_DIR, or <data>/audit-checkpoints)."),
+) -> None:
+    """Check the audit trail: hashes, links, head, erasures and the published checkpoints;
+    exit 1 naming any altered, removed or inserted event or any checkpoint it fails."""
     settings = apply_environment()
-    from sqlmodel import Session
-
-    from backoffice.audit import verify_audit_chain
+    from backoffice.audit import audit_report, snapshot_session
+    from backoffice.crypto import KeyConfigError
     from backoffice.runtime import get_db
 
-    with Session(get_db(settings)) as session:
-        problems = verify_audit_chain(session)
-    for p in problems:
-        Console().print(f"[red]{p}[/]")
-    if problems:
+    out = Console(highlight=False)
+    try:
+        with snapshot_session(get_db(settings)) as session:
+            report = audit_report(session, checkpoint_dir or settings.audit_checkpoints_dir)
+    except KeyConfigError as exc:
+        out.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
+    for p in report.problems:
+        out.print(p, style="red", markup=False)
+    for w in report.warnings:
+        out.print(f"warning: {w}", style="yellow", markup=False)
+    for n in report.notes:
+        out.print(n, markup=False)
+    if report.problems:
         raise typer.Exit(1)
-    Console().print("[green]audit trail intact[/]")
+    out.print(f"audit trail intact ({report.events} events, {report.checkpoints} "
+              "checkpoints checked)", style="green", markup=False)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    checkpoint_dir: Path | None = typer.Option(
+        None, "--checkpoint-dir", help="Where to publish (default: "
+        "BACKOFFICE_AUDIT_CHECKPOINT_DIR, or <data>/audit-checkpoints)."),
+) -> None:
+    """Verify the audit trail and publish its head as a signed, read-only checkpoint file
+    (never overwriting one); exit 1, publishing nothing, if the trail does not verify."""
+    settings = apply_environment()
+    from backoffice.audit import AuditCheckpointError, publish_checkpoint
+    from backoffice.crypto import KeyConfigError
+
+    out = Console(highlight=False)
+    try:
+        result = publish_checkpoint(directory=checkpoint_dir or settings.audit_checkpoints_dir)
+    except AuditCheckpointError as exc:
+        for p in exc.problems:
+            out.print(p, style="red", markup=False)
+        out.print("no checkpoint published", style="red", markup=False)
+        raise typer.Exit(1) from None
+    except KeyConfigError as exc:
+        out.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
+    for w in result["warnings"]:
+        out.print(f"warning: {w}", style="yellow", markup=False)
+    if result["path"] is None:
+        out.print("the audit trail is empty: nothing to publish", markup=False)
+    elif result["written"]:
+        out.print(f"published {result['path']} ({result['count']} events, up to event "
+                  f"{result['last_id']}; signature {result['signature']})", markup=False)
+    else:
+        out.print(f"unchanged since {result['path']} ({result['count']} events)",
+                  markup=False)
+
+
+@audit_app.command("signing-key")
+def audit_signing_key(
+    path: Path = typer.Argument(..., help="The private key file to create (PEM, mode 0400); "
+                                "its public key goes beside it as <name>.pub.pem."),
+) -> None:
+    """Create an Ed25519 key pair for signing checkpoints (BACKOFFICE_AUDIT_SIGNING_KEY_FILE;
+    give the verifiers BACKOFFICE_AUDIT_VERIFY_KEY_FILE=<the .pub.pem>). Never overwrites."""
+    from backoffice.audit import generate_signing_key
+
+    try:
+        private, public, key_id = generate_signing_key(path)
+    except FileExistsError as exc:
+        Console().print(f"{exc.filename} exists: not overwritten", style="red", markup=False)
+        raise typer.Exit(1) from None
+    Console(highlight=False).print(f"private key {private}\npublic key {public}\n"
+                                   f"key id {key_id}", markup=False)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def serve(
         from flows.deployments import serve_deployments
 
         err.print("serving: process-inbox, drain-outbox, reconcile-masters, kpi-report, "
-                  "review-document, review-case")
+                  "review-document, review-case, audit-checkpoint, apply-retention")
         serve_deployments(settings, pause_schedules=pause_schedules, limit=limit)
     except KeyboardInterrupt:
         err.print("stopping…")

@@ -8,13 +8,15 @@
 | ``kpi-report/kpi-report`` | cron ``BACKOFFICE_KPI_CRON`` (07:30), Asia/Shanghai |
 | ``review-document/review-document`` | none: started by process-inbox per document to review |
 | ``review-case/review-case`` | none: started by process-inbox per claim case to review |
+| ``audit-checkpoint/audit-checkpoint`` | cron ``BACKOFFICE_AUDIT_CHECKPOINT_CRON`` (hourly), Asia/Shanghai |
+| ``apply-retention/apply-retention`` | cron ``BACKOFFICE_RETENTION_CRON`` (03:30), Asia/Shanghai |
 
 The time zone is ``BACKOFFICE_SCHEDULE_TIMEZONE`` (default Asia/Shanghai), always explicit.
 
 Driving it from a test (what ``tests/test_serve.py`` does): start
 ``python -m cli serve --port P --pause-schedules`` as a subprocess with
 ``BACKOFFICE_DATA_DIR`` set and no ``PREFECT_*`` variables (``start_new_session=True``);
-poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the six deployments exist;
+poll ``POST http://127.0.0.1:P/api/deployments/filter`` until the eight deployments exist;
 stop it with ``os.killpg(pid, SIGTERM)`` (it stops its Prefect server). Or in-process:
 ``backoffice.server.start_prefect_server(port, home)`` then, with ``PREFECT_API_URL`` set
 to ``server.api_url`` before Prefect is imported, ``serve_deployments(...)``.
@@ -44,6 +46,8 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron, Interval
 
+from flows.apply_retention import apply_retention_flow
+from flows.audit_checkpoint import audit_checkpoint
 from flows.drain_outbox import drain_outbox
 from flows.kpi_report import kpi_report
 from flows.process_inbox import process_inbox
@@ -58,6 +62,8 @@ RECONCILE_MASTERS = "reconcile-masters/reconcile-masters"
 KPI_REPORT = "kpi-report/kpi-report"
 REVIEW_DOCUMENT = "review-document/review-document"
 REVIEW_CASE = "review-case/review-case"
+AUDIT_CHECKPOINT = "audit-checkpoint/audit-checkpoint"
+APPLY_RETENTION = "apply-retention/apply-retention"
 
 
 def build_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,
@@ -111,6 +117,17 @@ def build_deployments(settings: Settings | None = None, *, pause_schedules: bool
             entrypoint_type=entrypoint_type, name="review-case", tags=["review"],
             description="Pause for a reviewer's decision on a whole claim case (started by "
             "process-inbox)."),
+        audit_checkpoint.to_deployment(
+            entrypoint_type=entrypoint_type, name="audit-checkpoint", tags=["operations"],
+            schedules=[Cron(settings.audit_checkpoint_cron, timezone=tz)],
+            paused=pause_schedules,
+            description="Verify the audit trail and publish its head as a signed checkpoint "
+            f"({settings.audit_checkpoint_cron}, {tz})."),
+        apply_retention_flow.to_deployment(
+            entrypoint_type=entrypoint_type, name="apply-retention", tags=["operations"],
+            schedules=[Cron(settings.retention_cron, timezone=tz)], paused=pause_schedules,
+            description="Erase the personal data that has outlived its retention period "
+            f"(BACKOFFICE_RETAIN_*_DAYS; {settings.retention_cron}, {tz})."),
     ]
 
 

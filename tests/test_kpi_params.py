@@ -137,7 +137,8 @@ def test_flow_parameters_are_typed_and_bounded():
     assert ok["doc_types"] == ["claim_form"]
     deployments = {d.name: d for d in build_deployments()}
     assert set(deployments) == {"process-inbox", "drain-outbox", "reconcile-masters",
-                                "kpi-report", "review-document", "review-case"}
+                                "kpi-report", "review-document", "review-case",
+                                "audit-checkpoint", "apply-retention"}
     schema = deployments["process-inbox"]._parameter_openapi_schema.model_dump()
     props = schema["properties"]
     assert all(p.get("description") for p in props.values())

@@ -63,12 +63,12 @@ def test_serve_runs_the_review_deployment_and_stops_cleanly(tmp_path):
                 found = httpx.post(f"{api}/deployments/filter", json={}, timeout=5).json()
             except httpx.HTTPError:
                 return None
-            return {d["name"]: d for d in found} if len(found) == 6 else None
+            return {d["name"]: d for d in found} if len(found) == 8 else None
 
-        deps = _wait(deployments, 240, "six deployments")
+        deps = _wait(deployments, 240, "eight deployments")
         assert deps["process-inbox"]["global_concurrency_limit"]["limit"] == 1
         assert deps["drain-outbox"]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
-        for name in ("reconcile-masters", "kpi-report"):
+        for name in ("reconcile-masters", "kpi-report", "audit-checkpoint", "apply-retention"):
             (sched,) = deps[name]["schedules"]
             assert sched["schedule"]["timezone"] == "Asia/Shanghai"
         assert deps["process-inbox"]["parameter_openapi_schema"]["properties"][
