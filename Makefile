@@ -68,6 +68,7 @@ lint: $(STAMPS)/venv
 	exit $$status
 
 setup: $(STAMPS)/venv
+	$(VENV)/bin/backoffice db upgrade
 
 # Checked on every run (cheap): Debian packages missing since the last install are
 # installed; the stamp is touched only when something was installed.
@@ -110,6 +111,7 @@ $(STAMPS)/venv: pyproject.toml $(VENV)/pyvenv.cfg | check-venv $(STAMPS)/debs
 FORCE:
 
 serve: $(STAMPS)/venv
+	$(VENV)/bin/backoffice db upgrade
 	$(VENV)/bin/backoffice serve
 
 clean-data:

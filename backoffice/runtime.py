@@ -15,7 +15,8 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=8)
 def db_engine(url: str) -> Engine:
-    # Registers the outbox and task-payload tables before create_all.
+    # Registers the outbox and task-payload tables before the schema is prepared
+    # (make_engine brings it to the newest migration: backoffice.migrations).
     from backoffice import outbox, payloads  # noqa: F401
 
     return make_engine(url)

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint, event, text
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -220,8 +220,12 @@ class CaseKey(SQLModel, table=True):
     document_id: int = Field(foreign_key="document.id")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the store; SQLite gets WAL and a busy timeout for concurrent work."""
+def make_engine(url: str, *, prepare: bool = True) -> Engine:
+    """An engine for the store; SQLite gets WAL and a busy timeout for concurrent work.
+
+    ``prepare``: bring the schema to the newest migration first
+    (:func:`backoffice.migrations.prepare_schema`: one query when it is there already).
+    """
     if url.startswith("sqlite"):
         # hide_parameters: a database error's text must not quote personal values (it can
         # end up in a log or a Prefect state message).
@@ -236,14 +240,11 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    if engine.dialect.name == "postgresql":
-        # Workers starting together on an empty database would race to create the
-        # same tables (a unique violation in the catalogue): one at a time.
-        with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
-            SQLModel.metadata.create_all(conn)
-    else:
-        SQLModel.metadata.create_all(engine)
+    if prepare:
+        # Workers starting together wait for one migrator (SCHEMA_LOCK_KEY on PostgreSQL).
+        from backoffice.migrations import prepare_schema
+
+        prepare_schema(engine)
     return engine
 
 

@@ -190,7 +190,11 @@ def deploy_to_pool(settings: Settings | None = None, *, pool: str | None = None,
 def serve_deployments(settings: Settings | None = None, *, pause_schedules: bool = False,
                       limit: int | None = None) -> None:
     """Register the deployments with the server at ``PREFECT_API_URL`` and run their flow
-    runs until interrupted (Ctrl-C or SIGTERM)."""
+    runs until interrupted (Ctrl-C or SIGTERM). The store's schema is brought to the newest
+    migration first (``backoffice.migrations``), once, before any run starts."""
+    from backoffice.runtime import get_db
+
+    get_db(settings)
     serve(*build_deployments(settings, pause_schedules=pause_schedules), limit=limit,
           print_starting_message=False)
 

@@ -75,6 +75,8 @@ OUTBOX = OutboxMessage.__table__
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the outbox table if missing (``make_engine`` does, once ``backoffice.outbox``
-    is imported)."""
-    SQLModel.metadata.create_all(engine)
+    """Bring the store's schema, the outbox table included, to the newest migration
+    (``make_engine`` does it already)."""
+    from backoffice.migrations import prepare_schema
+
+    prepare_schema(engine)

@@ -1,0 +1,1 @@
+"""The store's revisions, oldest first (a package, so they install with it)."""
