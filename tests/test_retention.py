@@ -202,3 +202,25 @@ def test_erase_cli_prints_the_report_without_the_id_number(tmp_path, monkeypatch
     assert report["documents"] == [doc.id] and report["request"] == "T-9"
     assert ALICE["id_number"] not in result.output and ALICE["name"] not in result.output
     get_settings.cache_clear()
+
+
+@pytest.mark.postgres
+def test_erasure_on_postgresql_vacuums_and_keeps_the_chain(tmp_path):
+    from conftest import PG_ADMIN_URL
+    from outbox_support import fresh_pg_database
+
+    with fresh_pg_database(PG_ADMIN_URL) as url:
+        engine = make_engine(url)
+        try:
+            with Session(engine) as session:
+                alice = _document(session, tmp_path, ALICE)
+                bob = _document(session, tmp_path, BOB)
+            report = erase_customer(engine, Settings(data_dir=tmp_path / "var"),
+                                    ALICE["id_number"], actor="dpo-1")
+            assert report.documents == [alice.id]
+            assert set(_fields(engine, alice.id).values()) == {None}
+            assert _fields(engine, bob.id)["id_number"] == BOB["id_number"]
+            with Session(engine) as session:
+                assert verify_audit_chain(session) == []
+        finally:
+            engine.dispose()
