@@ -549,18 +549,47 @@ class CaseReview(BaseModel):
     override: bool = False
 
 
+def case_digest(session: Session, case: Case,
+                docs: list[tuple[Document, CaseDocument]] | None = None) -> str:
+    """A digest of every page's values (what a case proposal is bound to)."""
+    from backoffice.reviewers import values_digest
+
+    docs = case_documents(session, case) if docs is None else docs
+    return values_digest({f"{doc.id}.{k}": v for doc, _ in docs
+                          for k, v in _values(session, doc.id).items()})
+
+
 def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Settings,
-                      *, lookup: Any = None, today: date | None = None) -> dict[str, Any]:
+                      *, lookup: Any = None, today: date | None = None,
+                      identity: Any = None) -> dict[str, Any]:
     """Apply a reviewer's decision to a case in review (one transaction): corrections are
     audited and the pages' rules and the case's checks run again; an approval with a check
-    still failing needs ``override``. Raises :class:`CaseError` when it cannot be done."""
+    still failing needs ``override``. Raises :class:`CaseError` when it cannot be done,
+    :class:`~backoffice.reviewers.IdentityError` when the reviewer cannot act.
+
+    ``identity``: who decides (:func:`backoffice.reviewers.identify`); without it the
+    review's ``reviewer`` is identified without a key (open mode only). An override or a
+    change of a four-eyes field (``BACKOFFICE_FOUR_EYES``) is kept as a proposal for a
+    checker (``{"pending": <proposal>}``), not applied: :func:`decide_case_proposal`."""
+    from backoffice import reviewers
+
+    reviewers.ensure_tables(engine)
+    maker = identity or reviewers.identify(engine, review.reviewer, None, settings=settings)
+    maker.require(reviewers.REVIEWER, "decide a case")
+    if review.decision is CaseAction.REJECT and not (review.reject_reason or "").strip():
+        raise CaseError("a rejection needs a reason")
+    return _apply_case(engine, ref, review, settings, maker.name, lookup=lookup, today=today)
+
+
+def _apply_case(engine: Engine, ref: str, review: CaseReview, settings: Settings, actor: str,
+                *, lookup: Any = None, today: date | None = None, checker: str | None = None,
+                proposal_id: int | None = None) -> dict[str, Any]:
+    from backoffice import reviewers
     from backoffice.assess import system_lookup
     from backoffice.review import correct_field, revalidate
     from validators.registry import RuleContext, run_rules
 
-    actor = review.reviewer.strip()
-    if review.decision is CaseAction.REJECT and not (review.reject_reason or "").strip():
-        raise CaseError("a rejection needs a reason")
+    by = {"checker": checker, "proposal": proposal_id} if checker else {}
     lookup = lookup if lookup is not None else system_lookup(settings)
     with Session(engine) as session:
         found = find_case(session, ref)
@@ -581,8 +610,10 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
             session.add(case)
             append_audit(session, "case.rejected", actor=actor,
                          data={"case": case.id, "reason": review.reject_reason})
+            _void_case_pending(session, case.id)
             session.commit()
             return {"case": case.ref, "status": case.status.value, "corrected": []}
+        basis = case_digest(session, case, docs)
         corrected = []
         for key, new in sorted(review.corrections.items()):
             doc_part, _, name = key.partition(".")
@@ -593,7 +624,7 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
                                                         FieldValue.name == name)).first()
             if row is None:
                 raise CaseError(f"{key}: document {doc.id} has no field {name}")
-            if correct_field(session, row, new, actor, case=case.id):
+            if correct_field(session, row, new, actor, case=case.id, **by):
                 corrected.append(key)
         session.flush()
         page_errors = []
@@ -605,26 +636,149 @@ def apply_case_review(engine: Engine, ref: str, review: CaseReview, settings: Se
         facts = case_facts(session, case, docs)
         checks = run_rules(DocType.CLAIM_CASE, facts,
                            ctx=RuleContext(today=today or date.today(), lookup=lookup))
-        case.checks = [c.model_dump(mode="json") for c in checks]
         failing = page_errors + [c.rule for c in checks if not c.passed
                                  and c.severity >= Severity.ERROR]
+        needs = reviewers.four_eyes_needs(settings, corrected, bool(failing) and review.override)
+        if needs and checker is None:
+            # One person may not do this alone: nothing of it is stored on the case.
+            session.rollback()
+            if failing and not review.override:
+                return {"case": ref, "status": CaseStatus.IN_REVIEW.value, "corrected": [],
+                        "failing": failing, "message": "still failing: " + ", ".join(failing)
+                        + "; nothing was saved (a change of " + ", ".join(needs) + " needs a "
+                        "second reviewer once it passes); correct again, reject, or approve "
+                        "with override"}
+            case = _locked_case(session, case.id)
+            if case is None or case.status is not CaseStatus.IN_REVIEW:
+                raise CaseError(f"case {ref} is no longer in_review")
+            row = reviewers.propose(session, maker=actor, needs=needs, fields=corrected,
+                                    failing=failing, basis=basis, case_id=case.id,
+                                    proposal=review.model_dump(mode="json"))
+            session.commit()
+            return {"case": case.ref, "status": case.status.value, "corrected": [],
+                    "failing": failing, "pending": row.id,
+                    "message": reviewers.four_eyes_message(
+                        needs, actor, f"case {case.id}", f"backoffice case confirm {case.id}",
+                        row.id)}
+        case.checks = [c.model_dump(mode="json") for c in checks]
         if failing and not review.override:
             session.add(case)
             append_audit(session, "case.still_failing", actor=actor,
-                         data={"case": case.id, "rules": failing, "corrected": corrected})
+                         data={"case": case.id, "rules": failing, "corrected": corrected, **by})
+            _close_case_confirmed(session, proposal_id, checker, actor)
             session.commit()
             return {"case": case.ref, "status": case.status.value, "corrected": corrected,
                     "failing": failing, "message": "still failing: " + ", ".join(failing)
                     + "; correct again, reject, or approve with override"}
         append_audit(session, "case.review_approved", actor=actor, data={
             "case": case.id, "corrected": corrected, "override": bool(failing),
-            "failing_rules": failing})
+            "failing_rules": failing, **by})
+        _close_case_confirmed(session, proposal_id, checker, actor)
+        _void_case_pending(session, case.id)
         messages = approve_case(session, case, docs, actor=actor, reason=(
             f"approved with its case {case.id} by reviewer {actor}"
+            + (f", confirmed by {checker}" if checker else "")
             + (" (override: " + ", ".join(failing) + ")" if failing else "")))
         session.commit()
         return {"case": case.ref, "status": case.status.value, "corrected": corrected,
-                "failing": failing, "outbox_messages": messages}
+                "failing": failing, "outbox_messages": messages,
+                **({"checker": checker} if checker else {})}
+
+
+def _close_case_confirmed(session: Session, proposal_id: int | None, checker: str | None,
+                          maker: str) -> None:
+    from backoffice.reviewers import ReviewProposal, close
+
+    if proposal_id is None or checker is None:
+        return
+    row = session.get(ReviewProposal, proposal_id)
+    close(session, row, "confirmed", checker=checker)
+    append_audit(session, "case.review_confirmed", actor=checker, data={
+        "case": row.case_id, "proposal": row.id, "maker": maker, "needs": row.needs,
+        "fields": row.fields})
+
+
+def _void_case_pending(session: Session, case_id: int) -> None:
+    from backoffice.reviewers import close, pending
+
+    for row in pending(session, case_id=case_id, all_=True):
+        close(session, row, "void", note="the case was decided")
+
+
+def case_proposal_view(engine: Engine, ref: str) -> Any:
+    """The proposal waiting for a checker on this case
+    (:class:`backoffice.review.ProposalView`, keys ``<document>.<field>``), or None."""
+    from backoffice import reviewers
+    from backoffice.review import ProposalView
+
+    reviewers.ensure_tables(engine)
+    with Session(engine) as session:
+        case = find_case(session, ref)
+        if case is None:
+            raise CaseError("no such case")
+        row = reviewers.pending(session, case_id=case.id)
+        if row is None:
+            return None
+        data = row.proposal or {}
+        changes = []
+        for key in row.fields:
+            doc_part, _, name = key.partition(".")
+            now = _values(session, int(doc_part)).get(name) if doc_part.isdigit() else None
+            changes.append((key, now, (data.get("corrections") or {}).get(key)))
+        return ProposalView(id=row.id, case_id=case.id, maker=row.maker,
+                            decision=data.get("decision", "approve"),
+                            override=bool(data.get("override")), needs=row.needs,
+                            failing=row.failing, changes=changes, created_at=row.created_at)
+
+
+def decide_case_proposal(engine: Engine, ref: str, checker: Any, *, confirm: bool,
+                         settings: Settings, reason: str | None = None, lookup: Any = None,
+                         today: date | None = None) -> dict[str, Any]:
+    """A checker's answer to the proposal waiting on a case: confirmed, it is applied as
+    the maker decided (audited with both); refused, the case stays in review with the
+    reason. Raises :class:`CaseError` or :class:`~backoffice.reviewers.IdentityError`."""
+    from backoffice import reviewers
+
+    reviewers.ensure_tables(engine)
+    with Session(engine) as session:
+        case = find_case(session, ref)
+        if case is None:
+            raise CaseError("no such case")
+        row = reviewers.pending(session, case_id=case.id)
+        if row is None:
+            raise CaseError(f"case {case.id} has no decision waiting for a second reviewer")
+        reviewers.check_checker(row, checker)
+        if case.status is not CaseStatus.IN_REVIEW:
+            reviewers.close(session, row, "void", note="the case was decided")
+            session.commit()
+            raise CaseError(f"case {case.id} is no longer in_review: proposal {row.id} is void")
+        if case_digest(session, case) != row.basis:
+            reviewers.close(session, row, "void", note="values changed since")
+            append_audit(session, "case.proposal_void", actor=checker.name,
+                         data={"case": case.id, "proposal": row.id, "maker": row.maker})
+            session.commit()
+            raise CaseError(f"case {case.id} changed since {row.maker} proposed: proposal "
+                            f"{row.id} is void; decide it again")
+        if not confirm:
+            why = (reason or "").strip()
+            if not why:
+                raise CaseError("a refusal needs a reason")
+            reviewers.close(session, row, "refused", checker=checker.name,
+                            note=mask_text(why))
+            append_audit(session, "case.review_refused", actor=checker.name, data={
+                "case": case.id, "proposal": row.id, "maker": row.maker, "reason": why,
+                "needs": row.needs, "fields": row.fields})
+            case.reason = (f"proposal of {row.maker} refused by {checker.name}: "
+                           f"{mask_text(why)}; " + (case.reason or ""))[:2000]
+            session.add(case)
+            session.commit()
+            return {"case": case.ref, "status": case.status.value, "corrected": [],
+                    "checker": checker.name,
+                    "message": f"refused by {checker.name}: {mask_text(why)}"}
+        review = CaseReview.model_validate(row.proposal)
+        maker, proposal_id = row.maker, row.id
+    return _apply_case(engine, ref, review, settings, maker, lookup=lookup, today=today,
+                       checker=checker.name, proposal_id=proposal_id)
 
 
 class CaseReviewItem(BaseModel):
@@ -745,15 +899,37 @@ def find_case(session: Session, ref_or_id: str) -> Case | None:
     return case
 
 
-def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False) -> dict[str, Any] | None:
+def case_view(engine: Engine, ref_or_id: str, *, reveal: bool = False,
+              reviewer: Any = None) -> dict[str, Any] | None:
     """A case as JSON: its documents and their fields (masked unless ``reveal``), its
-    cross-document checks, its decision and its times."""
+    cross-document checks, its decision and its times.
+
+    ``reveal`` needs ``reviewer`` (an :class:`~backoffice.reviewers.Identity`): each page's
+    personal fields shown in clear are audited (``revealed``, names only)."""
+    from domain.fields import PERSONAL_FIELDS
+
+    if reveal and reviewer is None:
+        raise CaseError("revealing personal values needs a reviewer's identity (audited)")
+    if reveal:
+        from backoffice.reviewers import ensure_tables
+
+        ensure_tables(engine)
     with Session(engine) as session:
         case = find_case(session, ref_or_id)
         if case is None:
             return None
         docs = case_documents(session, case)
         documents = []
+        if reveal:
+            from backoffice.reviewers import audit_reveal
+
+            for doc, _ in docs:
+                shown = sorted({f.name for f in session.exec(select(FieldValue).where(
+                    FieldValue.document_id == doc.id)) if f.name in PERSONAL_FIELDS})
+                if shown:
+                    audit_reveal(session, reviewer, document_id=doc.id, fields=shown,
+                                 case_id=case.id)
+            session.commit()
         for doc, link in docs:
             fields = {f.name: {"value": (f.reviewed_value if f.reviewed_value is not None
                                          else f.value) if reveal else mask_value(

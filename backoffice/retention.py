@@ -172,6 +172,12 @@ def _erase_fields(session: Session, docs: list[Document], request: str) -> tuple
         f.corrections = None
         session.add(f)
         fields += 1
+    from backoffice.reviewers import ReviewProposal
+
+    for proposal in session.exec(select(ReviewProposal).where(
+            ReviewProposal.document_id.in_(ids), ReviewProposal.proposal.is_not(None))):
+        proposal.proposal = None
+        session.add(proposal)
     payloads = 0
     for m in session.exec(select(OutboxMessage).where(OutboxMessage.document_id.in_(ids))):
         if m.status is OutboxStatus.POSTED and m.payload != {"erased": request}:

@@ -14,6 +14,25 @@ Prefect UI (the ``review-document`` flow pauses for a form built by
   the approval is audited with the failing rules). Warnings do not block: a person has
   looked.
 
+**Who decides** (:mod:`backoffice.reviewers`): every decision is taken by an
+:class:`~backoffice.reviewers.Identity` (a registered reviewer who gave their personal key,
+or a free-text name while the store has no reviewers and ``BACKOFFICE_REVIEWERS=auto``).
+The maker needs the ``reviewer`` role.
+
+**Four eyes**: an approval that overrides a failing rule, or that changes a field named by
+``BACKOFFICE_FOUR_EYES`` (ID numbers, account and card numbers by default), is not applied
+by one person. Nothing of it is stored on the document: it is kept as a proposal
+(:func:`backoffice.reviewers.propose`), the outcome says so (``ReviewOutcome.pending``,
+with the message naming ``backoffice review confirm <document>``), and a checker (another
+person, ``checker`` role) confirms it (:func:`decide_proposal`: applied as the maker
+decided, audited with both) or refuses it (the document stays in review with the reason).
+Such a decision that would still fail a rule without override is returned to the maker at
+once (nothing saved).
+
+**Reveal**: showing a masked value in clear (``backoffice review show --reveal``, the
+portrait) is audited, ``revealed`` with the reviewer and the field names
+(:func:`record_reveal`).
+
 The store holds full values; the audit events of corrections carry them too (the audit
 log lives in the store). Nothing here logs a value.
 """
@@ -28,7 +47,9 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select
 
+from backoffice import reviewers
 from backoffice.audit import AuditEvent, append_audit
+from backoffice.reviewers import Identity, ReviewProposal
 from backoffice.settings import Settings, get_settings
 from backoffice.store import CheckRow, Document, DocumentRisk, FieldValue, Status, set_status
 from domain.masking import PERSONAL_FIELDS, mask_text, mask_value
@@ -141,6 +162,10 @@ class ReviewOutcome(BaseModel):
     failed_checks: list[str] = Field(default_factory=list)
     outbox_messages: int = 0
     message: str = ""
+    #: The proposal waiting for a checker (four eyes), when the decision was not applied.
+    pending: int | None = None
+    #: The checker who confirmed it, when it was.
+    checker: str | None = None
 
 
 def _explain(check: CheckRow, describe: dict[str, str]) -> str:
@@ -272,10 +297,12 @@ def description_markdown(item: ReviewItem, picture_url: str | None = None) -> st
         lines.append("")
     lines += fields_table(item)
     lines += ["", ("Fields in **to check** are editable in clear below; other personal data "
-              "stays masked (use `backoffice review show --reveal FIELD` at a terminal if "
-              "you must see it). Choose **approve** (edits are kept), **correct** (at "
-              "least one edit), or **reject** with a reason. The picture of the document "
-              "with the fields boxed is the run's `review-image` artifact.")]
+              "stays masked (use `backoffice review show --reveal FIELD --reviewer ID` at a "
+              "terminal if you must see it: audited). Choose **approve** (edits are kept), "
+              "**correct** (at least one edit), or **reject** with a reason; give your "
+              "reviewer id and personal key. An override, or a change of an ID, account or "
+              "card number, waits for a second reviewer (four eyes). The picture of the "
+              "document with the fields boxed is the run's `review-image` artifact.")]
     return "\n".join(lines)
 
 
@@ -347,11 +374,37 @@ def revalidate(session: Session, doc: Document) -> list[CheckRow]:
     return rows
 
 
+def document_digest(session: Session, doc_id: int) -> str:
+    """A digest of a document's current values (what a proposal is bound to)."""
+    return reviewers.values_digest({n: (f.reviewed_value if f.reviewed_value is not None
+                                        else f.value)
+                                    for n, f in _effective(session, doc_id).items()})
+
+
 def apply_review(engine: Engine, doc_id: int, decision: ReviewDecision,
-                 actor: str | None = None) -> ReviewOutcome:
+                 actor: str | None = None, *, identity: Identity | None = None,
+                 settings: Settings | None = None) -> ReviewOutcome:
     """Apply a reviewer's decision (one transaction). Raises ``ReviewError`` when the
-    document is not waiting for review or a corrected field does not exist."""
-    actor = (actor or decision.reviewer).strip()
+    document is not waiting for review or a corrected field does not exist, and
+    :class:`~backoffice.reviewers.IdentityError` when the reviewer cannot act.
+
+    ``identity``: who decides, authenticated by the caller
+    (:func:`backoffice.reviewers.identify`); without it the decision's ``reviewer`` is
+    identified without a key (accepted in open mode only). A decision needing four eyes
+    is kept as a proposal (``ReviewOutcome.pending``), not applied."""
+    settings = settings or get_settings()
+    reviewers.ensure_tables(engine)
+    maker = identity or reviewers.identify(engine, actor or decision.reviewer, None,
+                                           settings=settings)
+    maker.require(reviewers.REVIEWER, "decide a document")
+    return _apply(engine, doc_id, decision, maker.name, settings)
+
+
+def _apply(engine: Engine, doc_id: int, decision: ReviewDecision, actor: str,
+           settings: Settings, *, checker: str | None = None,
+           proposal: ReviewProposal | None = None) -> ReviewOutcome:
+    """The decision of ``actor`` (the maker), confirmed by ``checker`` for a proposal."""
+    by = {"checker": checker, "proposal": proposal.id} if checker and proposal else {}
     with Session(engine) as session:
         query = select(Document).where(Document.id == doc_id)
         if engine.dialect.name == "postgresql":
@@ -367,6 +420,7 @@ def apply_review(engine: Engine, doc_id: int, decision: ReviewDecision,
             set_status(session, doc, Status.REJECTED, reason=reason, actor=actor)
             append_audit(session, "review.rejected", document_id=doc.id, actor=actor,
                          data={"reason": decision.reject_reason.strip()})
+            _void_pending(session, doc.id)
             session.commit()
             return ReviewOutcome(document_id=doc_id, status=Status.REJECTED.value,
                                  message=reason)
@@ -374,39 +428,212 @@ def apply_review(engine: Engine, doc_id: int, decision: ReviewDecision,
         unknown = sorted(set(decision.corrections) - set(fields))
         if unknown:
             raise ReviewError(f"document {doc_id} has no field(s) {', '.join(unknown)}")
+        basis = document_digest(session, doc.id)
         corrected = [name for name, new in sorted(decision.corrections.items())
-                     if correct_field(session, fields[name], new, actor)]
+                     if correct_field(session, fields[name], new, actor, **by)]
         if decision.decision is Decision.CORRECT and not corrected:
             raise ReviewError("decision 'correct' but no value was changed; choose approve")
         session.flush()
         rows = revalidate(session, doc)
         errors = [r for r in rows if not r.passed and Severity(r.severity) >= Severity.ERROR]
         failing = [r.rule for r in errors]
+        needs = reviewers.four_eyes_needs(settings, corrected,
+                                          bool(errors) and decision.override)
+        if needs and checker is None:
+            # One person may not do this alone: nothing of it is stored on the document.
+            session.rollback()
+            if errors and not decision.override:
+                return ReviewOutcome(
+                    document_id=doc_id, status=Status.IN_REVIEW.value,
+                    failed_checks=failing,
+                    message="still failing after correction: " + ", ".join(failing)
+                    + "; nothing was saved (a change of " + ", ".join(needs) + " needs a "
+                    "second reviewer once it passes); correct again, reject, or approve "
+                    "with override")
+            return _propose(session, doc_id, decision, actor, needs, corrected, failing,
+                            basis)
         if errors and not decision.override:
             reasons = [f"{r.rule} ({r.severity}): {r.message}" for r in errors]
             set_status(session, doc, Status.IN_REVIEW, reason="; ".join(
                 ["after review by " + actor] + reasons), actor=actor)
             append_audit(session, "review.still_failing", document_id=doc.id, actor=actor,
-                         data={"rules": failing, "corrected": corrected})
+                         data={"rules": failing, "corrected": corrected, **by})
+            _close_confirmed(session, proposal, checker, actor)
             session.commit()
             return ReviewOutcome(
                 document_id=doc_id, status=Status.IN_REVIEW.value, corrected=corrected,
-                failed_checks=failing,
+                failed_checks=failing, checker=checker,
                 message="still failing after correction: " + ", ".join(failing)
                 + "; correct again, reject, or approve with override")
         from backoffice.outbox import approve_document
 
         append_audit(session, "review.approved", document_id=doc.id, actor=actor, data={
             "decision": decision.decision.value, "corrected": corrected,
-            "override": bool(errors), "failing_rules": failing})
+            "override": bool(errors), "failing_rules": failing, **by})
+        _close_confirmed(session, proposal, checker, actor)
+        _void_pending(session, doc.id)
         messages = approve_document(session, doc, actor=actor,
                                     reason=f"approved by reviewer {actor}"
+                                    + (f", confirmed by {checker}" if checker else "")
                                     + (" (override: " + ", ".join(failing) + ")"
                                        if errors else ""))
         session.commit()
         return ReviewOutcome(document_id=doc_id, status=doc.status.value, corrected=corrected,
                              failed_checks=failing, outbox_messages=len(messages),
-                             message="approved" + (" with override" if errors else ""))
+                             checker=checker,
+                             message="approved" + (" with override" if errors else "")
+                             + (f" (four eyes: {actor} and {checker})" if checker else ""))
+
+
+def _propose(session: Session, doc_id: int, decision: ReviewDecision, maker: str,
+             needs: list[str], corrected: list[str], failing: list[str], basis: str
+             ) -> ReviewOutcome:
+    doc = session.get(Document, doc_id)
+    if doc is None or doc.status is not Status.IN_REVIEW:
+        raise ReviewError(f"document {doc_id} is no longer in_review")
+    row = reviewers.propose(
+        session, maker=maker, needs=needs, fields=corrected, failing=failing, basis=basis,
+        document_id=doc_id, proposal=decision.model_dump(mode="json"))
+    session.commit()
+    return ReviewOutcome(
+        document_id=doc_id, status=Status.IN_REVIEW.value, failed_checks=failing,
+        pending=row.id, message=reviewers.four_eyes_message(
+            needs, maker, f"document {doc_id}", f"backoffice review confirm {doc_id}",
+            row.id))
+
+
+def _close_confirmed(session: Session, proposal: ReviewProposal | None, checker: str | None,
+                     maker: str) -> None:
+    if proposal is None or checker is None:
+        return
+    row = session.get(ReviewProposal, proposal.id)
+    reviewers.close(session, row, "confirmed", checker=checker)
+    append_audit(session, "review.confirmed", document_id=row.document_id, actor=checker,
+                 data={"proposal": row.id, "maker": maker, "needs": row.needs,
+                       "fields": row.fields,
+                       **({"case": row.case_id} if row.case_id is not None else {})})
+
+
+def _void_pending(session: Session, doc_id: int) -> None:
+    for row in reviewers.pending(session, document_id=doc_id, all_=True):
+        reviewers.close(session, row, "void", note="the document was decided")
+
+
+class ProposalView(BaseModel):
+    """What a checker sees of a proposal: who, what, and the changed values (in clear:
+    they are what the checker confirms)."""
+
+    id: int
+    document_id: int | None = None
+    case_id: int | None = None
+    maker: str
+    decision: str
+    override: bool
+    needs: list[str]
+    failing: list[str]
+    #: (key, value now, value proposed)
+    changes: list[tuple[str, str | None, str | None]]
+    created_at: datetime
+
+
+def proposal_view(engine: Engine, doc_id: int) -> ProposalView | None:
+    """The proposal waiting for a checker on this document, or None."""
+    reviewers.ensure_tables(engine)
+    with Session(engine) as session:
+        row = reviewers.pending(session, document_id=doc_id)
+        if row is None:
+            return None
+        fields = _effective(session, doc_id)
+        data = row.proposal or {}
+        changes = []
+        for name in row.fields:
+            f = fields.get(name)
+            now = (f.reviewed_value if f.reviewed_value is not None else f.value) if f else None
+            changes.append((name, now, (data.get("corrections") or {}).get(name)))
+        return ProposalView(id=row.id, document_id=doc_id, maker=row.maker,
+                            decision=data.get("decision", "approve"),
+                            override=bool(data.get("override")), needs=row.needs,
+                            failing=row.failing, changes=changes,
+                            created_at=row.created_at)
+
+
+def proposal_markdown(view: ProposalView, subject: str) -> str:
+    """A proposal for the checker: changed values in clear, nothing else."""
+    lines = [f"## Second pair of eyes: {subject}", "",
+             f"**{view.maker}** proposes to **{view.decision}**"
+             + (" with **override** of the failing rule(s) " + ", ".join(
+                 f"`{r}`" for r in view.failing) if view.override and view.failing else "")
+             + f" (proposal {view.id}). It needs a second reviewer for: "
+             + ", ".join(f"`{n}`" for n in view.needs) + ".", ""]
+    if view.changes:
+        lines += ["| field | now | proposed |", "|---|---|---|"]
+        lines += [f"| {k} | {now if now is not None else '—'} | "
+                  f"{new if new is not None else '—'} |" for k, now, new in view.changes]
+        lines.append("")
+    lines.append("Compare with the picture (the run's `review-image` artifact), then "
+                 "**confirm** (it is applied, audited with both of you) or **refuse** with "
+                 "a reason (back to review). You must not be the maker, and need the "
+                 "`checker` role; give your reviewer id and personal key.")
+    return "\n".join(lines)
+
+
+def decide_proposal(engine: Engine, doc_id: int, checker: Identity, *, confirm: bool,
+                    reason: str | None = None, settings: Settings | None = None
+                    ) -> ReviewOutcome:
+    """A checker's answer to the proposal waiting on a document: confirmed, it is applied
+    as the maker decided (audited with both); refused, the document stays in review with
+    the reason. Raises :class:`ReviewError` (no proposal, values changed since: then it is
+    void) or :class:`~backoffice.reviewers.IdentityError` (no checker role, or the maker)."""
+    settings = settings or get_settings()
+    reviewers.ensure_tables(engine)
+    with Session(engine) as session:
+        row = reviewers.pending(session, document_id=doc_id)
+        if row is None:
+            raise ReviewError(f"document {doc_id} has no decision waiting for a second "
+                              "reviewer")
+        reviewers.check_checker(row, checker)
+        doc = session.get(Document, doc_id)
+        if doc is None or doc.status is not Status.IN_REVIEW:
+            reviewers.close(session, row, "void", note="the document was decided")
+            session.commit()
+            raise ReviewError(f"document {doc_id} is no longer in_review: proposal {row.id} "
+                              "is void")
+        if document_digest(session, doc_id) != row.basis:
+            reviewers.close(session, row, "void", note="values changed since")
+            append_audit(session, "review.proposal_void", document_id=doc_id,
+                         actor=checker.name, data={"proposal": row.id, "maker": row.maker})
+            session.commit()
+            raise ReviewError(f"document {doc_id} changed since {row.maker} proposed: "
+                              f"proposal {row.id} is void; decide it again")
+        if not confirm:
+            why = (reason or "").strip()
+            if not why:
+                raise ReviewError("a refusal needs a reason")
+            reviewers.close(session, row, "refused", checker=checker.name,
+                            note=mask_text(why))
+            append_audit(session, "review.refused", document_id=doc_id, actor=checker.name,
+                         data={"proposal": row.id, "maker": row.maker, "reason": why,
+                               "needs": row.needs, "fields": row.fields})
+            set_status(session, doc, Status.IN_REVIEW, actor=checker.name, reason=(
+                f"proposal of {row.maker} refused by {checker.name}: {mask_text(why)}; "
+                + (doc.reason or ""))[:2000])
+            session.commit()
+            return ReviewOutcome(document_id=doc_id, status=Status.IN_REVIEW.value,
+                                 checker=checker.name,
+                                 message=f"refused by {checker.name}: {mask_text(why)}")
+        decision = ReviewDecision.model_validate(row.proposal)
+        session.expunge(row)
+    return _apply(engine, doc_id, decision, row.maker, settings, checker=checker.name,
+                  proposal=row)
+
+
+def record_reveal(engine: Engine, who: Identity, doc_id: int, fields: list[str],
+                  what: str = "value") -> None:
+    """Audit that ``who`` saw these fields of the document in clear (names only)."""
+    reviewers.ensure_tables(engine)
+    with Session(engine) as session:
+        reviewers.audit_reveal(session, who, document_id=doc_id, fields=fields, what=what)
+        session.commit()
 
 
 def record_timeout(engine: Engine, doc_id: int, waited_seconds: int) -> None:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: What a flagged risk signal does to its document: a person looks at it (``review``),
@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     review_timeout_seconds: int = Field(
         24 * 3600, ge=1, description="How long a review-document run waits for a decision; "
         "after that the document stays queued (in_review) for `backoffice review`.")
+    # Named reviewers and four eyes (backoffice/reviewers.py). `auto`: open (any name, no
+    # key) while no reviewer is registered, enforced once one is; `enforced`: always a
+    # registered, active reviewer with their personal key.
+    reviewers: Literal["auto", "enforced"] = Field(
+        "auto", description="Who may decide, check and reveal: `auto` (open until a "
+        "reviewer is registered) or `enforced` (registered reviewers with their key only).")
+    # What a single reviewer may not do alone: `override` (approve although a rule fails)
+    # and changes of these fields; a checker confirms. Empty: nothing needs four eyes.
+    four_eyes: str = Field(
+        "override,id_number,insured_id_number,account_number,card_number",
+        description="Comma-separated: `override` and the fields whose correction needs a "
+        "second reviewer (maker-checker).")
     prefect_auth_string: SecretStr | None = Field(
         None, description="`user:password` protecting the operators' Prefect server (basic "
         "auth); sets PREFECT_SERVER_API_AUTH_STRING for the server and PREFECT_API_AUTH_STRING "
@@ -195,6 +207,24 @@ class Settings(BaseSettings):
     def risk_actions(self) -> dict[str, str]:
         """What each flagged risk signal does: signal -> review | reject | ignore."""
         return {name: getattr(self, f"risk_{name}") for name in RISK_SIGNALS}
+
+    @field_validator("four_eyes")
+    @classmethod
+    def _four_eyes_names(cls, value: str) -> str:
+        from domain.fields import FIELDS
+
+        known = {"override"} | {f for names in FIELDS.values() for f in names}
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ValueError(f"BACKOFFICE_FOUR_EYES: unknown field(s) {', '.join(unknown)} "
+                             "(`override` or field names of domain/fields.py)")
+        return ",".join(names)
+
+    @property
+    def four_eyes_set(self) -> frozenset[str]:
+        """``override`` and the field names that need a second reviewer."""
+        return frozenset(n for n in self.four_eyes.split(",") if n)
 
     @property
     def documents_dir(self) -> Path:

@@ -81,15 +81,22 @@ def case_list(
 @case_app.command("show")
 def case_show(
     case: str = typer.Argument(..., help="The case id (or its number)."),
-    reveal: bool = typer.Option(False, "--reveal", help="Show personal values in clear."),
+    reveal: bool = typer.Option(False, "--reveal", help="Show personal values in clear "
+                                "(needs --reviewer; audited per page)."),
+    reviewer: str | None = typer.Option(None, "--reviewer", "-r", help="Your reviewer id: "
+                                        "needed to reveal (key: BACKOFFICE_REVIEWER_KEY or "
+                                        "the prompt)."),
 ) -> None:
     """A case as JSON: its documents with their fields (masked), its cross-document
     checks and its decision, and its times."""
     settings = apply_environment()
     from backoffice.cases import case_view
     from backoffice.runtime import get_db
+    from cli.reviewers import acting
 
-    view = case_view(get_db(settings), case, reveal=reveal)
+    engine = get_db(settings)
+    who = acting(engine, settings, reviewer, "revealing personal data") if reveal else None
+    view = case_view(engine, case, reveal=reveal, reviewer=who)
     if view is None:
         err.print("[red]no such case[/]")
         raise typer.Exit(1)
@@ -100,20 +107,24 @@ def case_show(
 def case_decide(
     case: str = typer.Argument(..., help="The case id (or its number)."),
     decision: str = typer.Option(..., "--decision", "-d", help="approve | reject"),
-    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your name (audited)."),
+    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your reviewer id (audited; "
+                                 "key: BACKOFFICE_REVIEWER_KEY or the prompt)."),
     set_: list[str] = typer.Option([], "--set", help="DOCUMENT.FIELD=VALUE correction "
                                    "(repeatable), e.g. 12.card_number=6222…"),
     reason: str | None = typer.Option(None, "--reason", help="Why (required to reject)."),
     override: bool = typer.Option(False, "--override", help="Approve although a check "
-                                  "still fails (audited)."),
+                                  "still fails (audited; needs a second reviewer)."),
 ) -> None:
     """Decide a case in review as a whole. Exit 0: decided; 1: not in review or unknown
-    field; 2: invalid input; 3: checks still fail, the case stays in review."""
+    field; 2: invalid input or the reviewer cannot act; 3: checks still fail, the case
+    stays in review; 4: the decision needs a second reviewer (`backoffice case confirm`)."""
     settings = apply_environment()
     from pydantic import ValidationError
 
     from backoffice.cases import CaseError, CaseReview, apply_case_review
+    from backoffice.reviewers import IdentityError
     from backoffice.runtime import get_db
+    from cli.reviewers import acting
 
     corrections = {}
     for item in set_:
@@ -125,15 +136,77 @@ def case_decide(
     try:
         review = CaseReview(decision=decision, reviewer=reviewer, corrections=corrections,
                             reject_reason=reason, override=override)
-        outcome = apply_case_review(get_db(settings), case, review, settings)
     except ValidationError as exc:
         err.print("[red]" + "; ".join(e["msg"] for e in exc.errors()) + "[/]")
+        raise typer.Exit(2) from None
+    engine = get_db(settings)
+    who = acting(engine, settings, reviewer, "deciding")
+    try:
+        outcome = apply_case_review(engine, case, review, settings, identity=who)
+    except IdentityError as exc:
+        err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     except CaseError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     sys.stdout.write(json.dumps(outcome, ensure_ascii=False) + "\n")
+    if outcome.get("pending") is not None:
+        err.print(outcome["message"], style="yellow", markup=False)
+        raise typer.Exit(4)
     if outcome["status"] == "in_review":
+        raise typer.Exit(3)
+
+
+@case_app.command("confirm")
+def case_confirm(
+    case: str = typer.Argument(..., help="The case id (or its number)."),
+    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your reviewer id: a checker, "
+                                 "not the maker (key: BACKOFFICE_REVIEWER_KEY or the prompt)."),
+    refuse: bool = typer.Option(False, "--refuse", help="Refuse the proposal (give --reason)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why you refuse."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm without asking."),
+) -> None:
+    """Confirm (or --refuse) the decision another reviewer proposed on a case under four
+    eyes. Exit 0: applied or refused; 1: nothing to confirm (or void); 2: you cannot check
+    it; 3: applied but a check still fails."""
+    settings = apply_environment()
+    from backoffice.cases import CaseError, case_proposal_view, decide_case_proposal
+    from backoffice.reviewers import IdentityError
+    from backoffice.runtime import get_db
+    from cli.reviewers import acting
+
+    engine = get_db(settings)
+    try:
+        view = case_proposal_view(engine, case)
+    except CaseError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if view is None:
+        err.print(f"[red]case {case} has no decision waiting for a second reviewer[/]")
+        raise typer.Exit(1)
+    who = acting(engine, settings, reviewer, "checking")
+    out = Console(highlight=False, stderr=True)
+    out.print(f"proposal {view.id} by {view.maker}: {view.decision}"
+              + (f" with override of {', '.join(view.failing)}" if view.override
+                 and view.failing else "") + f"; needs a second reviewer for "
+              f"{', '.join(view.needs)}", markup=False)
+    for key, now, new in view.changes:
+        out.print(f"  {key}: {now if now is not None else '—'} -> "
+                  f"{new if new is not None else '—'}", markup=False)
+    if not refuse and not yes and not typer.confirm("confirm and apply it?", default=False):
+        err.print("nothing done")
+        raise typer.Exit(1)
+    try:
+        outcome = decide_case_proposal(engine, case, who, confirm=not refuse, reason=reason,
+                                       settings=settings)
+    except IdentityError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except CaseError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    sys.stdout.write(json.dumps(outcome, ensure_ascii=False) + "\n")
+    if not refuse and outcome["status"] == "in_review":
         raise typer.Exit(3)
 
 

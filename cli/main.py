@@ -12,12 +12,14 @@ from rich.table import Table
 
 from backoffice.settings import apply_environment
 from cli.db import db_app
+from cli.reviewers import reviewers_app
 
 app = typer.Typer(help="On-premises reading, checking and posting of ID cards and claim forms.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(reviewers_app, name="reviewers")
 
 
 def _mount_outbox() -> None:

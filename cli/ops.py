@@ -1,5 +1,9 @@
-"""Operator commands: `backoffice serve`, `backoffice review list|show|decide`, `backoffice kpi`,
-and the progress display of `backoffice process`. Mounted by the main CLI."""
+"""Operator commands: `backoffice serve`, `backoffice review list|show|decide|confirm`,
+`backoffice kpi`, and the progress display of `backoffice process`. Mounted by the main CLI.
+
+`review decide|confirm` and `review show --reveal/--portrait` act for a reviewer:
+`--reviewer ID` and the personal key (``BACKOFFICE_REVIEWER_KEY`` or a hidden prompt; see
+``cli/reviewers.py``). Every reveal is audited."""
 
 from __future__ import annotations
 
@@ -195,36 +199,65 @@ def review_list(
 def review_show(
     document_id: int = typer.Argument(..., help="The document."),
     reveal: list[str] = typer.Option([], "--reveal", help="Show this personal field in clear "
-                                     "(repeatable); fields to check are always in clear."),
+                                     "(repeatable; needs --reviewer, audited); fields to "
+                                     "check are always in clear."),
     portrait: Path | None = typer.Option(None, "--portrait", help="Write the portrait cropped "
-                                         "from the ID front to this JPEG file."),
+                                         "from the ID front to this JPEG file (needs "
+                                         "--reviewer, audited)."),
+    reviewer: str | None = typer.Option(None, "--reviewer", "-r", help="Your reviewer id: "
+                                        "needed to reveal (key: BACKOFFICE_REVIEWER_KEY or "
+                                        "the prompt)."),
 ) -> None:
-    """One document: its fields (masked unless revealed or to check), failed checks and
-    risk signals."""
+    """One document: its fields (masked unless revealed or to check), failed checks, risk
+    signals, and the decision waiting for a second reviewer if any."""
     settings = apply_environment()
-    from backoffice.review import ReviewError, portrait_image, review_item
+    from backoffice.review import (
+        ReviewError,
+        portrait_image,
+        proposal_view,
+        record_reveal,
+        review_item,
+    )
     from backoffice.runtime import get_db
+    from cli.reviewers import acting
 
+    engine = get_db(settings)
     try:
-        item = review_item(get_db(settings), document_id, settings)
+        item = review_item(engine, document_id, settings)
     except ReviewError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
+    names = {f.name for f in item.fields}
+    unknown = sorted(set(reveal) - names)
+    if unknown:
+        err.print(f"[red]document {document_id} has no field(s) {', '.join(unknown)}[/]")
+        raise typer.Exit(2)
+    revealed = sorted(f.name for f in item.fields if f.name in reveal and f.personal
+                      and not f.needs_correction)
+    if revealed or portrait is not None:
+        who = acting(engine, settings, reviewer, "revealing personal data")
+        if revealed:
+            record_reveal(engine, who, document_id, revealed)
     out = Console()
     out.print(f"status [bold]{item.status}[/], batch {item.batch or '-'}, waiting since "
               f"{item.waiting_since:%Y-%m-%d %H:%M:%S} UTC")
     for r in item.reasons:
         out.print(f"  • {r}")
-    out.print(_item_table(item, set(reveal)))
+    out.print(_item_table(item, set(revealed)))
     for c in item.failed_checks:
         out.print(f"[yellow]{c.rule}[/] ({c.severity}) {c.explanation}")
     for r in item.risks:
         out.print(f"[red]risk {r.signal}[/] (score {r.score:.2f}) {r.reason}")
+    view = proposal_view(engine, document_id)
+    if view is not None:
+        out.print(f"[yellow]proposal {view.id} of {view.maker} waits for a second reviewer "
+                  f"({', '.join(view.needs)}): backoffice review confirm {document_id}[/]")
     if portrait is not None:
         data = portrait_image(item, settings)
         if data is None:
             err.print("[red]no portrait is kept for this document[/]")
             raise typer.Exit(1)
+        record_reveal(engine, who, document_id, ["portrait"], what="portrait")
         portrait.write_bytes(data)
         out.print(f"portrait written to {portrait} ({len(data)} bytes)")
 
@@ -234,22 +267,27 @@ def review_decide(
     document_id: int = typer.Argument(..., help="The document."),
     decision: str = typer.Option(..., "--decision", "-d",
                                  help="approve | correct | reject"),
-    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your name (audited)."),
+    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your reviewer id (audited; "
+                                 "key: BACKOFFICE_REVIEWER_KEY or the prompt)."),
     set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE correction (repeatable)."),
     reason: str | None = typer.Option(None, "--reason", help="Why (required to reject)."),
     override: bool = typer.Option(False, "--override", help="Approve although a rule still "
-                                  "fails with an error (audited)."),
+                                  "fails with an error (audited; needs a second reviewer)."),
 ) -> None:
     """Approve, correct or reject a document waiting for review.
 
-    Exit 0: decided; 1: not in review (or unknown field); 2: invalid input; 3: corrected
-    values still fail a rule, the document stays in review with the new reasons.
+    Exit 0: decided; 1: not in review (or unknown field); 2: invalid input or the reviewer
+    cannot act; 3: corrected values still fail a rule, the document stays in review with
+    the new reasons; 4: the decision needs a second reviewer (four eyes) and waits for
+    `backoffice review confirm`.
     """
     settings = apply_environment()
     from pydantic import ValidationError
 
     from backoffice.review import ReviewDecision, ReviewError, apply_review
+    from backoffice.reviewers import IdentityError
     from backoffice.runtime import get_db
+    from cli.reviewers import acting
 
     corrections = {}
     for item in set_:
@@ -258,21 +296,86 @@ def review_decide(
             err.print(f"[red]--set needs FIELD=VALUE, got {item!r}[/]")
             raise typer.Exit(2)
         corrections[name.strip()] = value
+    engine = get_db(settings)
     try:
         chosen = ReviewDecision(decision=decision, reviewer=reviewer, corrections=corrections,
                                 reject_reason=reason, override=override)
-        outcome = apply_review(get_db(settings), document_id, chosen)
     except ValidationError as exc:
         err.print("[red]" + "; ".join(e["msg"] for e in exc.errors()) + "[/]")
+        raise typer.Exit(2) from None
+    who = acting(engine, settings, reviewer, "deciding")
+    try:
+        outcome = apply_review(engine, document_id, chosen, identity=who, settings=settings)
+    except IdentityError as exc:
+        err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     except ReviewError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
+    if outcome.pending is not None:
+        Console(highlight=False).print(f"document {document_id}: {outcome.message}",
+                                       style="yellow", markup=False)
+        raise typer.Exit(4)
     colour = "yellow" if outcome.status == "in_review" else "green"
     Console().print(f"[{colour}]document {document_id}: {outcome.status}[/] — "
                     f"{outcome.message}; corrected {outcome.corrected or 'nothing'}; "
                     f"{outcome.outbox_messages} outbox message(s)")
     if outcome.status == "in_review":
+        raise typer.Exit(3)
+
+
+@review_app.command("confirm")
+def review_confirm(
+    document_id: int = typer.Argument(..., help="The document whose decision waits for a "
+                                      "second reviewer."),
+    reviewer: str = typer.Option(..., "--reviewer", "-r", help="Your reviewer id: a checker, "
+                                 "not the maker (key: BACKOFFICE_REVIEWER_KEY or the prompt)."),
+    refuse: bool = typer.Option(False, "--refuse", help="Refuse the proposal (give --reason)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why you refuse."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm without asking."),
+) -> None:
+    """Confirm (or --refuse) the decision another reviewer proposed on a document under
+    four eyes: an override, or a change of an ID, account or card number.
+
+    Exit 0: applied or refused; 1: nothing to confirm (or it is void); 2: you cannot check
+    it (role, key, you are the maker); 3: applied but a rule still fails.
+    """
+    settings = apply_environment()
+    from backoffice.review import ReviewError, decide_proposal, proposal_view
+    from backoffice.reviewers import IdentityError
+    from backoffice.runtime import get_db
+    from cli.reviewers import acting
+
+    engine = get_db(settings)
+    view = proposal_view(engine, document_id)
+    if view is None:
+        err.print(f"[red]document {document_id} has no decision waiting for a second "
+                  "reviewer[/]")
+        raise typer.Exit(1)
+    who = acting(engine, settings, reviewer, "checking")
+    out = Console(highlight=False)
+    out.print(f"proposal {view.id} by {view.maker}: {view.decision}"
+              + (f" with override of {', '.join(view.failing)}" if view.override
+                 and view.failing else "") + f"; needs a second reviewer for "
+              f"{', '.join(view.needs)}", markup=False)
+    for key, now, new in view.changes:
+        out.print(f"  {key}: {now if now is not None else '—'} -> "
+                  f"{new if new is not None else '—'}", markup=False)
+    if not refuse and not yes and not typer.confirm("confirm and apply it?", default=False):
+        err.print("nothing done")
+        raise typer.Exit(1)
+    try:
+        outcome = decide_proposal(engine, document_id, who, confirm=not refuse,
+                                  reason=reason, settings=settings)
+    except IdentityError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except ReviewError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    out.print(f"document {document_id}: {outcome.status} — {outcome.message}; "
+              f"{outcome.outbox_messages} outbox message(s)", markup=False)
+    if not refuse and outcome.status == "in_review":
         raise typer.Exit(3)
 
 

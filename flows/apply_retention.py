@@ -2,7 +2,7 @@
 
 The store's part is :func:`backoffice.retention.apply_retention`. Prefect's part is here,
 because only a flow talks to Prefect: review pictures and explanations (artifacts
-``review-image`` and ``review-document``) older than ``BACKOFFICE_RETAIN_REVIEW_IMAGES_DAYS``
+``review-*``) older than ``BACKOFFICE_RETAIN_REVIEW_IMAGES_DAYS``, with their runs' inputs,
 are deleted from Prefect's database (a review removes its own when it ends; these are
 those of runs that never ended).
 """
@@ -21,32 +21,35 @@ from backoffice.retention import apply_retention
 from backoffice.runtime import get_db
 from backoffice.settings import get_settings
 
-#: The artifacts that may show personal data to a reviewer.
-REVIEW_ARTIFACT_KEYS = ["review-image", "review-document", "review-case"]
-
 
 def delete_old_review_artifacts(days: int) -> int:
-    """Delete the review artifacts created more than ``days`` ago; returns how many."""
+    """Forget the review runs whose artifacts were created more than ``days`` ago: their
+    artifacts emptied then deleted, their inputs deleted (``forget_run``, the same cleanup
+    a review does when it ends). Returns how many artifacts went."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+    from flows.review_document import forget_run
+
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    deleted = 0
+    runs: set = set()
+    old = 0
     with get_client(sync_client=True) as client:
         offset = 0
         while True:
             page = client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=REVIEW_ARTIFACT_KEYS)), limit=200, offset=offset)
+                key=ArtifactFilterKey(like_="review-%")), limit=200, offset=offset)
             if not page:
-                return deleted
-            kept = 0
+                break
+            offset += len(page)
             for artifact in page:
                 if artifact.created is not None and artifact.created < cutoff:
-                    client.delete_artifact(artifact.id)
-                    deleted += 1
-                else:
-                    kept += 1
-            offset += kept
+                    old += 1
+                    if artifact.flow_run_id is not None:
+                        runs.add(artifact.flow_run_id)
+    for run in runs:
+        forget_run(run)
+    return old
 
 
 @flow(name="apply-retention")

@@ -2,14 +2,22 @@
 
 Started by ``process-inbox`` for each case that went to review (``run_deployment(
 "review-case/review-case", parameters={"case": ...}, timeout=0)``), when that deployment
-is served. The run publishes a ``review-image`` markdown artifact per page that has
-something to check (the page with its fields boxed, as ``review-document`` does) and a
-``review-case`` artifact (every page's fields, masked, and the failed cross-document
-checks), then pauses with one typed form for the case: ``decision`` (approve | reject),
-``reviewer``, ``reject_reason``, ``override``, and one field per value to check, named
-``d<document>__<field>`` and prefilled in clear. Corrections are audited and every check
-runs again (:func:`backoffice.cases.apply_case_review`); a check still failing pauses the
-run again with the problem at the top, unless ``override`` is ticked.
+is served. The run publishes a ``review-image-<document>-<run>`` markdown artifact per page
+that has something to check (the page with its fields boxed, as ``review-document`` does)
+and a ``review-case-<case>-<run>`` artifact (every page's fields, masked, and the failed
+cross-document checks), then pauses with one typed form for the case: ``decision`` (approve | reject),
+``reviewer`` and ``reviewer_key`` (the reviewer's id and personal key), ``reject_reason``,
+``override``, and one field per value to check, named ``d<document>__<field>`` and
+prefilled in clear. Corrections are audited and every check runs again
+(:func:`backoffice.cases.apply_case_review`); a check still failing pauses the run again
+with the problem at the top, unless ``override`` is ticked.
+
+An override, or a change of a four-eyes field (``BACKOFFICE_FOUR_EYES``: ID, account and
+card numbers by default), waits for a second reviewer: the run pauses with the checker form
+of ``review-document`` (confirm | refuse, checker id and key), describing what the maker
+proposed; ``backoffice case confirm <case>`` answers it at a terminal. As in
+``review-document``, each round's inputs are deleted from Prefect as soon as they are read,
+and the run's artifacts when it ends.
 """
 
 from __future__ import annotations
@@ -23,9 +31,7 @@ apply_environment()
 
 import pydantic
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
 from backoffice.cases import (
@@ -35,12 +41,24 @@ from backoffice.cases import (
     CaseReviewItem,
     apply_case_review,
     case_description_markdown,
+    case_proposal_view,
     case_review_item,
+    decide_case_proposal,
     form_key_to_field,
 )
+from backoffice.review import proposal_markdown
+from backoffice.reviewers import IdentityError, identify
 from backoffice.runtime import get_db
 from backoffice.settings import get_settings
-from flows.review_document import publish_page
+from flows.review_document import (
+    CheckAnswer,
+    Rounds,
+    checker_form,
+    forget_run,
+    key_field,
+    publish_page,
+    put_artifact,
+)
 
 
 class CaseDecision(StrEnum):
@@ -57,13 +75,15 @@ def case_form(item: CaseReviewItem, problem: str | None = None,
             "kept) or reject it (give a reason)")),
         "reviewer": (str, pydantic.Field(
             title="Reviewer", min_length=1, max_length=100,
-            description="Your name or staff id; recorded in the audit trail")),
+            description="Your reviewer id (staff id); recorded in the audit trail")),
+        "reviewer_key": key_field("Your personal key", "Your"),
         "reject_reason": (str | None, pydantic.Field(
             None, title="Reject reason", max_length=500,
             description="Required when the decision is reject")),
         "override": (bool, pydantic.Field(
             False, title="Override failing checks",
-            description="Approve even if a check still fails (audited)")),
+            description="Approve even if a check still fails (audited; needs a second "
+            "reviewer)")),
     }
     for key, (value, hint) in item.form_fields().items():
         fields[key] = (str | None, pydantic.Field(value, title=key, description=hint,
@@ -76,9 +96,9 @@ def case_form(item: CaseReviewItem, problem: str | None = None,
     return model
 
 
-def to_review(answer: RunInput, item: CaseReviewItem) -> CaseReview:
+def to_review(answer: RunInput | dict, item: CaseReviewItem) -> CaseReview:
     """The form's answer as a case decision (changed values only)."""
-    data = answer.model_dump()
+    data = answer if isinstance(answer, dict) else answer.model_dump()
     editable = item.form_fields()
     return CaseReview(
         decision=CaseAction(data["decision"]), reviewer=data["reviewer"] or "",
@@ -91,10 +111,40 @@ def _publish(item: CaseReviewItem) -> dict[int, str]:
     """A boxed picture per page with something to check, and the case's explanation."""
     urls = {page.document_id: publish_page(page) for page in item.pages
             if page.to_correct or page.reasons or page.risks}
-    create_markdown_artifact(key="review-case", markdown=case_description_markdown(item, urls),
-                             description=f"Case {item.id}: why it needs a person (personal "
-                             "data masked except fields to check)")
+    put_artifact("review-case", item.id, case_description_markdown(item, urls),
+                 f"Case {item.id}: why it needs a person (personal data masked except "
+                 "fields to check)")
     return urls
+
+
+def _check(rounds: Rounds, engine, case: str, item: CaseReviewItem, settings,
+           logger) -> dict | str:
+    """Pause for a checker until the case's proposal is confirmed (the outcome) or refused
+    (the reason, for the maker's next form)."""
+    problem: str | None = None
+    while rounds.count < 40:
+        view = case_proposal_view(engine, case)
+        if view is None:
+            return "the proposal is no longer pending; decide again"
+        text = proposal_markdown(view, f"case {item.id}") + "\n\n" + \
+            case_description_markdown(item)
+        data = rounds.ask(checker_form(f"CheckCase{item.id}", text, problem), "check")
+        try:
+            checker = identify(engine, data.get("checker"), data.get("checker_key") or None,
+                               settings=settings)
+            confirm = data["decision"] == CheckAnswer.CONFIRM.value
+            outcome = decide_case_proposal(engine, case, checker, confirm=confirm,
+                                           reason=data.get("refuse_reason"), settings=settings)
+        except (IdentityError, CaseError) as exc:
+            logger.info("case %s: checker answer refused", item.id)
+            if case_proposal_view(engine, case) is None:
+                return str(exc)
+            problem = str(exc)
+            continue
+        logger.info("case %s: proposal %s %s by %s", item.id, view.id,
+                    "confirmed" if confirm else "refused", checker.name)
+        return outcome if confirm else outcome["message"]
+    return "too many rounds"
 
 
 @flow(name="review-case", flow_run_name="review-case-{case}", log_prints=False)
@@ -119,31 +169,52 @@ def review_case(
     if item.status != "in_review":
         logger.info("case %s is %s: nothing to review", item.id, item.status)
         return {"case": item.id, "status": item.status, "reviewed": False}
-    urls = _publish(item)
+    rounds = Rounds(timeout)
+    try:
+        urls = _publish(item)
+        return _rounds(rounds, engine, case, item, settings, urls, logger)
+    except FlowPauseTimeout:
+        logger.warning("no decision on case %s within %s s: it stays in review "
+                       "(backoffice case decide)", item.id, timeout)
+        raise
+    finally:
+        forget_run(rounds.run_id)
+
+
+def _rounds(rounds: Rounds, engine, case: str, item: CaseReviewItem, settings,
+            urls: dict[int, str], logger) -> dict:
     problem: str | None = None
-    for round_no in range(1, 21):
-        form = case_form(item, problem, urls)
+    while rounds.count < 40:
+        data = rounds.ask(case_form(item, problem, urls), "review")
         try:
-            answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=2,
-                                    key=f"review-{round_no}")
-        except FlowPauseTimeout:
-            logger.warning("no decision on case %s within %s s: it stays in review "
-                           "(backoffice case decide)", item.id, timeout)
-            raise
-        try:
-            review = to_review(answer, item)
-            outcome = apply_case_review(engine, case, review, settings)
-        except pydantic.ValidationError as exc:
-            problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            maker = identify(engine, data.get("reviewer"), data.get("reviewer_key") or None,
+                             settings=settings)
+            review = to_review(data, item)
+            outcome = apply_case_review(engine, case, review, settings, identity=maker)
+        except (pydantic.ValidationError, IdentityError) as exc:
+            problem = ("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                       if isinstance(exc, pydantic.ValidationError) else str(exc))
             continue
         except CaseError as exc:
             if case_review_item(engine, case, settings).status != "in_review":
                 return {"case": item.id, "reviewed": False, "message": str(exc)}
             problem = str(exc)
             continue
-        logger.info("case %s: %s by %s", item.id, outcome["status"], review.reviewer)
+        if outcome.get("pending") is not None:
+            logger.info("case %s: proposal %s by %s waits for a checker", item.id,
+                        outcome["pending"], maker.name)
+            checked = _check(rounds, engine, case, item, settings, logger)
+            if isinstance(checked, str):
+                if case_review_item(engine, case, settings).status != "in_review":
+                    return {"case": item.id, "reviewed": False, "message": checked}
+                item = case_review_item(engine, case, settings)
+                problem = checked
+                continue
+            outcome = checked
+        logger.info("case %s: %s by %s", item.id, outcome["status"], maker.name
+                    if not outcome.get("checker") else f"{maker.name} and {outcome['checker']}")
         if outcome["status"] != "in_review":
-            return {**outcome, "case": item.id, "reviewed": True, "reviewer": review.reviewer}
+            return {**outcome, "case": item.id, "reviewed": True, "reviewer": maker.name}
         item = case_review_item(engine, case, settings)
         problem = outcome.get("message")
     return {"case": item.id, "status": "in_review", "reviewed": False,

@@ -13,7 +13,15 @@ import uuid
 import pytest
 from case_support import CARD, PAGES, make_case
 from sqlmodel import Session, select
-from test_review_flow import _artifacts, _engine, _run_input, resume, wait_paused
+from test_review_flow import (
+    _artifacts,
+    _engine,
+    _run_input,
+    assert_nothing_left,
+    resume,
+    review_artifacts,
+    wait_paused,
+)
 
 from validators.rules._samples import CLAIM, LOOKUP, STANDARD_ID
 
@@ -64,18 +72,24 @@ def test_the_case_form_shows_what_to_check_and_an_approval_posts_the_case(prefec
     run = wait_paused(f"review-case-{case_id}")
     schema = json.loads(asyncio.run(_run_input(run, "schema")))
     props = schema["properties"]
-    assert {"decision", "reviewer", "reject_reason", "override"} <= set(props)
+    assert {"decision", "reviewer", "reviewer_key", "reject_reason", "override"} <= set(props)
     card_key = f"d{docs['bank_card']}__card_number"
     assert props[card_key]["default"] == WRONG_CARD  # read by the failing check: in clear
     assert not any(k.endswith("__insured_id_number") for k in props)  # fine: not in the form
     description = json.loads(asyncio.run(_run_input(run, "description")))
     assert "case.bank_card_matches_account" in description
     assert STANDARD_ID not in description and CLAIM["phone"] not in description
-    arts = {a.key: a for a in asyncio.run(_artifacts(run.id))}
+    arts = review_artifacts(run.id)
     assert "case.bank_card_matches_account" in arts["review-case"].data
     assert STANDARD_ID not in arts["review-case"].data
 
     resume(run, decision="approve", reviewer="dora", **{card_key: CLAIM["account_number"]})
+    # A card number is a four-eyes field: a checker confirms it in the same run.
+    run2 = wait_paused(f"review-case-{case_id}", previous_key=run.state.state_details.pause_key)
+    description = json.loads(asyncio.run(_run_input(run2, "description")))
+    assert "dora" in description and CLAIM["account_number"] in description
+    assert STANDARD_ID not in description
+    resume(run2, decision="confirm", checker="ezra")
     thread.join(60)
     assert box["state"].is_completed(), box["state"]
     assert box["state"].result()["status"] == "approved"
@@ -89,6 +103,8 @@ def test_the_case_form_shows_what_to_check_and_an_approval_posts_the_case(prefec
             AuditEvent.action == "review.corrected",
             AuditEvent.document_id == docs["bank_card"])).one()
         assert corrected.actor == "dora" and corrected.data["case"] == case_id
+        assert corrected.data["checker"] == "ezra"
+    assert_nothing_left(run.id)
 
 
 def test_a_case_rejection_needs_a_reason(prefect_harness):

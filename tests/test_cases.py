@@ -173,15 +173,24 @@ def test_a_page_in_doubt_sends_the_case_to_review_and_the_reviewer_decides_it_wh
     out = apply_case_review(engine, "C-review", CaseReview(
         decision=CaseAction.APPROVE, reviewer="clerk-7"), s, lookup=LOOKUP, today=TODAY)
     assert out["status"] == "in_review" and "case.bank_card_matches_account" in out["failing"]
+    # A card number is a four-eyes field: the correction waits for a second reviewer...
     out = apply_case_review(engine, "C-review", CaseReview(
         decision=CaseAction.APPROVE, reviewer="clerk-7",
         corrections={f"{card.id}.card_number": CLAIM["account_number"]}), s,
         lookup=LOOKUP, today=TODAY)
+    assert out["status"] == "in_review" and out["pending"], out
+    assert f"backoffice case confirm {case_id}" in out["message"]
+    # ...who confirms it: applied as the maker decided, audited with both.
+    from backoffice.reviewers import open_identity
+
+    out = cases.decide_case_proposal(engine, "C-review", open_identity("checker-2"),
+                                     confirm=True, settings=s, lookup=LOOKUP, today=TODAY)
     assert out["status"] == "approved" and out["outbox_messages"] == 3, out
     with Session(engine) as session:
         events = session.exec(select(AuditEvent).where(
             AuditEvent.action.in_(["review.corrected", "case.review_approved"]))).all()
         assert {e.actor for e in events} == {"clerk-7"}
+        assert all(e.data["checker"] == "checker-2" for e in events)
         assert session.get(Case, case_id).decided_by == "clerk-7"
     with pytest.raises(CaseError, match="not in_review"):
         apply_case_review(engine, "C-review", CaseReview(

@@ -90,8 +90,16 @@ def test_apply_review_rules_without_prefect(tmp_path, monkeypatch):
     with pytest.raises(ReviewError, match="no field"):
         apply_review(engine, doc_id, ReviewDecision(decision="correct", reviewer="eve",
                                                     corrections={"nope": "1"}))
-    done = apply_review(engine, doc_id, ReviewDecision(decision="approve", reviewer="eve",
-                                                       override=True))
+    # An override needs a second reviewer (four eyes): kept, not applied...
+    alone = apply_review(engine, doc_id, ReviewDecision(decision="approve", reviewer="eve",
+                                                        override=True))
+    assert alone.status == "in_review" and alone.pending
+    assert "an override needs a second reviewer" in alone.message
+    # ...until another reviewer confirms it.
+    from backoffice.review import decide_proposal
+    from backoffice.reviewers import open_identity
+
+    done = decide_proposal(engine, doc_id, open_identity("frank"), confirm=True)
     assert done.status == "approved" and "override" in done.message
     with pytest.raises(ReviewError, match="not in_review"):
         apply_review(engine, doc_id, ReviewDecision(decision="approve", reviewer="eve"))
@@ -100,6 +108,7 @@ def test_apply_review_rules_without_prefect(tmp_path, monkeypatch):
 
         approved = s.exec(select(AuditEvent).where(AuditEvent.action == "review.approved")).one()
         assert approved.actor == "eve" and approved.data["override"] is True
+        assert approved.data["checker"] == "frank"
         assert not verify_audit_chain(s)
 
 

@@ -133,6 +133,28 @@ async def _artifacts(run_id):
             flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
 
 
+async def _inputs(run_id):
+    """Every run input Prefect still holds for a flow run."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.filter_flow_run_input(run_id, key_prefix="", limit=100,
+                                                  exclude_keys=set())
+
+
+def review_artifacts(run_id) -> dict:
+    """A review run's artifacts by kind: ``review-image-12-1a2b3c4d`` -> ``review-image``
+    (each run's keys are its own)."""
+    return {a.key.rsplit("-", 2)[0]: a for a in asyncio.run(_artifacts(run_id))
+            if (a.key or "").startswith("review-")}
+
+
+def assert_nothing_left(run_id) -> None:
+    """The review run deleted what it put into Prefect: inputs and review artifacts."""
+    assert asyncio.run(_inputs(run_id)) == []
+    assert review_artifacts(run_id) == {}
+
+
 def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harness):
     from backoffice.outbox import OutboxMessage
     from backoffice.store import Status
@@ -144,7 +166,8 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     schema = json.loads(asyncio.run(_run_input(run, "schema")))
     props = schema["properties"]
     assert props["decision"]["$ref"] or props["decision"].get("enum")
-    assert {"decision", "reviewer", "reject_reason", "override"} <= set(props)
+    assert {"decision", "reviewer", "reviewer_key", "reject_reason", "override"} <= set(props)
+    assert props["reviewer_key"]["format"] == "password" and not props["reviewer_key"]["default"]
     assert props["name"]["default"] == FRONT["name"]  # needs correction: in clear
     assert "id_number" not in props and "address" not in props  # personal, fine: not in form
     assert props["birth_date"]["default"] == FRONT["birth_date"]
@@ -152,7 +175,8 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
     description = json.loads(asyncio.run(_run_input(run, "description")))
     assert "confidence 0.62" in description
     assert FRONT["id_number"] not in description and "422*" in description
-    arts = {a.key: a for a in asyncio.run(_artifacts(run.id))}
+    arts = review_artifacts(run.id)
+    assert arts["review-image"].key == f"review-image-{doc_id}-{run.id.hex[:8]}"
     assert arts["review-image"].data.count("data:image/jpeg;base64,") == 1
     assert f"/artifacts/artifact/{arts['review-image'].id}" in description
     assert FRONT["id_number"] not in arts["review-document"].data
@@ -167,6 +191,7 @@ def test_review_form_prefilled_masked_and_approval_reaches_outbox(prefect_harnes
             OutboxMessage.document_id == doc_id)).all()
     assert [m.target for m in messages] == ["core"]
     assert messages[0].payload["fields"]["id_number"] == FRONT["id_number"]
+    assert_nothing_left(run.id)
 
 
 def test_reject_needs_a_reason_then_rejects(prefect_harness):
@@ -193,6 +218,9 @@ def test_reject_needs_a_reason_then_rejects(prefect_harness):
 
 
 def test_correction_is_revalidated_and_audited(prefect_harness):
+    """An ID number is a four-eyes field: a correction that still fails is returned to the
+    reviewer at once (nothing saved); one that passes waits for a checker, who confirms it
+    in the same run; it is applied and audited with both."""
     from backoffice.audit import AuditEvent
     from backoffice.store import FieldValue, Status
 
@@ -202,13 +230,27 @@ def test_correction_is_revalidated_and_audited(prefect_harness):
     run = wait_paused(f"review-document-{doc_id}")
     schema = json.loads(asyncio.run(_run_input(run, "schema")))
     assert schema["properties"]["id_number"]["default"] == BAD_ID  # to correct: in clear
-    # A correction that still fails keeps the document in review, with the new reason.
+    # A correction that still fails keeps the document in review; nothing is saved.
     resume(run, decision="correct", reviewer="carol", id_number="422823194201039462")
     run2 = wait_paused(f"review-document-{doc_id}", previous_key=run.state.state_details.pause_key)
     assert "id_number.checksum" in _doc(doc_id).reason
     description = json.loads(asyncio.run(_run_input(run2, "description")))
-    assert "still failing" in description
+    assert "still failing" in description and "nothing was saved" in description
     resume(run2, decision="correct", reviewer="carol", id_number=FRONT["id_number"])
+    # The checker form: what carol proposes, the new value in clear.
+    run3 = wait_paused(f"review-document-{doc_id}",
+                       previous_key=run2.state.state_details.pause_key)
+    schema = json.loads(asyncio.run(_run_input(run3, "schema")))
+    assert {"decision", "checker", "checker_key", "refuse_reason"} <= set(schema["properties"])
+    description = json.loads(asyncio.run(_run_input(run3, "description")))
+    assert "carol" in description and FRONT["id_number"] in description
+    assert _doc(doc_id).status is Status.IN_REVIEW  # not applied by one person
+    resume(run3, decision="confirm", checker="carol")  # the maker cannot check herself
+    run4 = wait_paused(f"review-document-{doc_id}",
+                       previous_key=run3.state.state_details.pause_key)
+    description = json.loads(asyncio.run(_run_input(run4, "description")))
+    assert "must be a different reviewer" in description
+    resume(run4, decision="confirm", checker="dan")
     thread.join(60)
     assert box["state"].is_completed(), box["state"]
     assert _doc(doc_id).status is Status.APPROVED
@@ -219,9 +261,12 @@ def test_correction_is_revalidated_and_audited(prefect_harness):
         events = session.exec(select(AuditEvent).where(
             AuditEvent.document_id == doc_id, AuditEvent.action == "review.corrected")
             .order_by(AuditEvent.id)).all()
-    assert [(e.actor, e.data["before"], e.data["after"]) for e in events] == [
-        ("carol", BAD_ID, "422823194201039462"),
-        ("carol", "422823194201039462", FRONT["id_number"])]
+        confirmed = session.exec(select(AuditEvent).where(
+            AuditEvent.document_id == doc_id, AuditEvent.action == "review.confirmed")).one()
+    assert [(e.actor, e.data["before"], e.data["after"], e.data["checker"]) for e in events] \
+        == [("carol", BAD_ID, FRONT["id_number"], "dan")]
+    assert (confirmed.actor, confirmed.data["maker"]) == ("dan", "carol")
+    assert_nothing_left(run.id)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -242,6 +287,7 @@ def test_review_timeout_leaves_document_queued_and_cli_lists_it(prefect_harness)
     state = box["state"]
     assert state.is_failed() and "never resumed" in (state.message or "")
     assert _doc(doc_id).status is Status.IN_REVIEW
+    assert_nothing_left(state.state_details.flow_run_id)  # a timed-out run leaves nothing
     with Session(_engine()) as session:
         assert session.exec(select(AuditEvent).where(
             AuditEvent.document_id == doc_id, AuditEvent.action == "review.timed_out")).one()

@@ -407,7 +407,7 @@ def test_risk_and_portrait_are_kept_and_shown_to_the_reviewer(tmp_path):
 def test_portrait_is_encrypted_at_rest_and_written_out_by_review_show(tmp_path, monkeypatch):
     """With a key ring configured the portrait's bytes in the store are ciphertext; the
     reviewer's `backoffice review show ID --portrait FILE` writes the JPEG back out."""
-    from sqlmodel import Session
+    from sqlmodel import Session, select
     from typer.testing import CliRunner
 
     from backoffice.crypto import generate_key
@@ -448,8 +448,17 @@ def test_portrait_is_encrypted_at_rest_and_written_out_by_review_show(tmp_path, 
             assert blob.kid == "k1" and bytes(blob.data) != jpeg.tobytes()
         out = tmp_path / "face.jpg"
         result = CliRunner().invoke(app, ["review", "show", str(doc_id), "--portrait", str(out)])
+        assert result.exit_code == 2 and "needs --reviewer" in result.output  # a reveal
+        result = CliRunner().invoke(app, ["review", "show", str(doc_id), "--portrait", str(out),
+                                          "--reviewer", "rita"])
         assert result.exit_code == 0, result.output
         assert out.read_bytes() == jpeg.tobytes()
+        from backoffice.audit import AuditEvent
+
+        with Session(engine) as session:
+            seen = session.exec(select(AuditEvent).where(AuditEvent.action == "revealed")).one()
+        assert (seen.actor, seen.document_id, seen.data["fields"]) == ("rita", doc_id,
+                                                                       ["portrait"])
     finally:
         monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
         monkeypatch.delenv("BACKOFFICE_DATABASE_URL", raising=False)

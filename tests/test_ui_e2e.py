@@ -12,7 +12,6 @@ where.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -202,14 +201,24 @@ def run_id_from_toast(ui: PrefectUI) -> str:
     return url.split("/runs/flow-run/")[1].split("?")[0].split("/")[0]
 
 
-def run_input(stack: OperatorStack, flow_run_id: str) -> dict:
-    """What the resume form sent, as the server stored it."""
+def inputs_left(stack: OperatorStack, flow_run_id: str) -> list[str]:
+    """The run inputs Prefect still holds for a run (a review deletes every one of its
+    forms and answers: they hold values and the reviewer's key)."""
     with prefect_client(stack.api_url) as client:
-        inputs = client.filter_flow_run_input(UUID(flow_run_id), key_prefix="paused-",
-                                              limit=20, exclude_keys=set())
-    responses = [i for i in inputs if i.key.endswith("-response")]
-    assert responses, [i.key for i in inputs]
-    return json.loads(responses[-1].value)
+        return [i.key for i in client.filter_flow_run_input(
+            UUID(flow_run_id), key_prefix="", limit=20, exclude_keys=set())]
+
+
+def paused_for(stack: OperatorStack, flow_run_id: str, kind: str, timeout: float = 120.0):
+    """Wait until the run pauses for a form of this kind (``review`` or ``check``)."""
+    def probe():
+        with prefect_client(stack.api_url) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+        return run if run.state and run.state.is_paused() and (
+            run.state.state_details.pause_key or "").startswith(kind + "-") else None
+
+    return wait_until(f"flow run {flow_run_id} paused for a {kind} form", probe, timeout,
+                      interval=0.5)
 
 
 def final_state(stack: OperatorStack, flow_run_id: str, timeout: float = 60.0):
@@ -280,7 +289,7 @@ def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> 
     ui.shot("review-run-paused")
     ui.click("Artifacts")
     ui.click(wait_until("the review-image artifact", lambda: ui.driver.find_element(
-        "xpath", "//*[normalize-space()='review-image']")))
+        "xpath", f"//*[starts-with(normalize-space(), 'review-image-{doc.id}-')]")))
     ui.click(wait_until("its latest version", lambda: ui.driver.find_element(
         "xpath", "//a[contains(@href, '/artifacts/artifact/')]")))
     wait_until("the boxed picture", lambda: any(
@@ -299,6 +308,7 @@ def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> 
     assert truth["id_number"] not in explained and truth["address"] not in explained
     assert truth["id_number"][:3] + "*" in explained  # masked, not hidden
     assert ui.field("name").get_attribute("value") == truth["name"]  # prefilled, in clear
+    assert ui.field("Your personal key").get_attribute("type") == "password"
     ui.choose("Decision", "approve")
     ui.fill("Reviewer", "operator-ui")
     review_shot = ui.shot("review-form-filled", element=dialog)
@@ -311,7 +321,7 @@ def operator_path(operator_stack: OperatorStack, ui: PrefectUI, truth: dict) -> 
 
     # 3. The document is approved and its messages wait in the outbox.
     assert final_state(operator_stack, review_run).state.is_completed()
-    assert run_input(operator_stack, review_run)["reviewer"] == "operator-ui"
+    assert inputs_left(operator_stack, review_run) == []  # the answer is not kept in Prefect
     with Session(operator_stack.engine()) as session:
         doc = session.get(Document, doc.id)
         messages = session.exec(select(OutboxMessage).where(
@@ -377,8 +387,21 @@ def case_path(operator_stack: OperatorStack, ui: PrefectUI) -> None:
     ui.fill("Reviewer", "operator-ui")
     ui.shot("review-case-form-filled", element=dialog)
     ui.submit_resume()
+    # A card number is a four-eyes field: the run pauses for a second reviewer.
+    paused_for(operator_stack, str(run.id), "check")
+    ui.flow_run(str(run.id))
+    ui.wait_state(str(run.id), "Paused")
+    dialog = ui.open_resume_form()
+    ui.wait_text("Second pair of eyes")
+    assert "operator-ui" in dialog.text and CLAIM["account_number"] in dialog.text
+    assert STANDARD_ID not in dialog.text and CLAIM["phone"] not in dialog.text
+    ui.choose("Confirm or refuse", "confirm")
+    ui.fill("Checker", "checker-ui")
+    ui.shot("review-case-checker-form", element=dialog)
+    ui.submit_resume()
     ui.driver.set_window_size(1400, 1000)
     ui.wait_state(str(run.id), "Completed", timeout=120)
+    assert inputs_left(operator_stack, str(run.id)) == []
     with Session(engine) as session:
         case = session.get(Case, case_id)
         messages = session.exec(select(OutboxMessage).where(

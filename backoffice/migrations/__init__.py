@@ -37,7 +37,7 @@ from sqlalchemy.types import TypeDecorator
 
 #: The modules whose SQLModel tables are the store (a new one goes here and gets a revision).
 MODEL_MODULES = ("backoffice.store", "backoffice.audit", "backoffice.outbox.table",
-                 "backoffice.payloads")
+                 "backoffice.payloads", "backoffice.reviewers")
 #: Alembic's revision record. Not the default ``alembic_version``: Prefect's server keeps
 #: its own Alembic history under that name, and the two must never be confused.
 VERSION_TABLE = "store_schema_version"
