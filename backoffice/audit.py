@@ -60,7 +60,7 @@ from sqlalchemy import Column, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from backoffice.crypto import EncryptedJSON, KeyConfigError, KeyRing, keyring_from
+from backoffice.crypto import EncryptedJSON, KeyConfigError, KeyRing, cached_keyring
 
 
 def utcnow() -> datetime:
@@ -202,23 +202,8 @@ def audit_keyring() -> KeyRing | None:
     from backoffice.settings import get_settings
 
     settings = get_settings()
-    secret = settings.audit_key.get_secret_value() if settings.audit_key else None
-    path = settings.audit_key_file
-    stamp = None
-    if path is not None:
-        try:
-            stamp = Path(path).stat().st_mtime_ns
-        except OSError:
-            stamp = -1
-    cache_key = (hashlib.sha256((secret or "").encode()).hexdigest(), str(path), stamp)
-    if cache_key not in _key_cache:
-        try:
-            ring = keyring_from(secret, path)
-        except KeyConfigError as exc:
-            raise KeyConfigError(f"audit key (BACKOFFICE_AUDIT_KEY[_FILE]): {exc}") from None
-        _key_cache.clear()
-        _key_cache[cache_key] = ring
-    return _key_cache[cache_key]
+    return cached_keyring(settings.audit_key, settings.audit_key_file, _key_cache,
+                          "audit key (BACKOFFICE_AUDIT_KEY[_FILE])")
 
 
 def _writer(ring: KeyRing | None) -> tuple[str, bytes | None]:

@@ -215,24 +215,35 @@ def keyring_from(key: str | None, key_file: Path | None) -> KeyRing | None:
     return KeyRing.parse("\n".join(specs))
 
 
-def active_keyring() -> KeyRing | None:
-    """The key ring of the current settings (None: encryption off); re-read when they change."""
-    from backoffice.settings import get_settings
-
-    settings = get_settings()
-    secret = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-    path = settings.encryption_key_file
+def cached_keyring(secret, path, cache: dict, what: str | None = None) -> KeyRing | None:
+    """The key ring of a secret setting and a key-file setting, read once per change of
+    either (the file by its modification time); ``what`` names the setting in errors."""
+    text = secret.get_secret_value() if secret else None
     stamp = None
     if path is not None:
         try:
             stamp = Path(path).stat().st_mtime_ns
         except OSError:
             stamp = -1
-    cache_key = (hashlib.sha256((secret or "").encode()).hexdigest(), str(path), stamp)
-    if cache_key not in _cache:
-        _cache.clear()
-        _cache[cache_key] = keyring_from(secret, path)
-    return _cache[cache_key]
+    cache_key = (hashlib.sha256((text or "").encode()).hexdigest(), str(path), stamp)
+    if cache_key not in cache:
+        try:
+            ring = keyring_from(text, path)
+        except KeyConfigError as exc:
+            if what is None:
+                raise
+            raise KeyConfigError(f"{what}: {exc}") from None
+        cache.clear()
+        cache[cache_key] = ring
+    return cache[cache_key]
+
+
+def active_keyring() -> KeyRing | None:
+    """The key ring of the current settings (None: encryption off); re-read when they change."""
+    from backoffice.settings import get_settings
+
+    settings = get_settings()
+    return cached_keyring(settings.encryption_key, settings.encryption_key_file, _cache)
 
 
 # --- column types --------------------------------------------------------------------

@@ -344,7 +344,7 @@ def review_confirm(
     from backoffice.review import ReviewError, decide_proposal, proposal_view
     from backoffice.reviewers import IdentityError
     from backoffice.runtime import get_db
-    from cli.reviewers import acting
+    from cli.reviewers import acting, show_proposal
 
     engine = get_db(settings)
     view = proposal_view(engine, document_id)
@@ -354,16 +354,7 @@ def review_confirm(
         raise typer.Exit(1)
     who = acting(engine, settings, reviewer, "checking")
     out = Console(highlight=False)
-    out.print(f"proposal {view.id} by {view.maker}: {view.decision}"
-              + (f" with override of {', '.join(view.failing)}" if view.override
-                 and view.failing else "") + f"; needs a second reviewer for "
-              f"{', '.join(view.needs)}", markup=False)
-    for key, now, new in view.changes:
-        out.print(f"  {key}: {now if now is not None else '—'} -> "
-                  f"{new if new is not None else '—'}", markup=False)
-    if not refuse and not yes and not typer.confirm("confirm and apply it?", default=False):
-        err.print("nothing done")
-        raise typer.Exit(1)
+    show_proposal(out, view, yes=yes, refuse=refuse)
     try:
         outcome = decide_proposal(engine, document_id, who, confirm=not refuse,
                                   reason=reason, settings=settings)

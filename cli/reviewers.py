@@ -45,6 +45,21 @@ def acting(engine, settings, reviewer_id: str | None, doing: str):
         raise typer.Exit(2) from None
 
 
+def show_proposal(out: Console, view, *, yes: bool, refuse: bool) -> None:
+    """Print what a maker proposed for the checker and, unless told already, ask to apply
+    it (exit 1 when the checker says no)."""
+    out.print(f"proposal {view.id} by {view.maker}: {view.decision}"
+              + (f" with override of {', '.join(view.failing)}" if view.override
+                 and view.failing else "") + f"; needs a second reviewer for "
+              f"{', '.join(view.needs)}", markup=False)
+    for key, now, new in view.changes:
+        out.print(f"  {key}: {now if now is not None else '—'} -> "
+                  f"{new if new is not None else '—'}", markup=False)
+    if not refuse and not yes and not typer.confirm("confirm and apply it?", default=False):
+        err.print("nothing done")
+        raise typer.Exit(1)
+
+
 def _admin(engine, settings, admin_id: str | None):
     from backoffice.reviewers import admin_needed
 

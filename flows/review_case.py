@@ -51,11 +51,12 @@ from backoffice.reviewers import IdentityError, identify
 from backoffice.runtime import get_db
 from backoffice.settings import get_settings
 from flows.review_document import (
-    CheckAnswer,
     Rounds,
-    checker_form,
+    answer_problem,
+    ask_checker,
+    decision_fields,
     forget_run,
-    key_field,
+    make_form,
     publish_page,
     put_artifact,
 )
@@ -69,31 +70,15 @@ class CaseDecision(StrEnum):
 def case_form(item: CaseReviewItem, problem: str | None = None,
               picture_urls: dict[int, str] | None = None) -> type[RunInput]:
     """The typed form for one case, prefilled, with the explanation as description."""
-    fields: dict = {
-        "decision": (CaseDecision, pydantic.Field(
-            title="Decision", description="approve the whole case (your edits below are "
-            "kept) or reject it (give a reason)")),
-        "reviewer": (str, pydantic.Field(
-            title="Reviewer", min_length=1, max_length=100,
-            description="Your reviewer id (staff id); recorded in the audit trail")),
-        "reviewer_key": key_field("Your personal key", "Your"),
-        "reject_reason": (str | None, pydantic.Field(
-            None, title="Reject reason", max_length=500,
-            description="Required when the decision is reject")),
-        "override": (bool, pydantic.Field(
-            False, title="Override failing checks",
-            description="Approve even if a check still fails (audited; needs a second "
-            "reviewer)")),
-    }
+    fields = decision_fields(
+        CaseDecision, "approve the whole case (your edits below are kept) or reject it (give "
+        "a reason)", "Override failing checks", "Approve even if a check still fails "
+        "(audited; needs a second reviewer)")
     for key, (value, hint) in item.form_fields().items():
         fields[key] = (str | None, pydantic.Field(value, title=key, description=hint,
                                                   max_length=500))
-    model = pydantic.create_model(f"ReviewCase{item.id}", __base__=RunInput, **fields)
-    text = case_description_markdown(item, picture_urls)
-    if problem:
-        text = f"> **Please fix:** {problem}\n\n" + text
-    model._description = text
-    return model
+    return make_form(f"ReviewCase{item.id}", fields,
+                     case_description_markdown(item, picture_urls), problem)
 
 
 def to_review(answer: RunInput | dict, item: CaseReviewItem) -> CaseReview:
@@ -119,32 +104,15 @@ def _publish(item: CaseReviewItem) -> dict[int, str]:
 
 def _check(rounds: Rounds, engine, case: str, item: CaseReviewItem, settings,
            logger) -> dict | str:
-    """Pause for a checker until the case's proposal is confirmed (the outcome) or refused
-    (the reason, for the maker's next form)."""
-    problem: str | None = None
-    while rounds.count < 40:
-        view = case_proposal_view(engine, case)
-        if view is None:
-            return "the proposal is no longer pending; decide again"
-        text = proposal_markdown(view, f"case {item.id}") + "\n\n" + \
-            case_description_markdown(item)
-        data = rounds.ask(checker_form(f"CheckCase{item.id}", text, problem), "check")
-        try:
-            checker = identify(engine, data.get("checker"), data.get("checker_key") or None,
-                               settings=settings)
-            confirm = data["decision"] == CheckAnswer.CONFIRM.value
-            outcome = decide_case_proposal(engine, case, checker, confirm=confirm,
-                                           reason=data.get("refuse_reason"), settings=settings)
-        except (IdentityError, CaseError) as exc:
-            logger.info("case %s: checker answer refused", item.id)
-            if case_proposal_view(engine, case) is None:
-                return str(exc)
-            problem = str(exc)
-            continue
-        logger.info("case %s: proposal %s %s by %s", item.id, view.id,
-                    "confirmed" if confirm else "refused", checker.name)
-        return outcome if confirm else outcome["message"]
-    return "too many rounds"
+    """The checker's rounds for a case's proposal (see ``ask_checker``)."""
+    return ask_checker(
+        rounds, engine, settings, logger, subject=f"case {item.id}",
+        form_name=f"CheckCase{item.id}", pending=lambda: case_proposal_view(engine, case),
+        describe=lambda view: proposal_markdown(view, f"case {item.id}") + "\n\n"
+        + case_description_markdown(item),
+        decide=lambda checker, confirm, reason: decide_case_proposal(
+            engine, case, checker, confirm=confirm, reason=reason, settings=settings),
+        errors=(CaseError,), message=lambda outcome: outcome["message"])
 
 
 @flow(name="review-case", flow_run_name="review-case-{case}", log_prints=False)
@@ -192,8 +160,7 @@ def _rounds(rounds: Rounds, engine, case: str, item: CaseReviewItem, settings,
             review = to_review(data, item)
             outcome = apply_case_review(engine, case, review, settings, identity=maker)
         except (pydantic.ValidationError, IdentityError) as exc:
-            problem = ("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-                       if isinstance(exc, pydantic.ValidationError) else str(exc))
+            problem = answer_problem(exc)
             continue
         except CaseError as exc:
             if case_review_item(engine, case, settings).status != "in_review":

@@ -52,6 +52,7 @@ review``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
@@ -107,13 +108,11 @@ def key_field(title: str, who: str) -> tuple[type, Any]:
                                                          "writeOnly": True}))
 
 
-def review_form(item: ReviewItem, problem: str | None = None,
-                picture_url: str | None = None) -> type[RunInput]:
-    """The typed form for one document, prefilled, with the explanation as description."""
-    fields: dict = {
-        "decision": (Decision, pydantic.Field(
-            title="Decision", description="approve (your edits below are kept), correct "
-            "(at least one edit), or reject (give a reason)")),
+def decision_fields(decision: type, decision_help: str, override_title: str,
+                    override_help: str) -> dict:
+    """The maker's part of a review form: decision, identity, reason and override."""
+    return {
+        "decision": (decision, pydantic.Field(title="Decision", description=decision_help)),
         "reviewer": (str, pydantic.Field(
             title="Reviewer", min_length=1, max_length=100,
             description="Your reviewer id (staff id); recorded in the audit trail")),
@@ -121,21 +120,31 @@ def review_form(item: ReviewItem, problem: str | None = None,
         "reject_reason": (str | None, pydantic.Field(
             None, title="Reject reason", max_length=500,
             description="Required when the decision is reject")),
-        "override": (bool, pydantic.Field(
-            False, title="Override failing rules",
-            description="Approve even if a rule still fails with an error (audited; needs "
-            "a second reviewer)")),
+        "override": (bool, pydantic.Field(False, title=override_title,
+                                          description=override_help)),
     }
+
+
+def make_form(name: str, fields: dict, description: str,
+              problem: str | None = None) -> type[RunInput]:
+    """A run-input form with its explanation (and what to fix first) as description."""
+    model = pydantic.create_model(name, __base__=RunInput, **fields)
+    model._description = (f"> **Please fix:** {problem}\n\n" if problem else "") + description
+    return model
+
+
+def review_form(item: ReviewItem, problem: str | None = None,
+                picture_url: str | None = None) -> type[RunInput]:
+    """The typed form for one document, prefilled, with the explanation as description."""
+    fields = decision_fields(
+        Decision, "approve (your edits below are kept), correct (at least one edit), or "
+        "reject (give a reason)", "Override failing rules", "Approve even if a rule still "
+        "fails with an error (audited; needs a second reviewer)")
     for name, (value, hint) in form_fields(item).items():
         fields[name] = (str | None, pydantic.Field(value, title=name, description=hint,
                                                    max_length=500))
-    model = pydantic.create_model(f"ReviewDocument{item.document_id}", __base__=RunInput,
-                                  **fields)
-    text = description_markdown(item, picture_url)
-    if problem:
-        text = f"> **Please fix:** {problem}\n\n" + text
-    model._description = text
-    return model
+    return make_form(f"ReviewDocument{item.document_id}", fields,
+                     description_markdown(item, picture_url), problem)
 
 
 class CheckAnswer(StrEnum):
@@ -157,9 +166,7 @@ def checker_form(name: str, description: str, problem: str | None = None) -> typ
             None, title="Refuse reason", max_length=500,
             description="Required when refusing")),
     }
-    model = pydantic.create_model(name, __base__=RunInput, **fields)
-    model._description = (f"> **Please fix:** {problem}\n\n" if problem else "") + description
-    return model
+    return make_form(name, fields, description, problem)
 
 
 def to_decision(answer: RunInput | dict, item: ReviewItem) -> ReviewDecision:
@@ -291,40 +298,56 @@ def publish_page(item: ReviewItem) -> str:
     return url
 
 
-def _problem(exc: Exception) -> str:
+def answer_problem(exc: Exception) -> str:
+    """What to fix in a refused answer, for the next form."""
     if isinstance(exc, pydantic.ValidationError):
         return "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
     return str(exc)
 
 
-def _check(rounds: Rounds, engine, document_id: int, item: ReviewItem, settings,
-           logger) -> ReviewOutcome | str:
-    """Pause for a checker until the proposal on the document is confirmed (the outcome)
-    or refused (the reason, for the maker's next form)."""
+def ask_checker(rounds: Rounds, engine, settings, logger, *, subject: str, form_name: str,
+                pending: Callable[[], Any], describe: Callable[[Any], str],
+                decide: Callable[[Any, bool, str | None], Any], errors: tuple,
+                message: Callable[[Any], str]) -> Any:
+    """Pause for a checker until the proposal on ``subject`` is confirmed (``decide``'s
+    outcome) or refused (the reason, for the maker's next form). ``pending`` reads the
+    proposal (None once it is no longer pending), ``describe`` explains it."""
     problem: str | None = None
     while rounds.count < 40:
-        view = proposal_view(engine, document_id)
+        view = pending()
         if view is None:
             return "the proposal is no longer pending; decide again"
-        text = proposal_markdown(view, f"document {document_id} ({item.doc_type})") \
-            + "\n\n" + "\n".join(fields_table(item))
-        data = rounds.ask(checker_form(f"CheckDocument{document_id}", text, problem), "check")
+        data = rounds.ask(checker_form(form_name, describe(view), problem), "check")
         try:
             checker = identify(engine, data.get("checker"), data.get("checker_key") or None,
                                settings=settings)
             confirm = data["decision"] == CheckAnswer.CONFIRM.value
-            outcome = decide_proposal(engine, document_id, checker, confirm=confirm,
-                                      reason=data.get("refuse_reason"), settings=settings)
-        except (IdentityError, ReviewError) as exc:
-            logger.info("document %s: checker answer refused", document_id)
-            if proposal_view(engine, document_id) is None:
+            outcome = decide(checker, confirm, data.get("refuse_reason"))
+        except (IdentityError, *errors) as exc:
+            logger.info("%s: checker answer refused", subject)
+            if pending() is None:
                 return str(exc)
             problem = str(exc)
             continue
-        logger.info("document %s: proposal %s %s by %s", document_id, view.id,
+        logger.info("%s: proposal %s %s by %s", subject, view.id,
                     "confirmed" if confirm else "refused", checker.name)
-        return outcome if confirm else outcome.message
+        return outcome if confirm else message(outcome)
     return "too many rounds"
+
+
+def _check(rounds: Rounds, engine, document_id: int, item: ReviewItem, settings,
+           logger) -> ReviewOutcome | str:
+    """The checker's rounds for a document's proposal (see ``ask_checker``)."""
+    return ask_checker(
+        rounds, engine, settings, logger, subject=f"document {document_id}",
+        form_name=f"CheckDocument{document_id}",
+        pending=lambda: proposal_view(engine, document_id),
+        describe=lambda view: proposal_markdown(view, f"document {document_id} "
+                                                f"({item.doc_type})")
+        + "\n\n" + "\n".join(fields_table(item)),
+        decide=lambda checker, confirm, reason: decide_proposal(
+            engine, document_id, checker, confirm=confirm, reason=reason, settings=settings),
+        errors=(ReviewError,), message=lambda outcome: outcome.message)
 
 
 @flow(name="review-document", flow_run_name="review-document-{document_id}",
@@ -374,7 +397,7 @@ def _review_rounds(rounds: Rounds, engine, document_id: int, item: ReviewItem, s
             outcome = apply_review(engine, document_id, decision, identity=maker,
                                    settings=settings)
         except (pydantic.ValidationError, IdentityError) as exc:
-            problem = _problem(exc)
+            problem = answer_problem(exc)
             logger.info("document %s: answer refused", document_id)
             continue
         except ReviewError as exc:

@@ -93,6 +93,22 @@ def _pg_available() -> bool:
         return False
 
 
+@pytest.fixture
+def use_key(monkeypatch):
+    """Switch the configured key ring (None: encryption off) for the rest of the test."""
+
+    def switch(spec: str | None) -> None:
+        if spec is None:
+            monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
+        else:
+            monkeypatch.setenv("BACKOFFICE_ENCRYPTION_KEY", spec)
+        get_settings.cache_clear()
+
+    yield switch
+    monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A fresh PostgreSQL database on the local server, dropped afterwards."""

@@ -30,23 +30,6 @@ KEY_A, KEY_B = generate_key(), generate_key()
 SECRETS = (ID, NAME, ADDRESS, "幸福路", "0021")
 
 
-@pytest.fixture
-def use_key(monkeypatch):
-    """Switch the configured key ring (None: encryption off) for the rest of the test."""
-
-    def switch(spec: str | None) -> None:
-        if spec is None:
-            monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-        else:
-            monkeypatch.setenv("BACKOFFICE_ENCRYPTION_KEY", spec)
-        get_settings.cache_clear()
-
-    yield switch
-    monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-    get_settings.cache_clear()
-
-
-
 def _write(engine, sha: str = "a" * 64) -> int:
     """A processed-and-approved ID card with its fields, audit events and outbox message."""
     from backoffice.outbox import approve_document

@@ -36,7 +36,7 @@ from backoffice.crypto import generate_key
 from backoffice.intake import IntakeResult, _ingest_committed, ingest_bytes, scan_inbox
 from backoffice.processing import process_document
 from backoffice.review import review_image, review_item
-from backoffice.settings import Settings, get_settings
+from backoffice.settings import Settings
 from backoffice.store import Document, DocumentBlob, Status, make_engine, rotate_encryption
 
 KEY_A, KEY_B = generate_key(), generate_key()
@@ -47,22 +47,6 @@ def _png(colour=(40, 50, 60)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), colour).save(buf, "PNG")
     return buf.getvalue()
-
-
-@pytest.fixture
-def use_key(monkeypatch):
-    """Switch the configured key ring (None: encryption off) for the rest of the test."""
-
-    def switch(spec: str | None) -> None:
-        if spec is None:
-            monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-        else:
-            monkeypatch.setenv("BACKOFFICE_ENCRYPTION_KEY", spec)
-        get_settings.cache_clear()
-
-    yield switch
-    monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-    get_settings.cache_clear()
 
 
 @contextlib.contextmanager

@@ -60,22 +60,6 @@ ACCOUNT_CLAIM = "6217004589407146192"
 ID_RECON, NAME_RECON, PHONE_RECON = _id("51010719820405123"), "陈建国", "18600003333"
 
 
-@pytest.fixture
-def use_key(monkeypatch):
-    """Switch the configured key ring (None: encryption off) for the rest of the test."""
-
-    def switch(spec: str | None) -> None:
-        if spec is None:
-            monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-        else:
-            monkeypatch.setenv("BACKOFFICE_ENCRYPTION_KEY", spec)
-        get_settings.cache_clear()
-
-    yield switch
-    monkeypatch.delenv("BACKOFFICE_ENCRYPTION_KEY", raising=False)
-    get_settings.cache_clear()
-
-
 def _png(colour=(40, 50, 60), comment: str | None = None) -> bytes:
     """A PNG; ``comment`` goes into an iTXt chunk (UTF-8, uncompressed): plaintext bytes."""
     info = None
