@@ -42,10 +42,12 @@ FEATURES = {
     "photocopy": ["chroma_std", "chroma_p95", "saturation", "background_texture",
                   "paper_white", "contrast", "black_lift", "peak_hi", "peak_chroma",
                   "ink_chroma_std", "ink_hue_spread", "noise_low", "flat_paper",
-                  "corner_contrast", "surround_dark", "surround_flat"],
+                  "corner_contrast", "surround_dark", "surround_flat", "ink_colour_share",
+                  "ink_spread_p97", "ink_tint_p90", "ink_tint_share", "paper_tint"],
     "recapture": ["peak_hi", "peak_hi_max", "peak_mid", "peak_chroma", "contrast",
                   "black_lift", "blue_cast", "saturation", "background_texture",
-                  "ink_chroma_std", "corner_contrast", "surround_dark", "surround_flat"],
+                  "ink_chroma_std", "corner_contrast", "surround_dark", "surround_flat",
+                  "ink_tint_share", "paper_tint"],
     "tampering": ["smooth_strip", "smooth_depth", "block_anom", "block_phase", "noise_low",
                   "noise_high"],
 }
@@ -366,14 +368,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="fit the signals' logistic models on this set and write them here")
     parser.add_argument("--cache", type=Path, default=None,
                         help="with --fit: keep the measured features in this JSON file")
+    parser.add_argument("--note", default="",
+                        help="with --fit: how the sets were made, recorded in the model file")
     parser.add_argument("--timing-only", action="store_true",
                         help="only the end-to-end timing with and without risk")
     parser.add_argument("--timing", type=int, default=30,
                         help="genuine images timed with and without risk (default 30; 0: none)")
     args = parser.parse_args(argv)
     if args.fit:
-        command = "python bench/bench_risk.py " + " ".join(shlex.quote(a) for a in
-                                                          (argv or sys.argv[1:]))
+        given = list(argv or sys.argv[1:])
+        kept = [a for k, a in enumerate(given) if not a.startswith("--note")
+                and not (k and given[k - 1] == "--note")]
+        command = "python bench/bench_risk.py " + " ".join(shlex.quote(a) for a in kept)
+        if args.note:
+            command += "; " + args.note
         fit(args.fixtures, args.fit, command, args.cache)
         return 0
     if len(args.fixtures) != 1:

@@ -193,6 +193,7 @@ def measure(original: np.ndarray, prepared: Prepared) -> Measured:
     else:
         f["chroma_std"] = f["chroma_p95"] = f["saturation"] = f["blue_cast"] = 0.0
     _ink_colour(card, f)
+    _paper_tint(card, f)
     sg = _gray(small)
     illum = cv2.GaussianBlur(sg, (0, 0), 12.0) + 1.0
     norm = sg / illum
@@ -263,33 +264,107 @@ def _edge_features(original: np.ndarray, prepared: Prepared, f: dict[str, float]
     f["surround_flat"] = -math.log(float(np.median(detail)) + 0.1)
 
 
+def _paper_tint(card: np.ndarray, f: dict[str, float]) -> None:
+    """``paper_tint``: how much the colour of the card's paper varies across it, seen
+    coarsely (96 px across, where blur, sensor noise and JPEG blocks average away). A
+    card's ground is printed in pale tints that change across it (blue-grey to warm on a
+    front, blue-green to pink on a back); a copier's levels wash them out to its paper's
+    one white. Only pixels within a few units of the card's median lightness count: the
+    print is darker and a glare brighter."""
+    if card.ndim != 3:
+        f["paper_tint"] = 0.0
+        return
+    ch, cw = card.shape[:2]
+    if ch > cw:
+        card = np.ascontiguousarray(np.rot90(card))
+        ch, cw = cw, ch
+    small = cv2.resize(card, (96, max(8, round(96 * ch / cw))), interpolation=cv2.INTER_AREA)
+    m = max(2, small.shape[0] // 16)
+    lab = cv2.cvtColor(small[m:-m, 6:-6], cv2.COLOR_BGR2LAB).astype(np.float32)
+    light = lab[..., 0]
+    med = float(np.median(light))
+    paper = np.abs(light - med) < 6
+    if paper.sum() < 10:
+        f["paper_tint"] = 0.0
+        return
+    a, b = lab[..., 1][paper], lab[..., 2][paper]
+    f["paper_tint"] = float(np.sqrt(a.var() + b.var()))
+
+
 def _ink_colour(card: np.ndarray, f: dict[str, float]) -> None:
     """The colours of the print: a card's blue-grey labels beside black values (and a red
     emblem on the back) against one toner's grey on a copy. Measured on the ink alone
     (pixels well below the local paper), so a colour cast of the light moves every ink
-    alike and does not count."""
+    alike and does not count.
+
+    ``ink_chroma_std``, ``ink_hue_spread``: the spread of the ink's colour (relative to the
+    paper where it sits) on strong ink. ``ink_colour_share``, ``ink_spread_p97``: the
+    same on all the ink, fainter strokes too, its chroma first smoothed (a small,
+    blurred, noisy and heavily compressed photo leaves a blue label pale and its colour
+    speckled; the smoothing keeps the colour and drops the speckle): the share of ink
+    pixels whose colour stands off the ink's median by more than a just-visible step (6
+    units of Lab) and the 97th percentile of that distance. ``ink_tint_p90``,
+    ``ink_tint_share``: that distance per unit of the ink's darkness (below). A copy's
+    print is one colour; a card's labels (front) and emblem (back) are another. The
+    card's outer 4% stays out: a fitted edge a few pixels off brings the table in."""
+    zero = dict.fromkeys(("ink_chroma_std", "ink_hue_spread", "ink_colour_share",
+                          "ink_spread_p97", "ink_tint_p90", "ink_tint_share"), 0.0)
     if card.ndim != 3:
-        f["ink_chroma_std"] = f["ink_hue_spread"] = 0.0
+        f.update(zero)
         return
     ch, cw = card.shape[:2]
-    small = cv2.resize(card, (400, max(8, round(400 * ch / cw))), interpolation=cv2.INTER_AREA)
+    if ch > cw:  # a card is printed landscape; the measure only needs its proportions
+        ch, cw = cw, ch
+        card = np.ascontiguousarray(np.rot90(card))
+    small = cv2.resize(card, (416, max(16, round(416 * ch / cw))), interpolation=cv2.INTER_AREA)
+    mh = max(1, round(0.04 * small.shape[0]))
+    small = small[mh:-mh, 16:-16]
     lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
     light = lab[..., 0]
-    # the paper around each pixel (blurred at a quarter of the size: the same, cheaper)
-    quarter = cv2.resize(lab, (100, max(2, lab.shape[0] // 4)), interpolation=cv2.INTER_AREA)
-    around = cv2.resize(cv2.GaussianBlur(quarter, (0, 0), 2.5), (lab.shape[1], lab.shape[0]),
+    # the paper around each pixel (blurred at a quarter of the size: the same, cheaper);
+    # its lightness the local maximum first, so that dense text does not darken it
+    sh, sw = lab.shape[:2]
+    quarter = cv2.resize(lab, (sw // 4, max(2, sh // 4)), interpolation=cv2.INTER_AREA)
+    quarter[..., 0] = cv2.dilate(quarter[..., 0], np.ones((3, 3), np.uint8))
+    around = cv2.resize(cv2.GaussianBlur(quarter, (0, 0), 2.5), (sw, sh),
                         interpolation=cv2.INTER_LINEAR)
     ink = light < around[..., 0] * 0.75
-    if ink.sum() < 50:
-        f["ink_chroma_std"] = f["ink_hue_spread"] = 0.0
+    faint = light < around[..., 0] * 0.85
+    if faint.sum() < 50:
+        f.update(zero)
         return
-    a, b = lab[..., 1][ink] - 128, lab[..., 2][ink] - 128
-    # relative to the paper's own colour where the ink sits
-    pa = around[..., 1][ink] - 128
-    pb = around[..., 2][ink] - 128
-    da, db = a - pa, b - pb
-    f["ink_chroma_std"] = float(np.sqrt(da.var() + db.var()))
-    f["ink_hue_spread"] = float(np.percentile(np.hypot(da - np.median(da), db - np.median(db)), 90))
+    if ink.sum() >= 50:
+        a, b = lab[..., 1][ink] - 128, lab[..., 2][ink] - 128
+        # relative to the paper's own colour where the ink sits
+        da, db = a - (around[..., 1][ink] - 128), b - (around[..., 2][ink] - 128)
+        f["ink_chroma_std"] = float(np.sqrt(da.var() + db.var()))
+        f["ink_hue_spread"] = float(np.percentile(np.hypot(da - np.median(da),
+                                                           db - np.median(db)), 90))
+    else:
+        f["ink_chroma_std"] = f["ink_hue_spread"] = 0.0
+    chroma = cv2.GaussianBlur(lab[..., 1:], (0, 0), 1.0) - around[..., 1:]
+    da, db = chroma[..., 0][faint], chroma[..., 1][faint]
+    ma, mb = float(np.median(da)), float(np.median(db))
+    dist = np.hypot(da - ma, db - mb)
+    f["ink_colour_share"] = float((dist > 6.0).mean())
+    f["ink_spread_p97"] = float(np.percentile(dist, 97))
+    # The ink's own colour, whatever the blur: a stroke blurred into the paper loses
+    # darkness and colour alike, so their ratio (colour per unit of darkness) stays the
+    # ink's. Measured at two blurs of the chroma: a fine one (p90 of the ratio) and a
+    # coarser one (the share of ink whose colour is a strong one, as a blue label's).
+    dark = 1.0 - light / (around[..., 0] + 1.0)
+    for sigma, key in ((1.0, "ink_tint_p90"), (2.0, "ink_tint_share")):
+        c = (chroma if sigma == 1.0 else
+             cv2.GaussianBlur(lab[..., 1:], (0, 0), sigma) - around[..., 1:])
+        ds = cv2.GaussianBlur(dark, (0, 0), sigma)
+        sel = ds > 0.06
+        if sel.sum() < 50:
+            f[key] = 0.0
+            continue
+        ca, cb = c[..., 0][sel], c[..., 1][sel]
+        ratio = np.hypot(ca - np.median(ca), cb - np.median(cb)) / ds[sel]
+        f[key] = (float(np.percentile(ratio, 90)) if key == "ink_tint_p90"
+                  else float((ratio > 30.0).mean()))
 
 
 def _tile_mean(a: np.ndarray, th: int, tw: int, tile: int) -> np.ndarray:
@@ -594,7 +669,9 @@ def score(model: dict, features: dict[str, float]) -> float:
 
 _WHY = {
     "photocopy": lambda f: (f"colour spread {f['chroma_std']:.1f} (a card's print is "
-                            f"coloured), contrast {f['contrast']:.2f}, background texture "
+                            f"coloured), coloured ink {f.get('ink_tint_share', 0.0):.1%} of "
+                            f"the print, paper tint {f.get('paper_tint', 0.0):.1f}, contrast "
+                            f"{f['contrast']:.2f}, background texture "
                             f"{f['background_texture']:.1f}"),
     "recapture": lambda f: (f"periodic fine detail {math.exp(f['peak_hi']):.1f}x the "
                             f"spectrum's median (a pixel grid), in colour "

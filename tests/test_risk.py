@@ -136,6 +136,51 @@ def test_photocopy_feature_is_the_lost_colour():
     assert f_copy["ink_chroma_std"] < f_card["ink_chroma_std"]
 
 
+def _grey_copies(tier: str, count: int) -> list[tuple[int, object]]:
+    return [(i, o) for i in range(12) for o in _outputs(i, "photocopy", tier)
+            if o.truth["render"]["copy"] == "grey"][:count]
+
+
+def test_ink_tint_survives_a_small_blurred_photo():
+    """In the hard tier (a small, blurred, noisy, heavily compressed photo) the labels'
+    blue is faint, but the ink's colour per unit of darkness keeps it: each grey copy's
+    ink is colourless, each genuine card's (same person, same side, same tier) is not."""
+    copies = _grey_copies("hard", 3)
+    assert len(copies) == 3
+    for index, copy in copies:
+        genuine = next(o for o in _outputs(index, "genuine", "hard")
+                       if o.truth["side"] == copy.truth["side"])
+        f_copy = measure(_image(copy.data), prepare(_image(copy.data))).features
+        f_card = measure(_image(genuine.data), prepare(_image(genuine.data))).features
+        assert f_copy["ink_tint_share"] < f_card["ink_tint_share"], index
+        assert f_copy["ink_tint_p90"] < f_card["ink_tint_p90"], index
+        assert f_copy["ink_colour_share"] <= f_card["ink_colour_share"], index
+        assert 0.0 <= f_copy["ink_tint_share"] <= 1.0
+        assert 0.0 <= f_card["ink_colour_share"] <= 1.0
+
+
+def test_paper_tint_is_washed_out_on_a_copy():
+    """The card's pale tints vary across it; a copier's levels make its paper one white."""
+    for tier in ("clean", "photo"):
+        for index, copy in _grey_copies(tier, 2):
+            genuine = next(o for o in _outputs(index, "genuine", tier)
+                           if o.truth["side"] == copy.truth["side"])
+            f_copy = measure(_image(copy.data), prepare(_image(copy.data))).features
+            f_card = measure(_image(genuine.data), prepare(_image(genuine.data))).features
+            assert f_copy["paper_tint"] < f_card["paper_tint"], (tier, index)
+
+
+def test_ink_colour_features_are_zero_without_colour():
+    """A grey page has no colour to measure: the features are zero, not errors."""
+    gray = np.full((400, 640), 235, np.uint8)
+    cv2.putText(gray, "TEXT 123", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 6)
+    page = np.dstack([gray] * 3)
+    f = measure(page, prepare(page)).features
+    for name in ("ink_colour_share", "ink_spread_p97", "ink_tint_p90", "ink_tint_share",
+                 "paper_tint"):
+        assert f[name] == 0.0, name
+
+
 @pytest.mark.parametrize("index", [0, 2, 4])
 def test_pasted_field_text_scores_above_the_genuine_card(index):
     """Tampering (pasted text over a cover fill, or a region saved again) on a clean scan
