@@ -50,9 +50,10 @@ bench-scale: $(STAMPS)/venv
 	$(WITH_PG) $(PY) bench/bench_scale.py --readers 1,2,4
 
 # The risk signals on a generated set the model was not fitted on (README "Risk signals").
-RISK_SEED ?= 7402
+RISK_SEED ?= 7405
+RISK_COUNT ?= 16
 bench-risk: $(STAMPS)/venv
-	$(PY) -m fixtures.generator risk --out var/bench/risk-s$(RISK_SEED) --count 8 --seed $(RISK_SEED) -q
+	$(PY) -m fixtures.generator risk --out var/bench/risk-s$(RISK_SEED) --count $(RISK_COUNT) --seed $(RISK_SEED) -q
 	$(PY) bench/bench_risk.py --fixtures var/bench/risk-s$(RISK_SEED)
 
 # The Prefect server for many hosts (API and UI on 0.0.0.0:4200); set

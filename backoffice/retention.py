@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import or_, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -174,8 +174,12 @@ def _erase_fields(session: Session, docs: list[Document], request: str) -> tuple
         fields += 1
     from backoffice.reviewers import ReviewProposal
 
+    # A page's own proposals, and those of the cases it belongs to (their corrections
+    # hold the case's values).
+    cases = select(CaseDocument.case_id).where(CaseDocument.document_id.in_(ids))
     for proposal in session.exec(select(ReviewProposal).where(
-            ReviewProposal.document_id.in_(ids), ReviewProposal.proposal.is_not(None))):
+            or_(ReviewProposal.document_id.in_(ids), ReviewProposal.case_id.in_(cases)),
+            ReviewProposal.proposal.is_not(None))):
         proposal.proposal = None
         session.add(proposal)
     payloads = 0

@@ -389,3 +389,39 @@ def test_every_reveal_needs_a_reviewer_and_is_audited(cli_store):
     assert pages and {e.actor for e in pages} == {"maker.li"}
     assert any("account_number" in e.data["fields"] for e in pages)
     assert CLAIM["account_number"] not in json.dumps([e.data for e in pages])
+
+
+def test_erasure_clears_a_pending_case_proposal(store, tmp_path):
+    """A correction waiting for a checker on a case holds the case's values: erasing the
+    customer clears it like a page's own proposal."""
+    from backoffice.cases import CaseAction, CaseReview, apply_case_review, assess_case
+    from backoffice.retention import erase_customer
+    from backoffice.store import CaseDocument, CaseStatus
+
+    settings = Settings(data_dir=tmp_path / "var")
+    keys = _team(store)
+    case_id = make_case(store, f"C-{uuid.uuid4().hex[:6]}",
+                        {**PAGES, "bank_card": {**CARD, "card_number": "6222020200112233453"}})
+    assert assess_case(store, case_id, settings, lookup=LOOKUP,
+                       today=TODAY).status is CaseStatus.IN_REVIEW
+    with Session(store) as session:
+        card_doc = next(d.id for d in session.exec(select(Document).join(
+            CaseDocument, CaseDocument.document_id == Document.id).where(
+            CaseDocument.case_id == case_id)) if d.doc_type == "bank_card")
+    new_number = "6222020200112233446"
+    out = apply_case_review(store, str(case_id), CaseReview(
+        decision=CaseAction.APPROVE, reviewer="both.zhao",
+        corrections={f"{card_doc}.card_number": new_number}), settings,
+        lookup=LOOKUP, today=TODAY, identity=_who(store, "both.zhao", keys))
+    assert out["pending"]
+    with Session(store) as session:
+        pending = session.exec(select(ReviewProposal).where(
+            ReviewProposal.case_id == case_id)).one()
+        assert new_number in json.dumps(pending.proposal)
+    erase_customer(store, settings, CLAIM["insured_id_number"], actor="dpo-1",
+                   include_open=True)
+    with Session(store) as session:
+        row = session.exec(select(ReviewProposal).where(
+            ReviewProposal.case_id == case_id)).one()
+        assert row.proposal is None
+        assert new_number not in json.dumps(row.model_dump(mode="json"))
