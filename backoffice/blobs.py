@@ -29,8 +29,10 @@ an fsspec URL
     works out of the box: other filesystems need fsspec's own package for them (``s3fs``,
     ``gcsfs``, ``adlfs``, ``sshfs``...), which this project does not install, and take
     their credentials from that package's usual configuration (environment variables,
-    ``~/.aws``...), never from the URL. Objects are not encrypted by us (use the
-    bucket's or the share's own encryption).
+    ``~/.aws``...), never from the URL. With encryption at rest configured, objects are
+    AES-GCM envelopes like local originals (bound to ``original/<sha>``); ``backoffice
+    keys rotate`` does not re-encrypt objects, so keep a retired key in the ring while
+    objects under it remain.
 
 :func:`read` looks only at the reference's form (``store:`` prefix, ``scheme://``, else
 a local path), never at the setting: a document stored under one setting still reads
@@ -214,14 +216,17 @@ class UrlStorage(DocumentStorage):
     def put(self, session: Session, data: bytes, sha: str, fmt: str | None) -> str:
         name = f"{sha[:2]}/{sha}.{fmt or 'bin'}"
         ref, path = f"{self.url}/{name}", f"{self.root}/{name}"
+        # Encrypted when a key is configured, as local originals are.
+        stored = file_crypto.maybe_seal(data, file_crypto.original_context(sha),
+                                        active_keyring())
         try:
             if self._local:
-                _write_once(Path(path), data)
+                _write_once(Path(path), stored)
             elif not self.fs.exists(path):
                 # An object store makes an object appear whole when its upload ends; two
                 # workers racing here write the same bytes (the name is their hash).
                 with self.fs.open(path, "wb") as fh:
-                    fh.write(data)
+                    fh.write(stored)
         except OSError:
             raise
         except Exception as exc:  # a plug-in's error: the storage, not the file
@@ -392,4 +397,14 @@ def _read_url(ref: str) -> bytes:
     except Exception as exc:  # a plug-in's error: the storage, not the file
         raise BlobError(f"{_safe(ref)}: cannot read ({type(exc).__name__}: {exc})") from exc
     match = _SHA_IN_NAME.search(urlsplit(ref).path)
+    if file_crypto.is_sealed(data):
+        if match is None:
+            raise BlobError(f"{_safe(ref)}: an encrypted original whose name is not its "
+                            "SHA-256")
+        try:
+            data = file_crypto.open_sealed(active_keyring(), data,
+                                           file_crypto.original_context(match.group(1)),
+                                           _safe(ref))
+        except (DecryptionError, KeyConfigError) as exc:
+            raise BlobError(str(exc)) from exc
     return _checked(ref, match.group(1), data) if match else data

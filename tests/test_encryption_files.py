@@ -655,3 +655,19 @@ def test_the_scan_finds_the_planted_values_without_a_key(tmp_path, monkeypatch, 
     for label in ("pdf id", "pdf name (utf-16-be)", "png name (utf-8)", "txt id",
                   "link name", "claim account", "recon id", "fixture name"):
         assert any(label in line for line in found), label
+
+
+def test_originals_under_an_fsspec_url_are_encrypted_too(tmp_path, use_key):
+    from backoffice.blobs import UrlStorage
+
+    use_key(f"k1:{KEY_A}")
+    storage = UrlStorage((tmp_path / "shared").as_uri() + "/")
+    data = _png(comment=ID_TXT)
+    sha = hashlib.sha256(data).hexdigest()
+    ref = storage.put(None, data, sha, "png")
+    raw = (tmp_path / "shared" / sha[:2] / f"{sha}.png").read_bytes()
+    assert file_crypto.is_sealed(raw) and ID_TXT.encode() not in raw
+    assert blobs.read(ref) == data
+    use_key(f"k2:{KEY_B}")  # the key it was sealed with is gone: a clear error
+    with pytest.raises(blobs.BlobError, match="k1"):
+        blobs.read(ref)
