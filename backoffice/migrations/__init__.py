@@ -190,12 +190,26 @@ def downgrade(engine: Engine, revision: str) -> SchemaChange:
 
 
 def prepare_schema(engine: Engine) -> SchemaChange:
-    """Bring the store to head; cheap when it is there already (one query, no lock)."""
-    with engine.connect() as conn:
-        at = _version(conn)
-    if at is not None and at == head():
-        return SchemaChange(at, at, "none")
-    return upgrade(engine, "head")
+    """Bring the store to head; cheap when it is there already (one query, no lock).
+
+    SQLite may answer "database is locked" at once, without its busy wait, when a new
+    file's first connections race (switching it to WAL): then it is tried again."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(8):
+        try:
+            with engine.connect() as conn:
+                at = _version(conn)
+            if at is not None and at == head():
+                return SchemaChange(at, at, "none")
+            return upgrade(engine, "head")
+        except OperationalError as exc:
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == 7:
+                raise
+            time.sleep(0.25 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def schema_drift(engine: Engine, metadata: MetaData | None = None) -> list[Any]:
