@@ -264,12 +264,23 @@ def test_without_four_eyes_one_reviewer_decides(store):
 # --- four eyes on a case -----------------------------------------------------------------
 
 
+def _case_in_review(engine, settings) -> int:
+    """A claim case whose bank card does not match the account: in review."""
+    from backoffice.cases import assess_case
+    from backoffice.store import CaseStatus
+
+    case_id = make_case(engine, f"C-{uuid.uuid4().hex[:6]}",
+                        {**PAGES, "bank_card": {**CARD, "card_number": "6222020200112233453"}})
+    assert assess_case(engine, case_id, settings, lookup=LOOKUP,
+                       today=TODAY).status is CaseStatus.IN_REVIEW
+    return case_id
+
+
 def test_a_case_override_waits_for_a_checker(store, tmp_path):
     from backoffice.cases import (
         CaseAction,
         CaseReview,
         apply_case_review,
-        assess_case,
         case_proposal_view,
         decide_case_proposal,
     )
@@ -277,10 +288,7 @@ def test_a_case_override_waits_for_a_checker(store, tmp_path):
 
     settings = Settings(data_dir=tmp_path / "var")
     keys = _team(store)
-    case_id = make_case(store, f"C-{uuid.uuid4().hex[:6]}",
-                        {**PAGES, "bank_card": {**CARD, "card_number": "6222020200112233453"}})
-    assert assess_case(store, case_id, settings, lookup=LOOKUP,
-                       today=TODAY).status is CaseStatus.IN_REVIEW
+    case_id = _case_in_review(store, settings)
     maker = _who(store, "both.zhao", keys)
     out = apply_case_review(store, str(case_id), CaseReview(
         decision=CaseAction.APPROVE, reviewer="both.zhao", override=True), settings,
@@ -394,16 +402,13 @@ def test_every_reveal_needs_a_reviewer_and_is_audited(cli_store):
 def test_erasure_clears_a_pending_case_proposal(store, tmp_path):
     """A correction waiting for a checker on a case holds the case's values: erasing the
     customer clears it like a page's own proposal."""
-    from backoffice.cases import CaseAction, CaseReview, apply_case_review, assess_case
+    from backoffice.cases import CaseAction, CaseReview, apply_case_review
     from backoffice.retention import erase_customer
-    from backoffice.store import CaseDocument, CaseStatus
+    from backoffice.store import CaseDocument
 
     settings = Settings(data_dir=tmp_path / "var")
     keys = _team(store)
-    case_id = make_case(store, f"C-{uuid.uuid4().hex[:6]}",
-                        {**PAGES, "bank_card": {**CARD, "card_number": "6222020200112233453"}})
-    assert assess_case(store, case_id, settings, lookup=LOOKUP,
-                       today=TODAY).status is CaseStatus.IN_REVIEW
+    case_id = _case_in_review(store, settings)
     with Session(store) as session:
         card_doc = next(d.id for d in session.exec(select(Document).join(
             CaseDocument, CaseDocument.document_id == Document.id).where(

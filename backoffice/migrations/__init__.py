@@ -198,7 +198,8 @@ def prepare_schema(engine: Engine) -> SchemaChange:
 
     from sqlalchemy.exc import OperationalError
 
-    for attempt in range(8):
+    attempt = 0
+    while True:
         try:
             with engine.connect() as conn:
                 at = _version(conn)
@@ -206,10 +207,10 @@ def prepare_schema(engine: Engine) -> SchemaChange:
                 return SchemaChange(at, at, "none")
             return upgrade(engine, "head")
         except OperationalError as exc:
-            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == 7:
+            attempt += 1
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == 8:
                 raise
-            time.sleep(0.25 * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(0.25 * attempt)
 
 
 def schema_drift(engine: Engine, metadata: MetaData | None = None) -> list[Any]:
