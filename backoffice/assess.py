@@ -40,6 +40,8 @@ CORROBORATED_BY: dict[str, tuple[str, ...]] = {
     "invoice.amount_words_match": ("total_amount", "total_amount_in_words"),
     "invoice.items_add_up": ("items", "total_amount"),
     "bank_card.luhn": ("card_number",),
+    # Luhn catches every single misread digit (a dropped one changes the length too).
+    "claim.account_number_luhn": ("account_number",),
 }
 
 

@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,10 @@ def main() -> int:
                         "ocr_confidence before calibration, corrected, correct, straight "
                         "through) as JSON Lines, e.g. to fit a calibration "
                         "(bench/fit_calibration.py)")
+    parser.add_argument("--reasons", action="store_true",
+                        help="print why each document that does not go straight through "
+                        "goes to a person (the route's reasons: field and rule names, "
+                        "never values), and a count of those reasons")
     args = parser.parse_args()
 
     truth = load_truth(args.fixtures / "truth.jsonl")
@@ -71,6 +75,7 @@ def main() -> int:
     pipe_t: dict[str, list[float]] = defaultdict(list)
     passes: dict[str, list[int]] = defaultdict(list)
     kept: list[tuple] = []  # (truth, reading, checks): routed again per target error
+    why: dict[str, list[str]] = {}  # the route's reasons of each document not approved
     for key, item in items:
         rel, page = split_key(key)
         data = (args.fixtures / rel).read_bytes()
@@ -94,6 +99,8 @@ def main() -> int:
         routes.add(item, reading.doc_type.value, assessments[page].decision.status,
                    reading.fields)
         kept.append((item, reading, assessments[page].checks))
+        if assessments[page].decision.status != "approved":
+            why[key] = [r.text for r in assessments[page].decision.reasons]
 
     print("\nField exact match per group (variant, or layout/variant)")
     print(f"{'variant':10} {'fields':>10} {'accuracy':>9} {'doc type':>9}")
@@ -128,7 +135,21 @@ def main() -> int:
     if args.misses:
         for miss in acc.misses:
             print("  miss", miss)
+    if args.reasons:
+        print_reasons(why)
     return 0
+
+
+def print_reasons(why: dict[str, list[str]]) -> None:
+    """Each document not approved with its route's reasons, then how often each reason
+    (its text up to the first colon, e.g. the field's name) occurs."""
+    print("\nWhy documents go to a person (route reasons)")
+    counts: Counter[str] = Counter()
+    for key, reasons in sorted(why.items()):
+        print(f"  {key}: " + " | ".join(reasons))
+        counts.update({r.split(":")[0] for r in reasons})
+    for reason, n in counts.most_common():
+        print(f"  {n:4}  {reason}")
 
 
 def _p(x: float | None, digits: int = 1) -> str:

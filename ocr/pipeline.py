@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
+from domain import gb11643
 from domain.models import (
     DocType,
     ExtractedField,
@@ -24,6 +25,7 @@ from domain.models import (
 from .calibration import calibrate_fields
 from .checkbox import relationship_from_boxes
 from .classify import classify_text
+from .comb import id_number_from_comb
 from .decode import DecodedPage, Limits, decode
 from .extract import extract
 from .preprocess import (
@@ -104,6 +106,14 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         ticked = relationship_from_boxes(prepared.image, lines)
         if ticked is not None:
             fields["relationship"] = ticked
+    number = fields.get("insured_id_number")
+    if (doc_type is DocType.CLAIM_FORM and number is not None
+            and not gb11643.is_valid(number.value or "") and isinstance(engine, StagedRecognizer)):
+        # No valid number read: it may be printed one digit per box, and the detector
+        # have cut it into pieces.
+        comb = id_number_from_comb(prepared.image, lines, engine.read_crops)
+        if comb is not None:
+            fields.update(calibrate_fields({"insured_id_number": comb}, doc_type))
     quality = assess_quality(image, prepared)
     if prepared.card_quad is None:
         ph, pw = prepared.image.shape[:2]

@@ -317,7 +317,7 @@ def assess_quality(original: np.ndarray, prepared: Prepared) -> QualityReport:
     colour_spread = float(np.mean(np.abs(b - g) + np.abs(g - r) + np.abs(r - b)) / 3)
     metrics = {
         "blur": _metric(blur, warn=120.0, fail=30.0, higher_is_worse=False),
-        "brightness": _brightness_metric(brightness),
+        "brightness": _brightness_metric(brightness, float(np.percentile(norm, 0.5))),
         "glare": _metric(glare, warn=0.005, fail=0.03, higher_is_worse=True),
         "black_and_white": QualityMetric(
             value=round(colour_spread, 3), threshold=2.0,
@@ -347,7 +347,8 @@ def _glare_fraction(img: np.ndarray) -> float:
     """Share of the document washed out by a reflection: sensor-clipped blobs inside it.
 
     White paper is bright too, so only clipped areas that do not touch the image edge
-    (the paper margin and a scanner bed do) and survive an opening count.
+    (the paper margin and a scanner bed do), survive an opening and outshine the paper
+    around them count.
     """
     h, w = img.shape[:2]
     if max(h, w) > 1000:  # the share of the area does not need full resolution
@@ -363,21 +364,51 @@ def _glare_fraction(img: np.ndarray) -> float:
         return 0.0
     mask = (floor >= 248).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
-    count, _labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     h, w = mask.shape
     area = 0
     for i in range(1, count):
         x, y, bw, bh, a = stats[i]
         if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
             continue
+        if _paper_around(floor, labels, i, (x, y, bw, bh)) >= GLARE_PAPER_WHITE:
+            # The paper around it is as white: a white cell of a form's rules in a
+            # brightly lit photo, not a reflection (which outshines the paper around it).
+            continue
         area += int(a)
     return area / float(h * w)
 
 
-def _brightness_metric(value: float) -> QualityMetric:
-    if value < 50 or value > 245:
+#: The paper around a clipped area at least this bright: the area is white paper too.
+GLARE_PAPER_WHITE = 244
+
+
+def _paper_around(floor: np.ndarray, labels: np.ndarray, i: int, box) -> float:
+    """The median brightness of the paper (not the ink) in a band 5 to 15 pixels
+    around component ``i`` of ``labels``."""
+    x, y, bw, bh = (int(v) for v in box)
+    H, W = floor.shape
+    X0, Y0, X1, Y1 = max(x - 25, 0), max(y - 25, 0), min(x + bw + 25, W), min(y + bh + 25, H)
+    blob = (labels[Y0:Y1, X0:X1] == i).astype(np.uint8)
+    ring = (cv2.dilate(blob, np.ones((31, 31), np.uint8)) > 0) & (
+        cv2.dilate(blob, np.ones((11, 11), np.uint8)) == 0)
+    paper = floor[Y0:Y1, X0:X1][ring]
+    paper = paper[paper > 150]
+    return float(np.median(paper)) if paper.size else 255.0
+
+
+#: Ink this dark or darker: a bright page is white paper, not an overexposed image.
+INK_DARK = 110
+
+
+def _brightness_metric(value: float, ink: float = 0.0) -> QualityMetric:
+    """The mean brightness, judged: too dark, or too bright when the ink is washed out
+    too (``ink``: the darkest half-percent's level; a sparse form scanned on white paper
+    is bright on average, its print still black)."""
+    washed = ink > INK_DARK
+    if value < 50 or (value > 245 and washed):
         verdict = "fail"
-    elif value < 80 or value > 235:
+    elif value < 80 or (value > 235 and washed):
         verdict = "warn"
     else:
         verdict = "ok"

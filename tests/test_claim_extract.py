@@ -231,3 +231,48 @@ def test_a_label_word_in_a_sentence_is_not_a_label():
              _line("伤病名称：犬咬伤", 50, 160)]
     assert _values(lines)["diagnosis"] == "犬咬伤"
     assert [f for _s, f, _l, _e in find_labels("就诊，诊断为犬咬伤，后至")] == []
+
+
+def test_two_stacked_labels_read_by_their_words_are_two_rows():
+    # 领款人 over 开户网点, neither in the label table, each with its value to its right:
+    # two rows, not the one label 领款人开户网点 (seen on a wide form, s816).
+    lines = [_line("银行卡号", 132, 1381, 55), _line("622909165531338147", 345, 1390, 37, 20),
+             _line("领款人", 153, 1449, 57), _line("司马妍燕", 341, 1449, 49),
+             _line("开户网点", 137, 1520, 48), _line("兴业银行上海虹口支行", 345, 1520, 43)]
+    got = _values(lines)
+    assert got["account_name"] == "司马妍燕"
+    assert got["bank_name"] == "兴业银行上海虹口支行"
+
+
+def test_a_digit_is_never_a_misread_label_character():
+    # 被保险人身份证号 over its number: the number's first digit is no misread 码.
+    lines = [_line("被保险人身份证号", 79, 416, 37), _line("542333195612256191", 87, 462, 31, 15)]
+    assert _values(lines)["insured_id_number"] == "542333195612256191"
+
+
+def test_a_label_read_whole_by_its_words_beats_a_misread_table_label():
+    # 收款人户名 is no misreading of 收款人姓名: with 领款人姓名 on the same form, the
+    # payee's name is then the claimant's.
+    assert match_label("收款人户名", fuzzy=True)[:2] == ("account_name", "收款人户名")
+    lines = [_line("领款人姓名", 754, 414, 45), _line("秦天超宏", 764, 459, 40),
+             _line("收款人户名", 758, 1096, 39), _line("秦天超宏", 768, 1136, 41)]
+    got = _values(lines)
+    assert got["claimant_name"] == "秦天超宏"
+    assert got["account_name"] == "秦天超宏"
+
+
+def test_a_value_under_its_label_in_the_right_column_of_two():
+    # Two columns whose rows do not line up: the bank's name under 开户银行 (right) sits
+    # level with 与被保人关系 (left), which has no value on its own line.
+    lines = [_line("开户银行：", 651, 418, 45), _line("与被保人关系：", 85, 442, 33),
+             _line("中国银行本溪桓仁支行", 672, 459, 31),
+             _line("□本人 □配偶 □父母 ☑子女", 98, 475, 38)]
+    got = _values(lines)
+    assert got["bank_name"] == "中国银行本溪桓仁支行"
+    assert got["relationship"] == "子女"
+
+
+def test_a_row_of_check_boxes_wrapped_onto_the_next_line():
+    lines = [_line("与出险人关系：", 129, 568, 33), _line("□本人 □父母 □配偶 □子女", 135, 605, 40),
+             _line("☑其他", 134, 645, 40)]
+    assert _values(lines)["relationship"] == "其他"

@@ -69,6 +69,23 @@ def test_quality_verdicts():
     assert assess_quality(glare, prepare(glare)).metrics["glare"].verdict in ("warn", "fail")
 
 
+def test_white_cells_of_a_brightly_lit_form_are_no_glare():
+    """A photographed form whose paper is nearly white: the cells inside its rules are
+    clipped white like a reflection, but the paper around them is as white (seen on 6 of
+    24 phone photos of wide forms, seed 816, each then sent to a person for "glare")."""
+    from ocr.preprocess import _glare_fraction
+
+    form = np.full((800, 600, 3), 244, np.uint8)
+    for top in range(100, 460, 120):  # rows of cells: whiter inside black rules
+        cv2.rectangle(form, (60, top), (540, top + 100), (20, 20, 20), 3)
+        form[top + 4:top + 97, 64:537] = 252
+    assert _glare_fraction(form) == 0.0
+    # A reflection on the same form under dimmer light outshines the paper around it.
+    dim = (form.astype(np.float32) * 0.85).astype(np.uint8)
+    cv2.circle(dim, (300, 600), 90, (255, 255, 255), -1)
+    assert _glare_fraction(dim) > 0.03
+
+
 
 def test_pale_page_on_a_pale_table_is_found():
     """A white form photographed on a light desk (generator seed 11, form 6, the grid
@@ -83,3 +100,14 @@ def test_pale_page_on_a_pale_table_is_found():
     want = np.array(photo.truth["page_quad"])
     deviation = min(np.abs(np.roll(quad, k, axis=0) - want).max() for k in range(4))
     assert deviation < 40, (quad, want)
+
+
+def test_a_bright_page_with_black_print_is_not_overexposed():
+    """A sparse form scanned on white paper averages above 245 (seed 816, form 7, sent to
+    a person for "brightness"); an overexposed image has its print washed out too."""
+    scan = np.full((800, 600, 3), 251, np.uint8)
+    cv2.putText(scan, "FORM 12345", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (10, 10, 10), 3)
+    assert assess_quality(scan, prepare(scan)).metrics["brightness"].verdict == "ok"
+    washed = np.full((800, 600, 3), 251, np.uint8)
+    cv2.putText(washed, "FORM 12345", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (200, 200, 200), 3)
+    assert assess_quality(washed, prepare(washed)).metrics["brightness"].verdict == "fail"

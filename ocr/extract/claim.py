@@ -22,7 +22,7 @@ from pathlib import Path
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
-from .normalise import CJK, fold_text, normalise
+from .normalise import CHECKED, CJK, UNCHECKED, fold_text, normalise
 
 IGNORE = "_ignore"
 # Labels that say "an amount" without saying which (申请金额, or a misread
@@ -123,6 +123,10 @@ def match_label(text: str, fuzzy: bool = False, words: bool = True
     if best is None:
         return exact if exact is not None or not words else label_by_words(text)
     span, hits = best
+    if words and (read := label_by_words(text)) is not None and read[2] >= span:
+        # A label read whole by its words (收款人户名) is no misreading of a table label
+        # one character away (收款人姓名).
+        return read
     fields = {f for f, _ in hits}
     if len(fields) > 1:
         # Only the two amounts share their long labels (申请金额（大写/小写）); the
@@ -238,8 +242,11 @@ def _fuzzy_prefix(label: str, text: str) -> int | None:
         if head[0] in label[:2] and head[-1] == label[-1] and _is_subsequence(head, label):
             return m
     # One character misread (被保验人姓名), never the first: long labels only.
+    # A digit or a Latin letter is never a misread label character: it starts the value
+    # (被保险人身份证号 + 5423...).
     if allowed and len(text) >= n and text[0] == label[0] and sum(
-            a != b for a, b in zip(text[:n], label, strict=True)) == 1:
+            a != b for a, b in zip(text[:n], label, strict=True)) == 1 and not any(
+            a != b and a.isascii() for a, b in zip(text[:n], label, strict=True)):
         return n
     return None
 
@@ -324,6 +331,7 @@ class _Anchor:
     label: str = ""
 
 
+_BOX_RE = re.compile(f"[{UNCHECKED}{CHECKED}]")
 _SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^第[一二三四五六七八九十]+部分")
 # A numbered heading (2.被保险人信息, 二、出险信息) is never a value.
 _NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}[.、．]|[（(]?[一二三四五六七八九十]+[)）、.])\s*[{CJK}]")
@@ -397,7 +405,7 @@ def _payee_as_claimant(anchors: list[_Anchor]) -> list[_Anchor]:
 def _two_rows(upper: _Line, lower: _Line, single, lines: list[_Line]) -> bool:
     """Two stacked labels that each fill their line and each have a value to their
     right (被保险人 | 颜福 over 证件号码 | ...) are two rows, not one wrapped label."""
-    other = match_label(lower.text)
+    other = match_label(lower.text, fuzzy=True)  # a label of the table or read by its words
     if single is None or other is None or single[2] < len(upper.text) or other[2] < len(lower.text):
         return False
 
@@ -490,8 +498,11 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     def owned(ln: _Line) -> bool:
         # A label that has its value after it on its own line (申请人：欧阳安彤) owns
         # nothing further right: the next column's lines need not line up with it.
+        # Not past this label, though: a line under this label's column, with this label
+        # between it and the other, is this label's (two columns whose rows do not line up).
         return any(a is not anchor and _same_row(a.end, ln) and a.x1 <= ln.x0 + 0.5 * a.end.h
-                   and not a.rest.strip("：: ") for a in anchors)
+                   and not a.rest.strip("：: ")
+                   and not (a.x1 <= anchor.x0 and ln.x0 < anchor.x1) for a in anchors)
 
     def nearest(ln: _Line) -> _Anchor:
         return max(row_labels, key=lambda a: min(a.x1, ln.x1) - max(a.x0, ln.x0))
@@ -511,5 +522,13 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         else:
             mine = [ln for ln in row if nearest(ln) is anchor]
         if mine:
-            yield "".join(ln.text for ln in mine), mine
+            text = "".join(ln.text for ln in mine)
+            yield text, mine
+            # A row of check boxes wrapped onto the next line (□本人 □父母 □配偶 □子女 /
+            # ☑其他): with no tick read on the first, the two rows together.
+            nxt = sorted((ln for ln in window if ln.y0 - max(m.y1 for m in mine) < 0.8 * h
+                          and ln.x0 >= min(m.x0 for m in mine) - h
+                          and ln.x0 <= max(m.x1 for m in mine)), key=lambda ln: ln.x0)
+            if nxt and _BOX_RE.search(text) and _BOX_RE.match(nxt[0].text):
+                yield text + "".join(ln.text for ln in nxt), mine + nxt
             return

@@ -62,15 +62,15 @@ _INSTITUTION_RE = re.compile("医院|卫生院|卫生室|卫生服务|中心|诊
 _SENTENCE_RE = re.compile("[。；;！？]|[，,].*[，,。]")
 
 # How the recogniser reads check boxes: empty ones, and ticked or filled ones.
-_UNCHECKED = "□☐口"
-_CHECKED = "☑☒✓✔√■▣区団团図"
+UNCHECKED = "□☐口"
+CHECKED = "☑☒✓✔√■▣区団团図"
 
 
 def _option_marks(text: str, options: tuple[str, ...]) -> list[tuple[str, str]]:
     """(mark, option) for each option printed in a row of check boxes; mark is the box
     glyph read just before the option ("" when none was read)."""
     words = "|".join(sorted(options, key=len, reverse=True))
-    return re.findall(rf"([{_UNCHECKED}{_CHECKED}]?)\s*({words})", text)
+    return re.findall(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})", text)
 
 
 def checked_option(text: str, options: tuple[str, ...]) -> str | None:
@@ -90,7 +90,7 @@ def checked_option(text: str, options: tuple[str, ...]) -> str | None:
     marks = _option_marks(text, options)
     if len(marks) < 2:
         return None
-    ticked = [opt for mark, opt in marks if mark and mark in _CHECKED]
+    ticked = [opt for mark, opt in marks if mark and mark in CHECKED]
     if ticked:
         return ticked[0] if len(set(ticked)) == 1 else None
     bare = [opt for mark, opt in marks if not mark]

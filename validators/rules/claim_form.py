@@ -251,21 +251,27 @@ def account_number_luhn(fields: Fields, ctx: RuleContext) -> CheckResult:
 @rule(
     "claim.account_name_matches_claimant",
     doc_types={CLAIM_FORM},
-    reads=("account_name", "claimant_name"),
+    reads=("account_name", "claimant_name", "insured_name"),
     severity=Severity.WARNING,
     examples=[
         Example(CLAIM, True),
+        Example({**CLAIM, "relationship": "子女", "claimant_name": "王建国"}, True,
+                note="paid to the insured, claimed by a child"),
         Example({**CLAIM, "account_name": "王建国"}, False, note="paid to a third party"),
     ],
 )
 def account_name_matches_claimant(fields: Fields, ctx: RuleContext) -> CheckResult:
-    """The bank account is in the claimant's name."""
+    """The bank account is in the claimant's name, or the insured's (whose benefit it is):
+    never a third party's."""
     account_name, claimant = text(fields, "account_name"), text(fields, "claimant_name")
     if account_name is None or claimant is None:
         return skipped("account_name or claimant_name is missing")
     if same_name(account_name, claimant):
         return passed()
-    return failed("the account holder is not the claimant")
+    insured = text(fields, "insured_name")
+    if insured is not None and same_name(account_name, insured):
+        return passed(holder="insured")
+    return failed("the account holder is neither the claimant nor the insured")
 
 
 @rule(
