@@ -276,3 +276,37 @@ def test_a_row_of_check_boxes_wrapped_onto_the_next_line():
     lines = [_line("与出险人关系：", 129, 568, 33), _line("□本人 □父母 □配偶 □子女", 135, 605, 40),
              _line("☑其他", 134, 645, 40)]
     assert _values(lines)["relationship"] == "其他"
+
+
+def test_a_section_heading_starts_no_wrapped_label():
+    # 领款人账户信息 over 开户网点: a heading, then a label with its value (s817, form 1).
+    lines = [_line("领款人账户信息", 101, 1131, 42), _line("开户网点:", 125, 1195, 38),
+             _line("中国民生银行哈密分行", 330, 1195, 36), _line("领款人:", 127, 1244, 39),
+             _line("阿布都", 330, 1244, 39)]
+    got = _values(lines)
+    assert got["bank_name"] == "中国民生银行哈密分行"
+    assert got["account_name"] == "阿布都"
+
+
+def test_labels_with_a_value_between_them_are_two_labels():
+    # 领款人 / its value / 开户行名称, each label over its value (a one-column form, s817
+    # form 10): not the label 领款人开户行名称.
+    lines = [_line("领款人", 166, 1050, 49), _line("倪诗博", 170, 1096, 55),
+             _line("开户行名称", 166, 1156, 46), _line("中国农业银行阿克陶支行", 177, 1204, 50)]
+    got = _values(lines)
+    assert got["account_name"] == "倪诗博"
+    assert got["bank_name"] == "中国农业银行阿克陶支行"
+
+
+def test_two_cells_values_run_together_are_cut_at_the_space():
+    # Under 治疗医院 | 医院诊断 | 出险日期 the detector read the diagnosis and the date as
+    # one line (s817, form 9, a grid).
+    lines = [_line("治疗医院:", 267, 617, 43), _line("医院诊断:", 668, 619, 39),
+             _line("出险日期:", 932, 619, 39),
+             _line("湘西土家族苗族自治州中心医院", 81, 669, 40, 27),
+             OcrLine(text="左手掌软组织挫裂伤 2025/04/06", confidence=0.98,
+                     polygon=[(607, 667), (1026, 667), (1026, 713), (607, 713)])]
+    got = _values(lines)
+    assert got["hospital"] == "湘西土家族苗族自治州中心医院"
+    assert got["diagnosis"] == "左手掌软组织挫裂伤"
+    assert got["accident_date"] == "2025-04-06"

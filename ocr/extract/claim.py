@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 from domain.models import ExtractedField, OcrLine
@@ -348,13 +349,19 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
         if _SECTION_RE.match(ln.text):
             continue  # a section heading such as （二）被保险人资料
         single = match_label(ln.text, fuzzy=True)
-        # A label wrapped over two lines in a narrow cell: 被保险人 / 身份证号：
+        # A label wrapped over two lines in a narrow cell: 被保险人 / 身份证号：. A
+        # section heading (领款人账户信息) starts none: the label under it is its own.
         wrapped = None
+        heading = ln.text.endswith(tuple(_HEADING_TAILS))
         for j, other in enumerate(lines):
+            if heading:
+                break
             if j == i or j in used or not (-0.45 * ln.h < other.y0 - ln.y1 < 1.2 * ln.h):
                 continue
             if abs(other.x0 - ln.x0) > 1.5 * ln.h:
                 continue
+            if _between(ln, other, lines):
+                continue  # a value between them (领款人 / 倪诗博 / 开户行名称): two labels
             # A label read by its words wraps only when its first line starts as one:
             # otherwise a value would join the label under it (周博 + 就医医院：).
             hit = match_label(ln.text + other.text, fuzzy=True,
@@ -402,6 +409,14 @@ def _payee_as_claimant(anchors: list[_Anchor]) -> list[_Anchor]:
     return anchors
 
 
+def _between(upper: _Line, lower: _Line, lines: list[_Line]) -> bool:
+    """Whether another line sits between two stacked lines, across their column."""
+    x0, x1 = min(upper.x0, lower.x0), max(upper.x1, lower.x1)
+    return any(upper.cy < ln.cy < lower.cy and ln.y0 >= upper.y1 - 0.3 * upper.h
+               and ln.y1 <= lower.y0 + 0.3 * lower.h and min(ln.x1, x1) - max(ln.x0, x0) > 0
+               for ln in lines if ln is not upper and ln is not lower)
+
+
 def _two_rows(upper: _Line, lower: _Line, single, lines: list[_Line]) -> bool:
     """Two stacked labels that each fill their line and each have a value to their
     right (被保险人 | 颜福 over 证件号码 | ...) are two rows, not one wrapped label."""
@@ -428,6 +443,35 @@ def _split_at_labels(ln: _Line) -> list[_Line]:
         if ln.text[a:b].strip():
             pieces.append(_Line(ln.line, ln.text[a:b], ln.x0 + a * width, ln.y0,
                                 ln.x0 + b * width, ln.y1))
+    return pieces
+
+
+def _split_under_labels(ln: _Line, labels: list[_Anchor]) -> list[_Line]:
+    """A line that spans the columns of two or more labels of the row above, cut at
+    the spaces in it where the cut falls between those columns; else the line itself."""
+    under = [a for a in labels if min(a.x1, ln.x1) - max(a.x0, ln.x0) > 0.3 * (a.x1 - a.x0)]
+    raw = ln.line.text.strip()  # the spaces as read (the normal form drops them)
+    if len(under) < 2 or " " not in raw or fold_text(raw) != ln.text:
+        return [ln]
+    # where each character sits: a CJK character is about twice as wide as a digit
+    weights = [1.0 if re.match(f"[{CJK}]", ch) else 0.55 for ch in raw]
+    scale = (ln.x1 - ln.x0) / max(sum(weights), 1e-6)
+    pieces, start, x = [], 0, ln.x0
+    edges = [x]
+    for w in weights:
+        x += w * scale
+        edges.append(x)
+    for m in re.finditer(r"\s+", raw):
+        cut = edges[m.start()]
+        if any(a.x1 <= cut + 0.5 * ln.h and b.x0 >= cut - 0.5 * ln.h
+               for a, b in pairwise(sorted(under, key=lambda a: a.x0))):
+            if raw[start:m.start()].strip():
+                pieces.append(_Line(ln.line, fold_text(raw[start:m.start()]), edges[start],
+                                    ln.y0, edges[m.start()], ln.y1))
+            start = m.end()
+    if not pieces:
+        return [ln]
+    pieces.append(_Line(ln.line, fold_text(raw[start:]), edges[start], ln.y0, ln.x1, ln.y1))
     return pieces
 
 
@@ -517,6 +561,9 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
         taken = {id(ln) for ln in row}
         window = [ln for ln in window if id(ln) not in taken]
+        # Two cells' values the detector ran together (左手掌软组织挫裂伤 2025/04/06,
+        # under 医院诊断 and 出险日期): cut at the space between them.
+        row = [piece for ln in row for piece in _split_under_labels(ln, row_labels)]
         if len(row) == len(row_labels):
             mine = [row[next(i for i, a in enumerate(row_labels) if a is anchor)]]
         else:
