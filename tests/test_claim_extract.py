@@ -310,3 +310,15 @@ def test_two_cells_values_run_together_are_cut_at_the_space():
     assert got["hospital"] == "湘西土家族苗族自治州中心医院"
     assert got["diagnosis"] == "左手掌软组织挫裂伤"
     assert got["accident_date"] == "2025-04-06"
+
+
+def test_a_value_box_that_shares_the_colon_with_its_label():
+    # 大写金额： and ：玖佰捌拾壹元整 overlap by the colon both boxes hold; the row runs on
+    # into the next column's value (s817, a tilted phone photo).
+    lines = [OcrLine(text="大写金额：", confidence=0.92,
+                     polygon=[(300, 1238), (405, 1238), (405, 1276), (300, 1276)]),
+             OcrLine(text="：玖佰捌拾壹元整", confidence=0.94,
+                     polygon=[(387, 1247), (558, 1247), (558, 1299), (387, 1299)]),
+             OcrLine(text="6217685281083828", confidence=0.99,
+                     polygon=[(741, 1250), (912, 1250), (912, 1290), (741, 1290)])]
+    assert _values(lines)["claim_amount_in_words"] == "玖佰捌拾壹元整"

@@ -523,13 +523,16 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     # To the right on the same row, up to the next label on that row.
     next_label_x = min((a.x0 for a in anchors if a is not anchor and a.x0 > anchor.x1
                         and _same_row(a.end, anchor.end)), default=float("inf"))
-    # A value box may start a little inside the label's (boxes touch when they sit close).
+    # A value box may start a little inside the label's (boxes touch when they sit close;
+    # more when the two boxes share the colon between them: 大写金额： / ：玖佰捌拾壹元整).
     right = [ln for ln in items if id(ln) not in label_lines
-             and ln.x0 >= anchor.x1 - 0.4 * anchor.end.h
+             and ln.x0 >= anchor.x1 - (1.0 if ln.text[:1] in "：:" else 0.4) * anchor.end.h
              and ln.x0 < next_label_x and _same_row(ln, anchor.end)]
     right.sort(key=lambda ln: ln.x0)
     if right:
         yield "".join(ln.text for ln in right), right
+        if len(right) > 1:  # the nearest alone, when the row runs on into another value
+            yield right[0].text, right[:1]
     # Below: the first row of lines under the label's row that holds this label's value.
     # A row with as many lines as the label row has labels is read cell by cell, in
     # order (a grid's value row under its label row, whatever the alignment); otherwise
