@@ -20,6 +20,7 @@ only on the row of the insured's ID-number label; it says how it was read.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from domain.models import ExtractedField, OcrLine
 
 from .extract.claim import match_label
 from .extract.normalise import fold_text, normalise
+from .layout import text_skew
 
 NOTE = "read again as one line across the boxes of its comb"
 _FRAGMENT = re.compile(r"^[0-9Xx]{1,8}$")
@@ -127,9 +129,18 @@ def id_number_from_comb(image: np.ndarray, lines: list[OcrLine],
     """The insured's ID number read across its comb of boxes (``read``: a recogniser of
     line crops, e.g. ``OcrEngine.read_crops``), or None when the page has no such comb
     or its reading is not a valid number."""
+    angle = text_skew(lines)
+    back = None
+    if abs(angle) > math.radians(0.5):
+        # a photo's rows are not level: level them (the comb's walls are then upright)
+        h, w = image.shape[:2]
+        turn = cv2.getRotationMatrix2D((w / 2, h / 2), math.degrees(angle), 1.0)
+        image = cv2.warpAffine(image, turn, (w, h), flags=cv2.INTER_LINEAR,
+                               borderValue=(255, 255, 255))
+        lines = [ln.model_copy(update={"polygon": _moved(ln.polygon, turn)}) for ln in lines]
+        back = cv2.invertAffineTransform(turn)
     boxes = [(ln, _box(ln)) for ln in lines]
-    labels = [b for ln, b in boxes
-              if (hit := match_label(fold_text(ln.text), fuzzy=True)) and hit[0] == "insured_id_number"]
+    labels = [b for ln, b in boxes if _id_label(fold_text(ln.text))]
     fragments = [(ln, b) for ln, b in boxes if _FRAGMENT.match(ln.text.replace(" ", ""))]
     for label in labels:
         row = sorted(((ln, b) for ln, b in fragments if b[0] > label[0] and _same_row(b, label)),
@@ -153,7 +164,28 @@ def id_number_from_comb(image: np.ndarray, lines: list[OcrLine],
             continue
         polygon = [(float(walls[0]), float(Y0)), (float(walls[-1]), float(Y0)),
                    (float(walls[-1]), float(Y1)), (float(walls[0]), float(Y1))]
+        if back is not None:
+            polygon = _moved(polygon, back)
         return ExtractedField(value=value, confidence=round(float(score), 4), boxes=[polygon],
                               raw=text, corrections=[NOTE])
     return None
 
+
+#: Words of an ID-number label, also on the second line of a wrapped one (被保险人身 /
+#: 份证号：).
+_ID_WORDS = ("身份证", "份证号", "证件号", "证号")
+
+
+def _id_label(text: str) -> bool:
+    """Whether a line is (part of) the insured's ID-number label: the label table's, or
+    a piece of a wrapped label holding its words, never another person's (申请人身份证号)."""
+    hit = match_label(text, fuzzy=True)
+    if hit is not None:
+        return hit[0] == "insured_id_number"
+    return len(text) <= 12 and any(w in text for w in _ID_WORDS)
+
+
+def _moved(polygon, matrix: np.ndarray) -> list[tuple[float, float]]:
+    pts = np.asarray(polygon, np.float64)
+    out = pts @ matrix[:, :2].T + matrix[:, 2]
+    return [(float(x), float(y)) for x, y in out]

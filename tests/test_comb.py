@@ -86,3 +86,29 @@ def test_a_table_form_with_its_id_number_in_boxes_reads_the_number(ocr_engine, t
     field = reading.fields["insured_id_number"]
     assert field.value == truth["fields"]["insured_id_number"]
     assert NOTE in field.corrections
+
+
+def test_a_comb_on_a_tilted_photo_is_levelled_first():
+    page = _comb_page("110117200612316773")
+    page = np.pad(page, ((150, 150), (0, 0), (0, 0)), constant_values=255)
+    label = [(120, 172), (250, 172), (250, 208), (120, 208)]
+    pieces = [[(330, 175), (420, 175), (420, 205), (330, 205)],
+              [(450, 175), (470, 175), (470, 205), (450, 205)],
+              [(480, 175), (530, 175), (530, 205), (480, 205)],
+              [(560, 175), (650, 175), (650, 205), (560, 205)]]
+    h, w = page.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), -6.0, 1.0)  # 6 degrees down to the right
+    tilted = cv2.warpAffine(page, turn, (w, h), borderValue=(255, 255, 255))
+
+    def moved(poly):
+        pts = np.asarray(poly, np.float64) @ turn[:, :2].T + turn[:, 2]
+        return [(float(x), float(y)) for x, y in pts]
+
+    lines = [OcrLine(text="证件号码：", confidence=0.99, polygon=moved(label))]
+    lines += [OcrLine(text=t, confidence=0.99, polygon=moved(p))
+              for t, p in zip(("1101", "7", "20", "0612"), pieces, strict=True)]
+    got = id_number_from_comb(tilted, lines, lambda crops: [("110117200612316773", 0.99)] * len(crops))
+    assert got is not None and got.value == "110117200612316773"
+    # the box it reports is on the tilted page: around the comb's middle
+    xs = [x for x, _y in got.boxes[0]]
+    assert min(xs) < 320 and max(xs) > 800
