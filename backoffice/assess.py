@@ -95,9 +95,12 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
     with ``target_error``, the page's expected field error against it
     (:func:`expected_error_reasons`). A flagged risk signal sends the document to a
     person or rejects it, by its action in ``risk_actions``."""
-    if doc_type is DocType.UNKNOWN:
-        return RouteDecision(status="rejected", reasons=[RouteReason(text=NOT_A_DOCUMENT)])
     rejecting, reasons = risk_reasons(risk, risk_actions)
+    if doc_type is DocType.UNKNOWN:
+        # Rejected whatever its signals say; a copied or re-photographed card the reading
+        # could not make out still says so (ocr/risk.py judges such a card by its outline).
+        return RouteDecision(status="rejected",
+                             reasons=[RouteReason(text=NOT_A_DOCUMENT), *rejecting, *reasons])
     vouched = {field for check in checks if check.passed
                for field in CORROBORATED_BY.get(check.rule, ())}
     optional = OPTIONAL_FIELDS.get(doc_type, frozenset())

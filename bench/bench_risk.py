@@ -12,6 +12,12 @@ computed on the type the page was classified as, as in production.
 
     python bench/bench_risk.py --fixtures var/risk/train-s11 --fit ocr/risk_model.json
 
+    python bench/bench_risk.py --fixtures var/bench/risk-s7301 --negatives fixtures/claims \
+        --negatives fixtures/bankcards --negatives fixtures/bad
+
+adds the flags raised on pages that are no ID card at all (every image file under each
+folder, by the type it was read as): none of them should be a photocopy or a recapture.
+
 fits the model of each modelled signal (boosted decision stumps) on a training set (no OCR needed: the
 features do not depend on the type) and writes it. Fit and report on different seeds.
 """
@@ -317,6 +323,7 @@ def bench(folder: Path, timing: int) -> None:
             sel = [r for t, r in temps if t["tier"] == tier]
             got = sum(1 for r in sel if r.doc_type is DocType.ID_CARD_TEMPORARY)
             print(f"  {tier}: {got}/{len(sel)}")
+    _unknown_pages(results)
     fronts = [(t, r) for t, r in genuine if t["side"] == "front"]
     crops = sum(1 for _, r in fronts if r.portrait_jpeg)
     print(f"Portrait cropped on genuine fronts: {crops}/{len(fronts)}.\n")
@@ -327,6 +334,58 @@ def bench(folder: Path, timing: int) -> None:
           f" (risk share {statistics.median(ms) / statistics.median(total):.1%}).")
     if timing:
         _timing(folder, genuine[:timing], engine)
+
+
+def _unknown_pages(results) -> None:
+    """The pages read as ``unknown``: judged as a card by their outline or not assessed,
+    and what that caught (photocopy, recapture) or raised on genuine cards."""
+    unknown = [(t, r) for t, r in results if r.doc_type is DocType.UNKNOWN]
+    judged = [(t, r) for t, r in unknown if r.risk and not r.risk.signals["photocopy"]
+              .reason.startswith("not assessed")]
+    parts = []
+    for signal in ("photocopy", "recapture"):
+        pos = [(t, r) for t, r in unknown if t["signals"][signal]]
+        hit = sum(1 for _, r in pos if r.risk.signals[signal].flagged)
+        wrong = sum(1 for t, r in unknown if not t["signals"][signal]
+                    and r.risk.signals[signal].flagged)
+        parts.append(f"{signal} {hit}/{len(pos)} caught, {wrong} false")
+    genuine = sum(1 for t, r in unknown if t["kind"] == "genuine")
+    print(f"Pages read as unknown: {len(unknown)} ({genuine} genuine); judged as a card by "
+          f"their outline: {len(judged)}; {'; '.join(parts)}.")
+
+
+def negatives(folders: list[Path]) -> None:
+    """Flags raised on pages that are no ID card (claim forms, invoices, bank cards, bad
+    files), by the type each was read as; a file that does not decode is skipped."""
+    from backoffice.runtime import get_recognizer
+    from backoffice.settings import apply_environment
+    from ocr.decode import DecodeError
+    from ocr.pipeline import read_page
+
+    engine = get_recognizer(apply_environment())
+    print("| pages (no ID card) | read as | images | judged as a card | photocopy flagged "
+          "| recapture flagged |")
+    print("|---|---|---:|---:|---:|---:|")
+    for folder in folders:
+        rows: dict[str, list[int]] = {}
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix.lower() in {".json", ".jsonl", ".md", ".csv"}:
+                continue
+            try:
+                image = decode(path.read_bytes(), Limits())[0].image
+            except (DecodeError, ValueError, OSError):
+                continue
+            r = read_page(image, engine)
+            row = rows.setdefault(r.doc_type.value, [0, 0, 0, 0])
+            row[0] += 1
+            if r.doc_type is DocType.UNKNOWN and r.risk and not r.risk.signals[
+                    "photocopy"].reason.startswith("not assessed"):
+                row[1] += 1
+            row[2] += bool(r.risk and r.risk.signals["photocopy"].flagged)
+            row[3] += bool(r.risk and r.risk.signals["recapture"].flagged)
+        for doc_type, (n, judged, copy, screen) in sorted(rows.items()):
+            print(f"| {folder} | {doc_type} | {n} | {judged} | {copy} | {screen} |")
+    print()
 
 
 def _timing(folder: Path, sample, engine) -> None:
@@ -370,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --fit: keep the measured features in this JSON file")
     parser.add_argument("--note", default="",
                         help="with --fit: how the sets were made, recorded in the model file")
+    parser.add_argument("--negatives", type=Path, action="append", default=[],
+                        help="a folder of pages that are no ID card (repeatable): the flags "
+                        "raised on them, after the benchmark")
     parser.add_argument("--timing-only", action="store_true",
                         help="only the end-to-end timing with and without risk")
     parser.add_argument("--timing", type=int, default=30,
@@ -390,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         _timing_only(args.fixtures[0], args.timing)
         return 0
     bench(args.fixtures[0], args.timing)
+    if args.negatives:
+        print()
+        negatives(args.negatives)
     return 0
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from domain.models import DocType, Polygon, RiskReport, RiskSignal
 
-from .preprocess import Prepared
+from .preprocess import ID_CARD_ASPECT, Prepared, order_quad, rectify
 
 MODEL_FILE = Path(__file__).with_name("risk_model.json")
 #: Signals scored by the logistic model; portrait and temporary_id are decided directly.
@@ -42,6 +42,25 @@ ID_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_BACK, DocType.ID_CARD_TEMPORA
 FACE_TYPES = {DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY}
 #: The document types the signals' models were fitted on.
 MODELLED_TYPES = ID_TYPES | {DocType.CLAIM_FORM}
+#: An unrecognised page is judged as a card (photocopy and recapture, by the ID card's
+#: models) when it shows a card's outline: long side over short side within this of an
+#: ID card's 85.6/54 (a bank card has the same proportions; its read text, when there
+#: is some, keeps it out: ``OTHER_TYPE_TEXT``).
+CARD_OUTLINE_ASPECT = 0.15
+#: A frame with no card edge in it is itself the card (a scan cropped to it) when its
+#: proportions are this close to an ID card's (a camera's 3:2 and 4:3 stay out) and its
+#: read text has some of an ID card's words (an invoice or a bank card scanned to its
+#: edges has a card's proportions too).
+CARD_FRAME_ASPECT = 0.08
+#: The least classifier score of an ID card's side that counts as some of its words.
+ID_TEXT = 0.1
+#: An unrecognised page whose OCR text scores at least this for another type (two of a
+#: claim form's words, an invoice's strong word or two weak ones, a UnionPay mark or a
+#: card product) is not judged as an ID card.
+OTHER_TYPE_TEXT = {DocType.CLAIM_FORM: 0.14, DocType.MEDICAL_INVOICE: 0.16,
+                   DocType.BANK_CARD: 0.25}
+#: The signals scored on an unrecognised page that shows a card.
+UNKNOWN_CARD_SIGNALS = ("photocopy", "recapture")
 
 
 @dataclass
@@ -501,6 +520,106 @@ def _neighbour_support(grid: np.ndarray) -> np.ndarray:
     return np.minimum(grid, neigh)
 
 
+# --------------------------------------------------------------------------- card outline
+
+
+def _aspect(quad: np.ndarray) -> float:
+    q = order_quad(quad)
+    width = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    height = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    return float(max(width, height) / max(min(width, height), 1.0))
+
+
+def card_outline(original: np.ndarray, prepared: Prepared, frame_is_card: bool = False
+                 ) -> tuple[np.ndarray | None, str]:
+    """A card's outline in the page (4x2, original pixels) and how it was found, or None.
+
+    The document edge the preprocessing found, when it has an ID card's proportions;
+    else a light rectangle of those proportions anywhere in the frame, holes included
+    (the preprocessing keeps only outermost contours: a card shown on a screen lies in
+    a hole of the light table around the screen's dark bezel). The rectangle must fill
+    its rotated bounding box (a card's straight edges, not a cluttered region), cover
+    8-95% of the frame and keep off the frame's edge. Failing both, with
+    ``frame_is_card``, the frame itself when no document edge was found in it and it
+    has a card's proportions (a scan cropped to the card)."""
+    if prepared.card_quad is not None:
+        q = np.asarray(prepared.card_quad, np.float64)
+        if abs(_aspect(q) - ID_CARD_ASPECT) <= CARD_OUTLINE_ASPECT:
+            return order_quad(q), "the document edge has an ID card's proportions"
+    h, w = original.shape[:2]
+    scale = min(1.0, 640.0 / max(h, w))
+    small = cv2.resize(original, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA) if scale < 1 else original
+    sh, sw = small.shape[:2]
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    gray = cv2.GaussianBlur(gray.astype(np.uint8), (5, 5), 0)
+    _, light = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    light = cv2.morphologyEx(light, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(light, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    frame = float(sh * sw)
+    best: tuple[float, np.ndarray, float] | None = None
+    for contour in contours:
+        area = cv2.contourArea(contour)
+        if not 0.08 * frame <= area <= 0.95 * frame:
+            continue
+        rect = cv2.minAreaRect(contour)
+        rw, rh = rect[1]
+        if min(rw, rh) < 1:
+            continue
+        aspect = max(rw, rh) / min(rw, rh)
+        if area / (rw * rh) < 0.88 or abs(aspect - ID_CARD_ASPECT) > CARD_OUTLINE_ASPECT:
+            continue
+        quad = cv2.boxPoints(rect)
+        mx, my = 0.02 * sw, 0.02 * sh
+        if sum(1 for x, y in quad if x < mx or y < my or x > sw - mx or y > sh - my) >= 2:
+            continue
+        if best is None or area > best[0]:
+            best = (area, quad, aspect)
+    if best is None:
+        aspect = max(h, w) / max(min(h, w), 1)
+        if (frame_is_card and prepared.card_quad is None
+                and abs(aspect - ID_CARD_ASPECT) <= CARD_FRAME_ASPECT):
+            return (np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64),
+                    f"the frame has an ID card's proportions ({aspect:.2f})")
+        return None, "no card outline in the image"
+    return (order_quad(np.asarray(best[1], np.float64) / scale),
+            f"a light rectangle of an ID card's proportions ({best[2]:.2f})")
+
+
+def _text_hints(lines: list | None) -> tuple[str, str, bool]:
+    """What the OCR lines of an unrecognised page say: the other document type they point
+    to ("" when none), the side of an ID card they lean to ("front" unless the back's
+    words outscore the front's) and whether they have some of an ID card's words."""
+    if not lines:
+        return "", "front", False
+    from .classify import classify_text
+
+    _, scores = classify_text(lines)
+    front = scores.get(DocType.ID_CARD_FRONT.value, 0.0)
+    back = scores.get(DocType.ID_CARD_BACK.value, 0.0)
+    side = "back" if back > front else "front"
+    for other, least in OTHER_TYPE_TEXT.items():
+        if scores.get(other.value, 0.0) >= least:
+            return other.value.replace("_", " "), side, False
+    return "", side, max(front, back) >= ID_TEXT
+
+
+def _card_prepared(original: np.ndarray, prepared: Prepared, quad: np.ndarray) -> Prepared:
+    """The page rectified to the card of ``quad``, landscape. The frame itself (no
+    document edge found) is measured as it is, as the models saw cropped scans."""
+    h, w = original.shape[:2]
+    frame = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    if (prepared.card_quad is None and np.allclose(quad, frame)) or (
+            prepared.card_quad is not None
+            and np.allclose(order_quad(prepared.card_quad), quad)):
+        card = prepared
+    else:
+        warped, back = rectify(original, quad)
+        card = Prepared(image=warped, to_original=back, card_quad=quad)
+    h, w = card.image.shape[:2]
+    return card.rotated(1) if h > w else card
+
+
 # --------------------------------------------------------------------------- text geometry
 
 #: The labels of an ID front's rows, as the recogniser reads them.
@@ -698,9 +817,29 @@ def _tamper_region(measured: Measured) -> Polygon | None:
 def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
                 model: dict | None = None, lines: list | None = None
                 ) -> tuple[RiskReport, Portrait | None]:
-    """The risk report of a page whose type is known, and the portrait of an ID front."""
+    """The risk report of a page, and the portrait of an ID front.
+
+    A page of a modelled type is judged as that type. An unrecognised page (``unknown``:
+    a copied or re-photographed card whose text the OCR could not read well is one) is
+    judged as an ID card for photocopy and recapture when it shows a card's outline
+    (:func:`card_outline`), measured on that card (a front, unless its read text leans
+    to the back's words); without one it is not assessed."""
     start = time.perf_counter()
     model = model or load_model()
+    outline_note = ""
+    side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
+    if doc_type is DocType.UNKNOWN:
+        other, side, id_text = _text_hints(lines)
+        quad, outline_note = card_outline(original, prepared, frame_is_card=id_text)
+        if quad is not None and other:
+            quad, outline_note = None, f"its text reads as a {other}, not an ID card"
+        if quad is None:
+            signals = {name: RiskSignal(
+                score=0.0, flagged=False,
+                reason=f"not assessed: not a recognised document and {outline_note}")
+                for name in MODELLED}
+            return _report(signals, doc_type, start), None
+        prepared = _card_prepared(original, prepared, quad)
     measured = measure(original, prepared)
     f = measured.features
     if lines is not None and doc_type is DocType.ID_CARD_FRONT:
@@ -709,16 +848,21 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
         f["text_geometry"], odd = text_geometry(lines)
         if odd is not None:
             measured.regions["text_geometry"] = prepared.map_polygon(odd)
-    side = "back" if doc_type is DocType.ID_CARD_BACK else "front"
     signals: dict[str, RiskSignal] = {}
     for name in MODELLED:
-        if doc_type not in MODELLED_TYPES:
+        if doc_type is DocType.UNKNOWN and name not in UNKNOWN_CARD_SIGNALS:
+            signals[name] = RiskSignal(
+                score=0.0, flagged=False,
+                reason="not assessed: not a recognised document (a card's outline is "
+                       "judged for photocopy and recapture only)")
+            continue
+        if doc_type not in MODELLED_TYPES and doc_type is not DocType.UNKNOWN:
             # The models were fitted on ID cards and claim forms only: an invoice's seal
             # and a bank card's printed picture are not a screen's pixel grid.
             signals[name] = RiskSignal(score=0.0, flagged=False,
                                        reason="not assessed: no model for this document type")
             continue
-        if name in CARD_ONLY and doc_type not in ID_TYPES:
+        if name in CARD_ONLY and doc_type not in ID_TYPES | {DocType.UNKNOWN}:
             # A paper form is printed in black on white: colour says nothing of a copy,
             # and its blank paper is as smooth as a painted-over field.
             signals[name] = RiskSignal(score=0.0, flagged=False,
@@ -729,6 +873,9 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
         p = score(m, f)
         flagged = p >= m["threshold"]
         reason = f"{_WHAT[name] if flagged else _CLEAR[name]}: {_WHY[name](f)}"
+        if doc_type is DocType.UNKNOWN:
+            reason += (f" (not a recognised document; judged as an ID card {side}: "
+                       f"{outline_note})")
         region = None
         if name == "tampering" and flagged:
             region = _tamper_region(measured)
@@ -747,10 +894,14 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
             reason=(f"no face region where the photo belongs ({portrait.how})" if missing
                     else f"portrait found: {portrait.how}"),
             region=portrait.region)
+    return _report(signals, doc_type, start), portrait
+
+
+def _report(signals: dict[str, RiskSignal], doc_type: DocType, start: float) -> RiskReport:
+    """The report with the temporary card's signal, and what it cost."""
     temporary = doc_type is DocType.ID_CARD_TEMPORARY
     signals["temporary_id"] = RiskSignal(
         score=1.0 if temporary else 0.0, flagged=temporary,
         reason=("a temporary resident identity card (临时居民身份证)" if temporary
                 else "not a temporary identity card"))
-    report = RiskReport(signals=signals, seconds=round(time.perf_counter() - start, 4))
-    return report, portrait
+    return RiskReport(signals=signals, seconds=round(time.perf_counter() - start, 4))

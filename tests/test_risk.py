@@ -295,6 +295,18 @@ def test_a_flagged_signal_routes_by_its_setting(action, status):
         assert reason.text == "risk: photocopy (score 0.93): photocopy why"
 
 
+def test_an_unrecognised_page_is_rejected_with_its_flagged_signals_said():
+    # A recaptured card the reading could not make out: not a document, and a recapture.
+    decision = route_with(Settings(), DocType.UNKNOWN, {}, [], None,
+                          _report(photocopy=0.1, recapture=0.91))
+    assert decision.status == "rejected"
+    texts = [r.text for r in decision.reasons]
+    assert texts[0].startswith("not a recognised document")
+    assert texts[1] == "risk: recapture (score 0.91): recapture why"
+    plain = route_with(Settings(), DocType.UNKNOWN, {}, [], None, _report(recapture=0.1))
+    assert [r.text for r in plain.reasons] == [texts[0]]
+
+
 def test_unflagged_signals_and_no_report_leave_the_route_alone():
     fields = _confident_front()
     for risk in (None, _report(photocopy=0.2, recapture=0.1, tampering=0.3)):
@@ -561,3 +573,124 @@ def test_text_geometry_finds_the_field_line_off_its_row():
     assert where is not None and min(y for _, y in where) > 230  # the birth date's line
     assert text_geometry([])[0] == 0.0
     assert text_geometry([_line("姓名", 0, 0, 10, 10)])[0] == 0.0
+
+
+# --------------------------------------------------------------------------- unknown pages
+
+
+def _unknown(data: bytes, lines: list[OcrLine] | None = None) -> dict[str, RiskSignal]:
+    """The signals of a page the classifier called ``unknown`` (with these OCR lines)."""
+    image = _image(data)
+    prepared = prepare(image)
+    h, w = prepared.image.shape[:2]
+    if prepared.card_quad is not None and h > w:
+        prepared = prepared.rotated(1)
+    report, portrait = assess_risk(image, prepared, DocType.UNKNOWN, lines=lines)
+    assert portrait is None and "portrait" not in report.signals
+    return report.signals
+
+
+@pytest.mark.parametrize(("kind", "tier"), [("photocopy", "photo"), ("recapture", "clean"),
+                                            ("recapture", "photo")])
+def test_an_unrecognised_page_showing_a_copied_or_recaptured_card_is_flagged(kind, tier):
+    """A copied or re-photographed card whose text the OCR could not read is classified
+    ``unknown``; its card outline still gets it judged (as a front) for photocopy and
+    recapture, with the reason saying so. (Before, an unknown page had no risk at all.)"""
+    flagged = []
+    for index in range(3):
+        (o,) = _outputs(index, kind, tier)
+        signal = _unknown(o.data)[kind]
+        flagged.append(signal.flagged)
+        if signal.flagged:
+            assert "not a recognised document; judged as an ID card front" in signal.reason
+            assert signal.region is not None and len(signal.region) == 4
+    assert sum(flagged) >= 2, flagged
+
+
+def test_a_copy_scanned_to_its_edges_is_a_card_when_its_text_has_an_id_cards_words():
+    """A scan cropped to the copy shows no card edge: the frame is the card when it has
+    a card's proportions and the OCR read some of an ID card's words (a label), so that
+    an invoice or bank card scanned to its edges is not judged as an ID card."""
+    label = [OcrLine(text="公民身份号码", confidence=0.9,
+                     polygon=[(60, 560), (300, 560), (300, 600), (60, 600)])]
+    invoice = [OcrLine(text=t, confidence=0.9, polygon=[(60, 60), (300, 60), (300, 90), (60, 90)])
+               for t in ("收费票据", "交款人", "合计")]
+    tried = 0
+    for index in range(6):
+        (o,) = _outputs(index, "photocopy", "clean")
+        if prepare(_image(o.data)).card_quad is not None:
+            continue
+        tried += 1
+        bare = _unknown(o.data)["photocopy"]
+        assert not bare.flagged and "no card outline" in bare.reason
+        read = _unknown(o.data, label)["photocopy"]
+        assert read.flagged, (index, read.reason)
+        assert "the frame has an ID card's proportions" in read.reason
+        other = _unknown(o.data, label + invoice)["photocopy"]
+        assert not other.flagged and other.reason.startswith("not assessed")
+    assert tried >= 2
+
+
+def test_a_screen_recapture_is_judged_where_the_document_edge_was_not_found():
+    """On a screen the card lies inside the bezel, in a hole of the light table around
+    it: the preprocessing finds no document edge, the card outline does."""
+    from ocr.risk import card_outline
+
+    found = 0
+    for index in range(4):
+        (o,) = _outputs(index, "recapture", "clean")
+        image = _image(o.data)
+        prepared = prepare(image)
+        quad, how = card_outline(image, prepared)
+        found += quad is not None
+        if prepared.card_quad is None and quad is not None:
+            signal = _unknown(o.data)["recapture"]
+            assert signal.flagged, (index, signal.reason)
+            assert how.startswith("a light rectangle")
+    assert found == 4
+
+
+def test_an_unrecognised_page_without_a_card_outline_is_not_assessed():
+    """A page that is neither a known document nor shows a card (a claim form taken for
+    unknown, a blank page, a holiday photo) keeps no verdict, and says why."""
+    pages = [ROOT / "fixtures" / "claims" / "clean" / "c2026_0000.jpg",
+             ROOT / "fixtures" / "bad" / "holiday_photo.jpg",
+             ROOT / "fixtures" / "bad" / "blank_page.png"]
+    for path in pages:
+        signals = _unknown(path.read_bytes())
+        for name in ("photocopy", "recapture", "tampering"):
+            assert not signals[name].flagged and signals[name].score == 0.0, (path, name)
+            assert signals[name].reason.startswith("not assessed"), (path, name)
+            assert "no card outline" in signals[name].reason, (path, name)
+        assert not signals["temporary_id"].flagged
+
+
+@pytest.mark.parametrize("tier", ["clean", "photo", "hard"])
+def test_genuine_cards_taken_for_unknown_raise_no_flag(tier):
+    """The new path must not make false alarms: genuine cards (four people, both sides),
+    judged as unrecognised pages, raise no photocopy or recapture flag (at most one in
+    the hard tier, the product's budget being 2%)."""
+    flagged = []
+    for index in range(4):
+        for o in _outputs(index, "genuine", tier):
+            signals = _unknown(o.data)
+            flagged += [(o.relpath, n) for n in ("photocopy", "recapture")
+                        if signals[n].flagged]
+            assert not signals["tampering"].flagged
+    assert len(flagged) <= (1 if tier == "hard" else 0), flagged
+
+
+def test_an_unrecognised_card_shaped_page_whose_text_is_an_invoice_is_not_judged():
+    """A card outline with an invoice's or a bank card's words read in it is not an ID
+    card: not assessed, and the reason says what the text reads as."""
+    (o,) = _outputs(0, "photocopy", "photo")
+    assert _unknown(o.data)["photocopy"].flagged
+    for words, what in ((("收费票据", "交款人"), "medical invoice"), (("银联", "借记卡"), "bank card")):
+        lines = [OcrLine(text=t, confidence=0.9,
+                         polygon=[(60, 60 + 40 * k), (300, 60 + 40 * k), (300, 90 + 40 * k),
+                                  (60, 90 + 40 * k)]) for k, t in enumerate(words)]
+        signals = _unknown(o.data, lines)
+        for name in ("photocopy", "recapture"):
+            assert not signals[name].flagged
+            assert signals[name].reason.startswith("not assessed"), signals[name].reason
+            assert what in signals[name].reason
