@@ -26,6 +26,7 @@ from domain.models import (
     RouteReason,
     Severity,
 )
+from ocr.decoders import decided_by_constraint
 from ocr.pipeline import PageReading
 
 NOT_A_DOCUMENT = "not a recognised document: no ID-card or claim-form text was found"
@@ -101,8 +102,11 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
         # could not make out still says so (ocr/risk.py judges such a card by its outline).
         return RouteDecision(status="rejected",
                              reasons=[RouteReason(text=NOT_A_DOCUMENT), *rejecting, *reasons])
+    # A value a decoder changed to meet a constraint passes that constraint's rule
+    # because of the change: the rule vouches for nothing then.
     vouched = {field for check in checks if check.passed
-               for field in CORROBORATED_BY.get(check.rule, ())}
+               for field in CORROBORATED_BY.get(check.rule, ())} - {
+        name for name, f in fields.items() if decided_by_constraint(f.corrections)}
     optional = OPTIONAL_FIELDS.get(doc_type, frozenset())
     for name, f in fields.items():
         if f.value is None:

@@ -283,7 +283,10 @@ class OcrEngine:
             return self._bare.predict(image)[0]
 
 
-_LONG_RUN = re.compile(r"[0-9A-Za-z]{15,}")
+# Lines whose per-character candidates the decoders use: a long run of digits or
+# letters (an ID or card number), any digit (dates, amounts), capital numerals (an amount
+# in words) or 族 (the ethnicity on an ID card).
+_WITH_CANDIDATES = re.compile(r"[0-9A-Za-z]{15,}|[0-9零壹贰叁肆伍陆柒捌玖拾佰仟元角分整族]")
 
 
 class _CtcDecode:
@@ -323,7 +326,7 @@ class _CtcDecode:
         chars = self.inner.character
         out = []
         for b in range(best.shape[0]):
-            if not _LONG_RUN.search(texts[b].replace(" ", "")):
+            if not _WITH_CANDIDATES.search(texts[b].replace(" ", "")):
                 out.append([])
                 continue
             keep = np.ones(best.shape[1], dtype=bool)

@@ -27,6 +27,7 @@ from .checkbox import relationship_from_boxes
 from .classify import classify_text
 from .comb import id_number_from_comb
 from .decode import DecodedPage, Limits, decode
+from .decoders import decode_fields
 from .extract import extract
 from .preprocess import (
     ID_CARD_ASPECT,
@@ -100,7 +101,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     prepared, lines, doc_type, scores = best
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
-    fields = calibrate_fields(extract(doc_type, lines), doc_type)
+    fields = calibrate_fields(decode_fields(doc_type, extract(doc_type, lines), lines),
+                              doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
         ticked = relationship_from_boxes(prepared.image, lines)

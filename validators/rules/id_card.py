@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from stdnum.exceptions import ValidationError
 
 from domain import gb11643
+from domain.ethnic_groups import ethnic_group
 from domain.models import CheckResult, DocType, Severity
 from validators.fields import add_years, age_on, missing, parse_date, text
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped
@@ -28,14 +29,6 @@ LIFETIME = "长期"
 
 Fields = Mapping[str, str | None]
 
-# The 56 recognised ethnic groups as printed on cards (without 族), and the two
-# undetermined groups printed as such in Guizhou.
-ETHNIC_GROUPS = frozenset(
-    "汉 蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 "  # noqa: SIM905
-    "拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 "
-    "怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺 "
-    "穿青人 革家人".split()
-)
 
 _PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
 
@@ -195,8 +188,7 @@ def ethnicity_known(fields: Fields, ctx: RuleContext) -> CheckResult:
     value = text(fields, "ethnicity")
     if value is None:
         return skipped("no ethnicity")
-    name = value[:-1] if value.endswith("族") and value[:-1] in ETHNIC_GROUPS else value
-    if name in ETHNIC_GROUPS:
+    if ethnic_group(value) is not None:
         return passed()
     return failed("ethnicity is not one of the recognised groups (misread?)")
 
