@@ -322,3 +322,16 @@ def test_a_value_box_that_shares_the_colon_with_its_label():
              OcrLine(text="6217685281083828", confidence=0.99,
                      polygon=[(741, 1250), (912, 1250), (912, 1290), (741, 1290)])]
     assert _values(lines)["claim_amount_in_words"] == "玖佰捌拾壹元整"
+
+
+def test_an_institutions_name_wrapped_in_its_cell_keeps_its_last_line():
+    # 中国邮政储蓄银行锡林郭勒太仆寺 / 支行 under 收款银行, and □其他 of the other
+    # column's wrapped check boxes on the same row, left of the label (s818, form 23).
+    lines = [_line("与出险人关系：", 81, 665, 38), _line("收款银行：", 622, 705, 40),
+             _line("□其他", 77, 739, 49), _line("中国邮政储蓄银行锡林郭勒太仆寺", 620, 742, 46, 32),
+             _line("支行", 619, 791, 40), _line("银行账号：", 620, 860, 40)]
+    got = _values(lines)
+    assert got["bank_name"] == "中国邮政储蓄银行锡林郭勒太仆寺支行"
+    # a name that is whole keeps no line from under it
+    whole = [_line("开户银行：中国工商银行北京分行", 50, 100), _line("分行", 50, 140)]
+    assert _values(whole)["bank_name"] == "中国工商银行北京分行"

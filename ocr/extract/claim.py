@@ -446,6 +446,26 @@ def _split_at_labels(ln: _Line) -> list[_Line]:
     return pieces
 
 
+#: How the second line of a name that wrapped in its cell ends (中国邮政储蓄银行锡林郭勒
+#: 太仆寺 / 支行), for the fields whose values are an institution's name.
+_WRAPPED_TAILS = {"bank_name": ("行", "营业部", "分理处", "储蓄所"),
+                  "hospital": ("院", "中心", "诊所", "门诊部", "卫生室")}
+
+
+def _wrapped_tail(field: str, value: list[_Line], items: list[_Line],
+                  label_lines: set[int]) -> _Line | None:
+    """The short line right under a value that ends the same name (支行 under a bank's
+    name cut at the cell's edge), or None."""
+    tails = _WRAPPED_TAILS.get(field)
+    if tails is None or value[-1].text.endswith(tails):
+        return None
+    last = value[-1]
+    return next((ln for ln in items if id(ln) not in label_lines and ln is not last
+                 and 0 <= ln.y0 - last.y1 + 0.3 * last.h < 0.9 * last.h
+                 and abs(ln.x0 - value[0].x0) < last.h and len(ln.text) <= 5
+                 and ln.text.endswith(tails)), None)
+
+
 def _split_under_labels(ln: _Line, labels: list[_Anchor]) -> list[_Line]:
     """A line that spans the columns of two or more labels of the row above, cut at
     the spaces in it where the cut falls between those columns; else the line itself."""
@@ -530,6 +550,9 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
              and ln.x0 < next_label_x and _same_row(ln, anchor.end)]
     right.sort(key=lambda ln: ln.x0)
     if right:
+        tail = _wrapped_tail(anchor.field, right, items, label_lines)
+        if tail is not None:
+            yield "".join(ln.text for ln in right) + tail.text, [*right, tail]
         yield "".join(ln.text for ln in right), right
         if len(right) > 1:  # the nearest alone, when the row runs on into another value
             yield right[0].text, right[:1]
@@ -571,8 +594,14 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
             mine = [row[next(i for i, a in enumerate(row_labels) if a is anchor)]]
         else:
             mine = [ln for ln in row if nearest(ln) is anchor]
+            if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in mine):
+                # not a line wholly left of the label (□其他 of the row's other column)
+                mine = [ln for ln in mine if ln.x1 > anchor.x0 - 0.5 * h]
         if mine:
             text = "".join(ln.text for ln in mine)
+            tail = _wrapped_tail(anchor.field, mine, items, label_lines)
+            if tail is not None:
+                yield text + tail.text, [*mine, tail]
             yield text, mine
             # A row of check boxes wrapped onto the next line (□本人 □父母 □配偶 □子女 /
             # ☑其他): with no tick read on the first, the two rows together.
