@@ -28,6 +28,7 @@ from domain.models import (
 )
 from ocr.decoders import decided_by_constraint
 from ocr.pipeline import PageReading
+from ocr.text import guessed_by_check_digit
 
 NOT_A_DOCUMENT = "not a recognised document: no ID-card or claim-form text was found"
 # A passed rule that ties a field to independent evidence (the number's own check
@@ -64,6 +65,24 @@ def system_lookup(settings: Settings):
     from backoffice.lookup_rest import RestLookup
 
     return RestLookup(settings.core_url, settings.claims_url)
+
+
+def numbers_vouched(checks: list[CheckResult]) -> set[str]:
+    """The identity numbers that independent evidence vouches for: a card's number whose
+    check digit is right and whose birth date and sex agree with the card's own printed
+    birth date and sex (three readings that agree); a claim form's 18-digit number whose
+    check digit is right (ISO 7064 MOD 11-2 catches every single misread character and
+    every swap of two). A 15-digit number has no check digit: nothing vouches for it. A
+    number whose digit only the check digit chose is never vouched for (see
+    :func:`route`)."""
+    passed = {c.rule for c in checks if c.passed}
+    out = set()
+    if {"id_number.checksum", "id_card.birth_date_matches", "id_card.sex_matches"} <= passed:
+        out.add("id_number")
+    if any(c.passed and c.rule == "claim.insured_id_number_valid"
+           and c.details.get("check") == "checksum" for c in checks):
+        out.add("insured_id_number")
+    return out
 
 
 def risk_reasons(risk: RiskReport | None, actions: Mapping[str, str] | None
@@ -104,9 +123,10 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
                              reasons=[RouteReason(text=NOT_A_DOCUMENT), *rejecting, *reasons])
     # A value a decoder changed to meet a constraint passes that constraint's rule
     # because of the change: the rule vouches for nothing then.
-    vouched = {field for check in checks if check.passed
-               for field in CORROBORATED_BY.get(check.rule, ())} - {
-        name for name, f in fields.items() if decided_by_constraint(f.corrections)}
+    vouched = ({field for check in checks if check.passed
+                for field in CORROBORATED_BY.get(check.rule, ())} | numbers_vouched(checks)) - {
+        name for name, f in fields.items()
+        if decided_by_constraint(f.corrections) or guessed_by_check_digit(f.corrections)}
     optional = OPTIONAL_FIELDS.get(doc_type, frozenset())
     for name, f in fields.items():
         if f.value is None:
