@@ -34,17 +34,10 @@ from domain.models import ExtractedField, OcrLine
 
 from .extract.claim import match_label
 from .extract.normalise import fold_text, normalise
-from .layout import text_skew
+from .layout import bbox, text_skew
 
 NOTE = "read again as one line across the boxes of its comb"
 _FRAGMENT = re.compile(r"^[0-9Xx]{1,8}$")
-
-
-def _box(line: OcrLine) -> tuple[float, float, float, float]:
-    p = np.asarray(line.polygon, np.float32)
-    x0, y0 = p.min(axis=0)
-    x1, y1 = p.max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _same_row(a, b) -> bool:
@@ -139,7 +132,7 @@ def id_number_from_comb(image: np.ndarray, lines: list[OcrLine],
                                borderValue=(255, 255, 255))
         lines = [ln.model_copy(update={"polygon": _moved(ln.polygon, turn)}) for ln in lines]
         back = cv2.invertAffineTransform(turn)
-    boxes = [(ln, _box(ln)) for ln in lines]
+    boxes = [(ln, bbox(ln)) for ln in lines]
     labels = [b for ln, b in boxes if _id_label(fold_text(ln.text))]
     fragments = [(ln, b) for ln, b in boxes if _FRAGMENT.match(ln.text.replace(" ", ""))]
     for label in labels:

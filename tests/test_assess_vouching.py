@@ -46,19 +46,18 @@ def test_a_number_whose_digit_only_the_check_digit_chose_is_never_vouched_for():
     assert [r.field for r in decision.reasons] == ["id_number"]
 
 
-def test_a_claim_forms_18_digit_number_with_its_check_digit_goes_through():
-    values = {"insured_id_number": "11010519491231002X"}
+def _claim_number_route(number: str):
+    values = {"insured_id_number": number}
     checks = validate_fields(DocType.CLAIM_FORM, values, today=date(2025, 6, 1))
-    fields = {"insured_id_number": ExtractedField(value=values["insured_id_number"],
-                                                  confidence=0.75)}
-    decision = route(DocType.CLAIM_FORM, fields, checks, None, **KW)
+    fields = {"insured_id_number": ExtractedField(value=number, confidence=0.75)}
+    return route(DocType.CLAIM_FORM, fields, checks, None, **KW)
+
+
+def test_a_claim_forms_18_digit_number_with_its_check_digit_goes_through():
+    decision = _claim_number_route("11010519491231002X")
     assert not any(r.field == "insured_id_number" for r in decision.reasons)
 
 
 def test_a_claim_forms_15_digit_number_has_no_check_digit_to_vouch():
-    values = {"insured_id_number": "110105491231002"}
-    checks = validate_fields(DocType.CLAIM_FORM, values, today=date(2025, 6, 1))
-    fields = {"insured_id_number": ExtractedField(value=values["insured_id_number"],
-                                                  confidence=0.75)}
-    decision = route(DocType.CLAIM_FORM, fields, checks, None, **KW)
+    decision = _claim_number_route("110105491231002")
     assert any(r.field == "insured_id_number" for r in decision.reasons)
