@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.models import ExtractedField
+from ocr.calibration import reading_source
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
@@ -100,19 +101,23 @@ class RouteTable:
 
         Each field's record keeps both scores: ``confidence`` (as routed: calibrated) and
         ``ocr_confidence`` (the recogniser's, before calibration: what a calibration is
-        fitted on; None when no value was read), and ``corrected`` (a repair or decoder
-        changed the value)."""
+        fitted on; None when no value was read), ``corrected`` (a repair or decoder
+        changed the value) and ``source`` (``pixels``: read another way than by the
+        recogniser, calibrated by curves of its own; None: by the recogniser)."""
         tier = truth.get("variant", "all")
         right_type = doc_type == truth["doc_type"]
         wrong = 0
         for name, want in truth["fields"].items():
             got, confidence, raw, corrected = (
                 _reading(fields.get(name)) if right_type else (None, 0.0, None, False))
+            field = fields.get(name) if right_type else None
+            source = (reading_source(field.corrections)
+                      if isinstance(field, ExtractedField) and field.value is not None else None)
             ok = got == want
             wrong += not ok
             self.fields.append({"doc_type": truth["doc_type"], "tier": tier, "field": name,
                                 "confidence": confidence, "ocr_confidence": raw,
-                                "corrected": corrected, "correct": ok,
+                                "corrected": corrected, "source": source, "correct": ok,
                                 "straight_through": decision == "approved",
                                 "file": truth["file"], "seed": truth.get("seed")})
         self.docs.append({"doc_type": truth["doc_type"], "tier": tier, "decision": decision,

@@ -146,7 +146,7 @@ def fit_table(records: list[dict[str, Any]], *, prior: float = 0.5, max_points: 
         raw = r.get("ocr_confidence")
         if raw is None:
             continue
-        keys = curve_keys(r["field"], r.get("doc_type"))
+        keys = curve_keys(r["field"], r.get("doc_type"), r.get("source"))
         # A reading counts for the type it was read on and for its family, never for
         # another type's curve (a bank card's bank_name is not a claim form's).
         for key in {keys[0], keys[-1]} if keys else ():

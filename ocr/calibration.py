@@ -12,6 +12,11 @@ often than one on an ID card), looked up by the type the page was read as, then 
 field's home type, and one per family over all types as the fallback. A
 field whose family the table lacks keeps its score.
 
+A value read another way than by the recogniser (a tick found in a check box's
+pixels) has its own curves, keyed with its source (``claim_form/choice@pixels``), on
+its own score (how clearly the ticked box stands out); without such a curve it is
+capped at :data:`UNSEEN_SOURCE_CAP`, below every review threshold.
+
 >>> curve = Curve(x=(0.5, 0.9, 1.0), y=(0.2, 0.6, 0.99))
 >>> round(curve(0.95), 3), curve(0.1), curve(1.0)
 (0.795, 0.2, 0.99)
@@ -19,6 +24,8 @@ field whose family the table lacks keeps its score.
 ('claim_form/name', 'name')
 >>> curve_keys("bank_name", "bank_card")
 ('bank_card/text', 'claim_form/text', 'text')
+>>> curve_keys("relationship", "claim_form", "pixels")
+('claim_form/choice@pixels', 'choice@pixels')
 """
 
 from __future__ import annotations
@@ -36,8 +43,16 @@ import numpy as np
 from domain.fields import FIELDS, field_family
 from domain.models import DocType, ExtractedField
 
-__all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys", "table",
-           "use_calibration"]
+from .checkbox import NOTE as _TICK_FROM_PIXELS
+
+__all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys",
+           "reading_source", "table", "use_calibration"]
+
+#: How a value read without the recogniser says so (its note), and its source's name.
+_SOURCES = {_TICK_FROM_PIXELS: "pixels"}
+#: The confidence at most of a value from a source the table has no curve for: a
+#: person sees it (below every review threshold).
+UNSEEN_SOURCE_CAP = 0.8
 
 _DOC_TYPE = {name: doc_type for doc_type, names in FIELDS.items() for name in names}
 
@@ -100,10 +115,18 @@ def table() -> Table:
     return _load(_table_file)
 
 
-def curve_keys(field: str, doc_type: DocType | str | None = None) -> tuple[str, ...]:
+def reading_source(corrections: list[str] | None) -> str | None:
+    """The source of a value read another way than by the recogniser (``pixels``: a
+    tick seen in a check box), from its notes; None for a recogniser's reading."""
+    return next((_SOURCES[c] for c in corrections or () if c in _SOURCES), None)
+
+
+def curve_keys(field: str, doc_type: DocType | str | None = None,
+               source: str | None = None) -> tuple[str, ...]:
     """The table keys a field's curve is looked up by, most specific first: the family
     curve of the document type it was read on (``doc_type``), then of its home type (the
-    last type that names it), then its family's."""
+    last type that names it), then its family's; all with ``@source`` for a value read
+    another way than by the recogniser."""
     family = field_family(field)
     if family is None:
         return ()
@@ -111,13 +134,15 @@ def curve_keys(field: str, doc_type: DocType | str | None = None) -> tuple[str, 
     types = [DocType(doc_type).value] if doc_type else []
     if home is not None and home.value not in types:
         types.append(home.value)
-    return tuple(f"{t}/{family.value}" for t in types) + (family.value,)
+    tail = f"@{source}" if source else ""
+    return tuple(f"{t}/{family.value}{tail}" for t in types) + (f"{family.value}{tail}",)
 
 
-def curve_for(field: str, doc_type: DocType | str | None = None) -> Curve | None:
+def curve_for(field: str, doc_type: DocType | str | None = None,
+              source: str | None = None) -> Curve | None:
     """The curve a field is calibrated with; None: no curve (its score is kept)."""
     curves = table().curves
-    return next((curves[k] for k in curve_keys(field, doc_type) if k in curves), None)
+    return next((curves[k] for k in curve_keys(field, doc_type, source) if k in curves), None)
 
 
 def calibrate(field: str, raw: float, doc_type: DocType | str | None = None) -> float:
@@ -137,7 +162,10 @@ def calibrate_fields(fields: dict[str, ExtractedField],
         if f.value is None or f.ocr_confidence is not None:
             out[name] = f
             continue
+        source = reading_source(f.corrections)
+        curve = curve_for(name, doc_type, source)
+        p = (f.confidence if source is None else min(f.confidence, UNSEEN_SOURCE_CAP)
+             ) if curve is None else curve(f.confidence)
         out[name] = f.model_copy(update={"ocr_confidence": f.confidence,
-                                         "confidence": round(calibrate(
-                                             name, f.confidence, doc_type), 6)})
+                                         "confidence": round(p, 6)})
     return out

@@ -33,9 +33,8 @@ from .extract.normalise import _RELATIONS, _option_marks
 MIN_FILL = 0.15
 #: ... and at least this many times the ink of the next fullest box of its row.
 MARGIN = 2.0
-#: A value read from the pixels is shown to a person (below every review threshold):
-#: the calibration has not seen such readings.
-PIXEL_CONFIDENCE = 0.8
+#: The note a value read from the pixels carries; ocr/calibration.py maps its score (how
+#: clearly the ticked box stands out, :func:`tick_score`) by curves of its own.
 NOTE = "ticked box read from the image"
 
 
@@ -78,10 +77,21 @@ def box_fills(image: np.ndarray, polygon) -> list[float]:
     return [fill for _x, fill in sorted(boxes)]
 
 
+def tick_score(best: float, second: float) -> float:
+    """How clearly the fullest box stands out from the next: 1 - second / best, from 0.5
+    (twice the ink, the least :func:`ticked_by_pixels` accepts) to 1 (no other ink).
+
+    >>> tick_score(0.4, 0.0), tick_score(0.4, 0.2)
+    (1.0, 0.5)
+    """
+    return 1.0 - second / best if best > 0 else 0.0
+
+
 def ticked_by_pixels(image: np.ndarray, line: OcrLine,
-                     options: tuple[str, ...] = _RELATIONS) -> str | None:
-    """The option whose box holds the tick, on a line naming two or more ``options``;
-    None when the boxes do not match the options or no box is clearly the ticked one."""
+                     options: tuple[str, ...] = _RELATIONS) -> tuple[str, float] | None:
+    """The option whose box holds the tick, on a line naming two or more ``options``,
+    and its :func:`tick_score`; None when the boxes do not match the options or no box
+    is clearly the ticked one."""
     named = [opt for _mark, opt in _option_marks(line.text, options)]
     if len(named) < 2:
         return None
@@ -92,18 +102,18 @@ def ticked_by_pixels(image: np.ndarray, line: OcrLine,
     best, second = fills[order[0]], fills[order[1]]
     if best < MIN_FILL or best < MARGIN * second:
         return None
-    return named[order[0]]
+    return named[order[0]], tick_score(best, second)
 
 
 def relationship_from_boxes(image: np.ndarray, lines: list[OcrLine]) -> ExtractedField | None:
     """The relationship ticked on the page, from the pixels of its rows of options: one
-    answer among all such rows, or None."""
-    found = [(ln, opt) for ln in lines
+    answer among all such rows, or None. Its confidence is the tick's score (the least
+    over the rows), not yet calibrated."""
+    found = [(ln, tick) for ln in lines
              if len(_option_marks(ln.text, _RELATIONS)) >= 2
-             and (opt := ticked_by_pixels(image, ln)) is not None]
-    if len({opt for _ln, opt in found}) != 1:
+             and (tick := ticked_by_pixels(image, ln)) is not None]
+    if len({opt for _ln, (opt, _s) in found}) != 1:
         return None
-    line, option = found[0]
-    return ExtractedField(value=option, confidence=min(PIXEL_CONFIDENCE, line.confidence),
-                          ocr_confidence=line.confidence, boxes=[line.polygon],
-                          raw=line.text, corrections=[NOTE])
+    line, (option, _score) = found[0]
+    return ExtractedField(value=option, confidence=min(s for _ln, (_o, s) in found),
+                          boxes=[line.polygon], raw=line.text, corrections=[NOTE])

@@ -107,7 +107,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         # A tick the recogniser did not read: the boxes' pixels may show it.
         ticked = relationship_from_boxes(prepared.image, lines)
         if ticked is not None:
-            fields["relationship"] = ticked
+            fields.update(calibrate_fields({"relationship": ticked}, doc_type))
     number = fields.get("insured_id_number")
     if (doc_type is DocType.CLAIM_FORM and number is not None
             and not gb11643.is_valid(number.value or "") and isinstance(engine, StagedRecognizer)):

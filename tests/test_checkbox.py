@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from domain.models import OcrLine
 from ocr import checkbox
+from ocr.calibration import UNSEEN_SOURCE_CAP, calibrate_fields, use_calibration
 from ocr.checkbox import relationship_from_boxes, ticked_by_pixels
 
 OPTIONS = ("本人", "配偶", "子女", "父母")
@@ -45,7 +47,8 @@ def test_doctests():
 ])
 def test_the_box_holding_the_tick_decides(marks, want):
     page, line = _row(marks)
-    assert ticked_by_pixels(page, line) == want
+    option, score = ticked_by_pixels(page, line)
+    assert option == want and 0.5 <= score <= 1.0
 
 
 @pytest.mark.parametrize("marks", [["", "", ""], ["v", "v", ""], ["f", "f", "", ""]])
@@ -60,12 +63,28 @@ def test_boxes_that_do_not_match_the_options_decide_nothing():
     assert ticked_by_pixels(page, line) is None
 
 
-def test_a_value_from_the_pixels_says_so_and_goes_to_a_person():
+def test_a_value_from_the_pixels_says_so_and_is_calibrated_by_its_own_curve(tmp_path):
     page, line = _row(["", "", "v", ""])
     field = relationship_from_boxes(page, [line])
     assert field is not None and field.value == "子女"
     assert field.corrections == [checkbox.NOTE]
-    assert field.confidence <= checkbox.PIXEL_CONFIDENCE < 0.85
+    assert 0.5 <= field.confidence <= 1.0 and field.ocr_confidence is None
+    # Without a curve of its own (a text curve does not count), below every threshold.
+    table = tmp_path / "cal.json"
+    table.write_text(json.dumps({"curves": {"claim_form/choice": {"x": [0, 1], "y": [1, 1]}}}))
+    use_calibration(table)
+    try:
+        got = calibrate_fields({"relationship": field}, "claim_form")["relationship"]
+        assert got.confidence <= UNSEEN_SOURCE_CAP < 0.85
+        assert got.ocr_confidence == field.confidence
+        own = tmp_path / "own.json"
+        own.write_text(json.dumps({"curves": {
+            "claim_form/choice@pixels": {"x": [0.5, 1.0], "y": [0.9, 0.97]}}}))
+        use_calibration(own)
+        got = calibrate_fields({"relationship": field}, "claim_form")["relationship"]
+        assert 0.9 <= got.confidence <= 0.97
+    finally:
+        use_calibration(None)
     # Two rows that disagree: nobody can tell.
     other, other_line = _row(["v", "", "", ""])
     both = np.vstack([page, other])
