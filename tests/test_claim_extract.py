@@ -335,3 +335,49 @@ def test_an_institutions_name_wrapped_in_its_cell_keeps_its_last_line():
     # a name that is whole keeps no line from under it
     whole = [_line("开户银行：中国工商银行北京分行", 50, 100), _line("分行", 50, 140)]
     assert _values(whole)["bank_name"] == "中国工商银行北京分行"
+
+
+def _box(text: str, x0: float, y0: float, x1: float, y1: float) -> OcrLine:
+    return OcrLine(text=text, confidence=0.97, polygon=[(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+
+def test_prose_that_starts_or_holds_a_label_word_is_no_label():
+    # The 出险经过 narrative of a two-column form (s825, forms 17 and 23): "，被保险人体检…"
+    # and "被保险人于2026.08.07下午因…" are sentences, above the real label.
+    lines = [_box("事故经过描述：", 609, 515, 797, 552),
+             _box("2025.11.17，被保险人体检发现异常，", 607, 554, 1102, 587),
+             _box("被保险人于2026.08.07下午因身体不适", 829, 901, 1100, 943),
+             _box("被保险人名称：德吉", 148, 948, 410, 989)]
+    assert _values(lines)["insured_name"] == "德吉"
+
+
+def test_a_name_is_never_words_around_a_number():
+    from ocr.extract.normalise import normalise
+
+    assert normalise("insured_name", "于2026.08.07下午因身体不适") is None
+    assert normalise("insured_name", "张三 ") == "张三"
+
+
+def test_the_value_under_a_label_not_the_next_columns_narrative_beside_it():
+    # 申请人名称 / 尚倩 in the left column; the right column's narrative runs on the
+    # same rows (s825, form 17).
+    lines = [_box("申请人名称:", 105, 583, 266, 621),
+             _box("进一步检查后住院治疗。先在昆明市第", 609, 585, 1105, 619),
+             _box("尚倩", 105, 619, 173, 656),
+             _box("一人民医院作初步处理，11月20日转至", 613, 621, 1109, 662),
+             _box("与被保险人的关系：", 103, 663, 354, 705)]
+    assert _values(lines)["claimant_name"] == "尚倩"
+
+
+def test_a_tall_written_value_in_a_corner_box_under_a_heading_free_label():
+    # Labels in the top-left corner of their boxes, the written value below overlapping
+    # the label's box a little, and a section heading next (s825, form 22).
+    lines = [_box("申请人（受益人）", 97, 447, 299, 505), _box("樊熠", 100, 490, 173, 543),
+             _box("联系方式", 101, 552, 216, 592), _box("132 1784 1171", 103, 588, 325, 636),
+             _box("被保人姓名", 101, 705, 236, 751), _box("樊熠", 98, 739, 175, 798),
+             _box("事故及就诊信息", 101, 808, 312, 851)]
+    got = _values(lines)
+    assert got["insured_name"] == "樊熠" and got["claimant_name"] == "樊熠"
+    # the heading alone under a label is no value
+    assert _values([_box("被保人姓名", 101, 705, 236, 751),
+                    _box("事故及就诊信息", 101, 760, 312, 800)]).get("insured_name") is None

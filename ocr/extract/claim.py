@@ -258,7 +258,7 @@ def _is_subsequence(short: str, long: str) -> bool:
 
 
 # A label word followed by one of these is a sentence's verb phrase (诊断为, 医院是).
-_VERBS = frozenset("为是")
+_VERBS = frozenset("为是于在因")
 
 
 def find_labels(text: str) -> list[tuple[int, str, str, int]]:
@@ -274,8 +274,9 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
                 colon = "：" in text[i:i + hit[2]]
                 exact = text.startswith(hit[1], i)
                 # A label inside a value only counts after a separator (two inline
-                # pairs) or before a colon; a misread one only before a colon.
-                if not (colon or (exact and text[i - 1] in " 　：:，,;；|")):
+                # pairs) or before a colon; a misread one only before a colon. After a
+                # comma, only before a colon: prose (…，被保险人体检发现异常).
+                if not (colon or (exact and text[i - 1] in " 　：:;；|")):
                     hit = None
         if hit is None and (i == 0 or text[i - 1] in " 　，,;；|"):
             # A label not in the table: by its words, and (inside a line) only before
@@ -338,6 +339,13 @@ _SECTION_RE = re.compile(r"^[（(]?[一二三四五六七八九十]+[)）、.]|^
 _NUMBERED_RE = re.compile(rf"^(?:\d{{1,2}}[.、．]|[（(]?[一二三四五六七八九十]+[)）、.])\s*[{CJK}]")
 # 被保险人 + 资料 is a section heading, not the insured's name.
 _HEADING_TAILS = {"信息", "资料", "情况", "基本信息", "基本资料", "声明"}
+
+
+def _is_heading(text: str) -> bool:
+    """A section heading on its own line (事故及就诊信息, 领款人账户信息): never a value."""
+    t = text.strip("：: ")
+    return (t.endswith(tuple(_HEADING_TAILS)) and len(t) <= 10
+            and not re.search(r"[\d{}{}]".format(CHECKED, UNCHECKED), t))
 
 
 def _anchors(lines: list[_Line]) -> list[_Anchor]:
@@ -578,10 +586,12 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         return max(row_labels, key=lambda a: min(a.x1, ln.x1) - max(a.x0, ln.x0))
 
     window = sorted((ln for ln in items if id(ln) not in label_lines
-                     # (detector boxes of a label and of the value under it may overlap)
-                     and ln.y0 >= anchor.y1 - 0.25 * h and not _same_row(ln, anchor.end)
+                     # (detector boxes of a label and of the value under it may overlap:
+                     # a tall written value in a box's corner label, 被保人姓名 / 樊熠)
+                     and ln.y0 >= anchor.y1 - 0.35 * h and not _same_row(ln, anchor.end)
                      and ln.y0 - anchor.y1 < 2.5 * h
-                     and not owned(ln) and not _NUMBERED_RE.match(ln.text)),
+                     and not owned(ln) and not _NUMBERED_RE.match(ln.text)
+                     and not _is_heading(ln.text)),
                     key=lambda ln: (ln.y0, ln.x0))
     while window:
         row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
@@ -595,8 +605,11 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         else:
             mine = [ln for ln in row if nearest(ln) is anchor]
             if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in mine):
-                # not a line wholly left of the label (□其他 of the row's other column)
-                mine = [ln for ln in mine if ln.x1 > anchor.x0 - 0.5 * h]
+                # not a line wholly left of the label (□其他 of the row's other column),
+                # nor one far right of it (the next column's narrative, beside a value
+                # under this label)
+                mine = [ln for ln in mine if ln.x1 > anchor.x0 - 0.5 * h
+                        and ln.x0 < anchor.x1 + 3 * h]
         if mine:
             text = "".join(ln.text for ln in mine)
             tail = _wrapped_tail(anchor.field, mine, items, label_lines)

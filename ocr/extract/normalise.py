@@ -135,6 +135,8 @@ def normalise(field: str, raw: str) -> str | None:
         run = re.sub(r"[^0-9A-Za-z\-]", "", value).upper()
         return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
     if field in ("insured_name", "claimant_name", "account_name"):
+        if re.search(rf"[{CJK}][\d.\-/ ]*\d[\d.\-/ ]*[{CJK}]", value):
+            return None  # words around a number: a sentence (于2026.08.07下午因…)
         name = re.sub(rf"[^{CJK}·]", "", value)
         return name if _NAME_RE.match(name) and not _FORM_WORDS_RE.search(name) else None
     if field == "relationship":
