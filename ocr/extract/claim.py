@@ -345,7 +345,7 @@ def _is_heading(text: str) -> bool:
     """A section heading on its own line (事故及就诊信息, 领款人账户信息): never a value."""
     t = text.strip("：: ")
     return (t.endswith(tuple(_HEADING_TAILS)) and len(t) <= 10
-            and not re.search(r"[\d{}{}]".format(CHECKED, UNCHECKED), t))
+            and not re.search(rf"[\d{CHECKED}{UNCHECKED}]", t))
 
 
 def _anchors(lines: list[_Line]) -> list[_Anchor]:
