@@ -381,3 +381,10 @@ def test_a_tall_written_value_in_a_corner_box_under_a_heading_free_label():
     # the heading alone under a label is no value
     assert _values([_box("被保人姓名", 101, 705, 236, 751),
                     _box("事故及就诊信息", 101, 760, 312, 800)]).get("insured_name") is None
+
+
+def test_a_value_whose_box_overlaps_its_labels_by_under_half_a_line():
+    # 户名 / 施逸刚 on a phone photo (s825 photo 16): the boxes overlap by 14 px of 34.
+    lines = [_box("户名", 1128, 1235, 1185, 1269), _box("施逸刚", 1122, 1255, 1219, 1314),
+             _box("账号", 1128, 1330, 1185, 1364)]
+    assert _values(lines)["account_name"] == "施逸刚"

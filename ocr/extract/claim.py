@@ -588,7 +588,7 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     window = sorted((ln for ln in items if id(ln) not in label_lines
                      # (detector boxes of a label and of the value under it may overlap:
                      # a tall written value in a box's corner label, 被保人姓名 / 樊熠)
-                     and ln.y0 >= anchor.y1 - 0.35 * h and not _same_row(ln, anchor.end)
+                     and ln.y0 >= anchor.y1 - 0.5 * h and not _same_row(ln, anchor.end)
                      and ln.y0 - anchor.y1 < 2.5 * h
                      and not owned(ln) and not _NUMBERED_RE.match(ln.text)
                      and not _is_heading(ln.text)),
