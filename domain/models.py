@@ -79,6 +79,9 @@ class OcrLine(BaseModel):
     polygon: Polygon
     page: int = 0
     alternatives: list[list[tuple[str, float]]] = Field(default_factory=list, exclude=True)
+    #: Per character of ``text``, the probability the recogniser gave it (empty when the
+    #: engine gives none); ``confidence`` is their mean. Not stored.
+    char_probs: list[float] = Field(default_factory=list, exclude=True)
 
 
 class ExtractedField(BaseModel):

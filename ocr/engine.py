@@ -134,6 +134,9 @@ class LineReading:
     text: str
     score: float
     alternatives: list[list[tuple[str, float]]] = field(default_factory=list)
+    #: Per character of ``text``, the probability the recogniser gave it (empty when
+    #: unknown); the line's ``score`` is their mean.
+    char_probs: list[float] = field(default_factory=list)
 
 
 class OcrEngine:
@@ -221,20 +224,25 @@ class OcrEngine:
         with self._lock:
             collect = isinstance(decode, _CtcDecode)
             if collect:
-                decode.alternatives = []
+                decode.alternatives, decode.char_probs = [], []
             try:
                 results = list(self._rec.predict([crops[i] for i in order],
                                                  batch_size=self.rec_batch_size))
                 alternatives = decode.alternatives if collect else None
+                char_probs = decode.char_probs if collect else None
             finally:
                 if collect:
-                    decode.alternatives = None
+                    decode.alternatives = decode.char_probs = None
         out: list[LineReading] = [LineReading("", 0.0)] * len(crops)
         for n, (i, r) in enumerate(zip(order, results, strict=True)):
             alts = alternatives[n] if alternatives and len(alternatives) == len(results) else []
+            probs = char_probs[n] if char_probs and len(char_probs) == len(results) else []
+            # (a reading the decoder changed after CTC has no alignment)
             if len(alts) != len(r["rec_text"]):
-                alts = []  # a reading the decoder changed after CTC: no alignment
-            out[i] = LineReading(r["rec_text"], float(r["rec_score"]), alts)
+                alts = []
+            if len(probs) != len(r["rec_text"]):
+                probs = []
+            out[i] = LineReading(r["rec_text"], float(r["rec_score"]), alts, probs)
         return out
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -306,6 +314,8 @@ class _CtcDecode:
         self.inner = inner
         # When a list, each call appends each line's per-character alternatives to it.
         self.alternatives: list[list[list[tuple[str, float]]]] | None = None
+        # When a list, each call appends each line's per-character probabilities to it.
+        self.char_probs: list[list[float]] | None = None
 
     def __call__(self, pred, return_word_box: bool = False, **kwargs):
         if return_word_box:
@@ -316,7 +326,18 @@ class _CtcDecode:
         decoded = self.inner.decode(best, best_prob, is_remove_duplicate=True)
         if self.alternatives is not None:
             self.alternatives.extend(self._alternatives(probs, best, [d[0] for d in decoded]))
+        if self.char_probs is not None:
+            for b in range(best.shape[0]):
+                self.char_probs.append([float(p) for p in best_prob[b, self._frames(best[b])]])
         return [d[0] for d in decoded], [d[1] for d in decoded]
+
+    @staticmethod
+    def _frames(best: np.ndarray) -> np.ndarray:
+        """The frames CTC emits a character at: not blank, not a repeat of the last."""
+        keep = np.ones(best.shape[0], dtype=bool)
+        keep[1:] = best[1:] != best[:-1]
+        keep &= best != 0  # the CTC blank
+        return np.nonzero(keep)[0]
 
     def _alternatives(self, probs: np.ndarray, best: np.ndarray, texts: list[str]):
         """Per line, per emitted character (the frames CTC keeps: not blank, not a repeat),
@@ -329,10 +350,7 @@ class _CtcDecode:
             if not _WITH_CANDIDATES.search(texts[b].replace(" ", "")):
                 out.append([])
                 continue
-            keep = np.ones(best.shape[1], dtype=bool)
-            keep[1:] = best[b, 1:] != best[b, :-1]
-            keep &= best[b] != 0  # the CTC blank
-            frames = np.nonzero(keep)[0]
+            frames = self._frames(best[b])
             rows = probs[b, frames]
             line = []
             if len(frames):

@@ -163,7 +163,7 @@ def _read_whole(engine: Recognizer, prepared: Prepared):
 
 def _lines_in(target: Prepared, source: Prepared, polys, texts, threshold: float):
     """OCR lines with polygons moved from `source`'s pixels to `target`'s. ``texts``:
-    (text, score) or (text, score, alternatives) per polygon."""
+    (text, score) or (text, score, alternatives[, char_probs]) per polygon."""
     to_target = np.linalg.inv(target.to_original) @ source.to_original
     lines = []
     for poly, reading in zip(polys, texts, strict=True):
@@ -175,17 +175,18 @@ def _lines_in(target: Prepared, source: Prepared, polys, texts, threshold: float
         pts = order_quad(pts)
         lines.append(OcrLine(text=text, confidence=score,
                              polygon=[(float(x), float(y)) for x, y in pts],
-                             alternatives=reading[2] if len(reading) > 2 else []))
+                             alternatives=reading[2] if len(reading) > 2 else [],
+                             char_probs=reading[3] if len(reading) > 3 else []))
     return lines
 
 
 def _read(engine: StagedRecognizer, crops: list[np.ndarray]) -> list[tuple]:
-    """(text, score[, alternatives]) per crop: with the alternatives when the engine
-    offers them (``read_lines``)."""
+    """(text, score[, alternatives, char_probs]) per crop: with the alternatives and the
+    characters' probabilities when the engine offers them (``read_lines``)."""
     read_lines = getattr(engine, "read_lines", None)
     if read_lines is None:
         return engine.read_crops(crops)
-    return [(r.text, r.score, r.alternatives) for r in read_lines(crops)]
+    return [(r.text, r.score, r.alternatives, r.char_probs) for r in read_lines(crops)]
 
 
 def _read_staged(engine: StagedRecognizer, prepared: Prepared):

@@ -503,10 +503,40 @@ def _split_under_labels(ln: _Line, labels: list[_Anchor]) -> list[_Line]:
     return pieces
 
 
-def _field(value: str, sources: list[_Line]) -> ExtractedField:
+#: Fields scored by their own characters rather than by their whole lines.
+_SCORED_BY_CHARACTERS = frozenset({"insured_name", "claimant_name", "account_name"})
+
+
+def value_score(value: str, line: OcrLine) -> float | None:
+    """The least probability the recogniser gave a character of ``value`` where it stands
+    in ``line`` (its last occurrence); None when the line has no per-character
+    probabilities or does not hold the value as read.
+
+    A line's score is the mean over all its characters, the label's too: one doubtful
+    character of a three-character name hardly moves the mean of 被保险人姓名：龚翻一, and
+    a name's one rare character is exactly where a look-alike creeps in (翾→翻).
+
+    >>> value_score("龚翻一", OcrLine(text="姓名：龚翻一", confidence=0.9, polygon=[(0, 0)] * 4,
+    ...                              char_probs=[1, 1, 1, 0.99, 0.33, 0.98]))
+    0.33
+    """
+    folded = fold_text(line.text)
+    if len(line.char_probs) != len(line.text) or len(folded) != len(line.text):
+        return None
+    k = folded.rfind(value)
+    if k < 0 or not value:
+        return None
+    return min(line.char_probs[k:k + len(value)])
+
+
+def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
+    score = min(s.line.confidence for s in sources)
+    if field in _SCORED_BY_CHARACTERS and len(sources) == 1:
+        own = value_score(value, sources[0].line)
+        score = score if own is None else own
     return ExtractedField(
         value=value,
-        confidence=round(min(s.line.confidence for s in sources), 4),
+        confidence=round(score, 4),
         boxes=[s.line.polygon for s in sources],
         raw=" ".join(s.line.text for s in sources),
     )
@@ -538,7 +568,7 @@ def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         for value_text, sources in _candidates(anchor, items, anchors, label_lines):
             found = next(((f, v) for f in fields if (v := normalise(f, value_text))), None)
             if found is not None:
-                out[found[0]] = _field(found[1], sources)
+                out[found[0]] = _field(found[0], found[1], sources)
                 break
     return out
 
