@@ -52,6 +52,33 @@ def fold_chinese(text: str) -> str:
     return "".join(o if ord(f) > 0xFFFF else f for o, f in zip(text, folded, strict=True))
 
 
+def _mainland(char: str) -> bool:
+    """A character of GB 2312, the set mainland names are written in."""
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fold_name(text: str) -> str:
+    """A person's name folded as :func:`fold_chinese` folds, except the characters that
+    mainland names are written with (GB 2312): OpenCC takes 麴 and 於 for traditional
+    forms of 曲 and 于, but as surnames they are printed as they are. A traditional form
+    the recogniser writes for a simplified one (禎 for 祯) is outside GB 2312 and is
+    folded.
+
+    >>> fold_name("麴禎"), fold_chinese("麴禎")
+    ('麴祯', '曲祯')
+    """
+    text = unicodedata.normalize("NFKC", text)
+    folded = fold_chinese(text)
+    if len(folded) != len(text):
+        return folded
+    return "".join(o if o != f and _mainland(o) else f
+                   for o, f in zip(text, folded, strict=True))
+
+
 def strip_spaces(text: str) -> str:
     return re.sub(r"\s+", "", text)
 

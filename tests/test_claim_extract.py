@@ -388,3 +388,21 @@ def test_a_value_whose_box_overlaps_its_labels_by_under_half_a_line():
     lines = [_box("户名", 1128, 1235, 1185, 1269), _box("施逸刚", 1122, 1255, 1219, 1314),
              _box("账号", 1128, 1330, 1185, 1364)]
     assert _values(lines)["account_name"] == "施逸刚"
+
+
+def test_a_name_keeps_the_characters_mainland_names_are_written_with():
+    # OpenCC folds 麴 to 曲 (a traditional form, in other words); as a surname it is
+    # printed as it is. A traditional form outside GB 2312 (禎) is still folded.
+    assert _values([_line("被保险人姓名：麴文", 50, 100)])["insured_name"] == "麴文"
+    assert _values([_line("被保险人姓名：方刚禎", 50, 100)])["insured_name"] == "方刚祯"
+
+
+def test_a_name_is_scored_by_its_own_characters():
+    probs = [1.0] * 7 + [0.99, 0.33, 0.98]
+    line = OcrLine(text="被保险人姓名：龚翻一", confidence=0.93, char_probs=probs,
+                   polygon=[(50, 100), (350, 100), (350, 130), (50, 130)])
+    got = extract_claim_form([line])["insured_name"]
+    assert got.value == "龚翻一" and got.confidence == 0.33
+    # without per-character probabilities, the line's score
+    plain = line.model_copy(update={"char_probs": []})
+    assert extract_claim_form([plain])["insured_name"].confidence == 0.93

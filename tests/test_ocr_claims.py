@@ -75,6 +75,12 @@ def test_ctc_decoding_without_the_copy_reads_the_same(ocr_engine):
     assert len(ours) == len(crops) > 30
     assert [t for t, _ in ours] == [t for t, _ in theirs]
     assert np.allclose([s for _, s in ours], [s for _, s in theirs])
+    # Each character's probability is kept, for every line; the line's score is their mean.
+    lines = ocr_engine.read_lines(crops)
+    kept = [ln for ln in lines if ln.text]
+    assert all(len(ln.char_probs) == len(ln.text) for ln in kept)
+    assert np.allclose([np.mean(ln.char_probs) for ln in kept], [ln.score for ln in kept],
+                       atol=1e-4)
 
 
 @pytest.mark.parametrize("turn", [1, 3])

@@ -117,6 +117,20 @@ def test_an_id_card_number_repaired_by_its_check_digit_goes_to_a_person():
     assert decision.for_field("id_number")
 
 
+def test_an_id_cards_name_keeps_a_surname_opencc_would_fold():
+    from domain.models import OcrLine
+
+    def line(text, y):
+        return OcrLine(text=text, confidence=0.99,
+                       polygon=[(10, y), (400, y), (400, y + 30), (10, y + 30)])
+
+    lines = [line("姓名麴晓明", 10), line("性别男民族汉", 50), line("出生1949年12月31日", 90),
+             line("住址北京市朝阳区建國路1号", 130), line("公民身份号码11010519491231002X", 200)]
+    fields = extract_id_card_front(lines)
+    assert fields["name"].value == "麴晓明"  # OpenCC: 曲晓明 (s824 had such a miss)
+    assert fields["address"].value == "北京市朝阳区建国路1号"  # an address is folded
+
+
 @given(st.from_regex(r"[1-6][0-9]{5}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])"
                      r"[0-9]{3}", fullmatch=True), st.integers(0, 16), st.data())
 def test_choose_id_number_takes_only_the_recognisers_candidates(body, pos, data):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +24,7 @@ from pathlib import Path
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
+from ..text import fold_name
 from .normalise import CHECKED, CJK, UNCHECKED, fold_text, normalise
 
 IGNORE = "_ignore"
@@ -520,13 +522,43 @@ def value_score(value: str, line: OcrLine) -> float | None:
     ...                              char_probs=[1, 1, 1, 0.99, 0.33, 0.98]))
     0.33
     """
-    folded = fold_text(line.text)
-    if len(line.char_probs) != len(line.text) or len(folded) != len(line.text):
+    at = _value_at(value, line.text)
+    if at is None or len(line.char_probs) != len(line.text):
+        return None
+    return min(line.char_probs[i] for i in at)
+
+
+def _value_at(value: str, text: str) -> list[int] | None:
+    """Where each character of ``value`` (as folded) stands in the line's own ``text``
+    (its last occurrence); None when it is not there or the fold does not keep one
+    character for one.
+
+    >>> _value_at("龚翻一", "姓名： 龚 翻一")
+    [4, 6, 7]
+    """
+    if not value:
+        return None
+    keep = [i for i, c in enumerate(text) if not c.isspace()]
+    src = "".join(text[i] for i in keep)
+    if len(unicodedata.normalize("NFKC", src)) != len(src):
+        return None
+    folded = fold_text(src)
+    if len(folded) != len(src):
         return None
     k = folded.rfind(value)
-    if k < 0 or not value:
-        return None
-    return min(line.char_probs[k:k + len(value)])
+    return None if k < 0 else keep[k:k + len(value)]
+
+
+def _name_as_printed(value: str, sources: list[_Line]) -> str:
+    """A name with the characters mainland names are written with put back where the
+    fold changed them (麴, not 曲: ``ocr.text.fold_name``)."""
+    if len(sources) != 1:
+        return value
+    text = sources[0].line.text
+    at = _value_at(value, text)
+    if at is None:
+        return value
+    return fold_name("".join(unicodedata.normalize("NFKC", text[i]) for i in at))
 
 
 def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
@@ -534,6 +566,7 @@ def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
     if field in _SCORED_BY_CHARACTERS and len(sources) == 1:
         own = value_score(value, sources[0].line)
         score = score if own is None else own
+        value = _name_as_printed(value, sources)
     return ExtractedField(
         value=value,
         confidence=round(score, 4),

@@ -16,6 +16,7 @@ from ..text import (
     GUESSED_CONFIDENCE,
     choose_id_number,
     fold_chinese,
+    fold_name,
     guessed_by_check_digit,
     id_checksum_ok,
     parse_date,
@@ -113,7 +114,7 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         row = upper[name_i]
         text = strip_spaces(row.text)
         text = _LABEL_PREFIX["name"].sub("", text, count=1)
-        name = fold_chinese(_cjk_only(text))
+        name = fold_name(_cjk_only(text))
         out["name"] = _field(name or None, [row], raw=row.text)
 
     if sex_i is not None:
