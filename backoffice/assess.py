@@ -67,6 +67,37 @@ def system_lookup(settings: Settings):
     return RestLookup(settings.core_url, settings.claims_url)
 
 
+#: A passed cross-system rule vouches for the values it found on record (its details'
+#: ``on_record``): the field of the page each stands for.
+ON_RECORD: dict[str, dict[str, str]] = {
+    "crossref.customer_identity_agrees": {"name": "name", "birth_date": "birth_date"},
+    "crossref.insured_identity_agrees": {"name": "insured_name"},
+}
+#: Names that are the same person's as a vouched name on the same form vouch for
+#: themselves: a misread that lands on another field's value, letter for letter, does
+#: not happen by chance.
+SAME_PERSON: dict[str, tuple[str, ...]] = {
+    "claimant_name": ("insured_name",),
+    "account_name": ("claimant_name", "insured_name"),
+}
+
+
+def on_record_vouched(checks: list[CheckResult], fields: Mapping[str, ExtractedField]
+                      ) -> set[str]:
+    """The fields the systems of record vouch for: those a passed cross-system rule found
+    on record and agreeing, and the names on the form equal to one of them
+    (:data:`SAME_PERSON`: the claimant is the insured, the account is the claimant's)."""
+    from validators.fields import same_name
+
+    out = {ON_RECORD[c.rule][k] for c in checks if c.passed and c.rule in ON_RECORD
+           for k in c.details.get("on_record", ()) if k in ON_RECORD[c.rule]}
+    for name, others in SAME_PERSON.items():  # in order: the claimant before the account
+        value = fields[name].value if name in fields else None
+        if any(o in out and o in fields and same_name(value, fields[o].value) for o in others):
+            out.add(name)
+    return out
+
+
 def numbers_vouched(checks: list[CheckResult]) -> set[str]:
     """The identity numbers that independent evidence vouches for: a card's number whose
     check digit is right and whose birth date and sex agree with the card's own printed
@@ -124,7 +155,8 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
     # A value a decoder changed to meet a constraint passes that constraint's rule
     # because of the change: the rule vouches for nothing then.
     vouched = ({field for check in checks if check.passed
-                for field in CORROBORATED_BY.get(check.rule, ())} | numbers_vouched(checks)) - {
+                for field in CORROBORATED_BY.get(check.rule, ())} | numbers_vouched(checks)
+               | on_record_vouched(checks, fields)) - {
         name for name, f in fields.items()
         if decided_by_constraint(f.corrections) or guessed_by_check_digit(f.corrections)}
     optional = OPTIONAL_FIELDS.get(doc_type, frozenset())

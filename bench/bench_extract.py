@@ -3,7 +3,13 @@ straight through and how often it is wrong, the reliability of the confidences, 
 per page against a bare PaddleOCR `predict` on the same images in the same run.
 
 The route is the flow's own (`backoffice.assess.assess`, the settings' thresholds); the
-cross-system rules are skipped (no downstream systems), as in a run without them.
+cross-system rules are skipped (no downstream systems), as in a run without them. With
+``--systems``, the sandbox core and claims systems are started, seeded from the set's
+ground truth the way a bank's records hold its people (each ID card's person a customer
+of the core system; each claim form's policy and insured person, name and identity
+number, in the claims system), and each page is checked against them as the flow checks
+it when ``BACKOFFICE_CORE_URL`` and ``_CLAIMS_URL`` are set: a name the records hold
+and agree with is vouched for (``backoffice.assess.on_record_vouched``).
 
     .venv/bin/python bench/bench_extract.py                          # ID cards
     .venv/bin/python bench/bench_extract.py --fixtures fixtures/claims  # claim forms
@@ -16,9 +22,12 @@ Generate larger unseen sets first with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -55,7 +64,30 @@ def main() -> int:
                         help="print why each document that does not go straight through "
                         "goes to a person (the route's reasons: field and rule names, "
                         "never values), and a count of those reasons")
+    parser.add_argument("--systems", action="store_true",
+                        help="check each page against the sandbox core and claims systems, "
+                        "seeded from the set's ground truth (a bank's records of its people)")
     args = parser.parse_args()
+    with _systems(args.fixtures) if args.systems else contextlib.nullcontext() as lookup:
+        return _run(args, lookup)
+
+
+@contextlib.contextmanager
+def _systems(fixtures: Path):
+    """The sandbox systems seeded from the set's truth, for the duration; their lookup."""
+    from backoffice.sandbox.runner import run_sandbox
+
+    with tempfile.TemporaryDirectory(prefix="bench-systems-") as tmp:
+        seeds = Path(tmp) / "fixtures"
+        for sub in ("idcards", "claims"):  # each takes its own document type's records
+            (seeds / sub).mkdir(parents=True)
+            shutil.copy(fixtures / "truth.jsonl", seeds / sub / "truth.jsonl")
+        with run_sandbox(Path(tmp) / "sandbox", fixtures=seeds) as sandbox:
+            print(f"systems of record: core {sandbox.core.url}, claims {sandbox.claims.url}")
+            yield sandbox.lookup()
+
+
+def _run(args, lookup) -> int:
 
     truth = load_truth(args.fixtures / "truth.jsonl")
     t0 = time.perf_counter()
@@ -90,7 +122,7 @@ def main() -> int:
                 bare_t[variant].append(time.perf_counter() - t)
             t = time.perf_counter()
             readings = read_document(data, engine, limits)
-            assessments = [assess(r, settings) for r in readings]
+            assessments = [assess(r, settings, lookup=lookup) for r in readings]
             # A multi-page file is read whole; its time is shared by its pages.
             pipe_t[variant].append((time.perf_counter() - t) / len(readings))
         reading = readings[page]

@@ -61,3 +61,66 @@ def test_a_claim_forms_18_digit_number_with_its_check_digit_goes_through():
 def test_a_claim_forms_15_digit_number_has_no_check_digit_to_vouch():
     decision = _claim_number_route("110105491231002")
     assert any(r.field == "insured_id_number" for r in decision.reasons)
+
+
+# --- names vouched for by the systems of record ---------------------------------------
+
+def _claim_route(values: dict[str, str], lookup, low: tuple[str, ...]):
+    """The route of a claim form whose fields in ``low`` were read at confidence 0.5."""
+    from validators.rules._samples import CLAIM
+
+    values = {**CLAIM, **values}
+    checks = validate_fields(DocType.CLAIM_FORM, values, today=date(2025, 6, 1), lookup=lookup)
+    fields = {k: ExtractedField(value=v, confidence=0.5 if k in low else 0.99)
+              for k, v in values.items()}
+    return route(DocType.CLAIM_FORM, fields, checks, None, **KW)
+
+
+def test_the_insureds_name_on_record_vouches_for_it_and_for_the_same_persons_names():
+    from validators.rules._samples import LOOKUP
+
+    names = ("insured_name", "claimant_name", "account_name")
+    decision = _claim_route({"account_name": "李秀英"}, LOOKUP, names)
+    assert not [r for r in decision.reasons if r.field in names], decision.reasons
+
+
+def test_a_name_of_another_person_is_not_vouched_by_the_insureds_record():
+    from validators.rules._samples import LOOKUP
+
+    decision = _claim_route({"claimant_name": "王芳", "relationship": "配偶",
+                             "account_name": "王芳"}, LOOKUP,
+                            ("insured_name", "claimant_name", "account_name"))
+    assert {r.field for r in decision.reasons if r.field} == {"claimant_name", "account_name"}
+
+
+def test_a_record_without_a_name_or_no_systems_vouch_for_nothing():
+    from validators.lookup import InMemoryLookup
+    from validators.rules._samples import LOOKUP
+
+    nameless = InMemoryLookup(insured=[{**r, "name": ""} for r in LOOKUP.insured],
+                              policies=LOOKUP.policies)
+    for lookup in (nameless, None):
+        decision = _claim_route({}, lookup, ("insured_name",))
+        assert [r.field for r in decision.reasons if r.field] == ["insured_name"]
+
+
+def test_a_name_the_records_contradict_goes_to_a_person():
+    from validators.rules._samples import LOOKUP
+
+    decision = _claim_route({"insured_name": "李秀", "claimant_name": "李秀",
+                             "account_name": "李秀"}, LOOKUP, ())
+    assert decision.status == "in_review"
+    assert any(r.rule == "crossref.insured_identity_agrees" for r in decision.reasons)
+
+
+def test_a_cards_name_on_the_core_systems_record_is_vouched_for():
+    from validators.rules._samples import LOOKUP
+
+    values = {**FRONT, "id_number": "11010519491231002X"}
+    checks = validate_fields(DocType.ID_CARD_FRONT, values, today=date(2025, 6, 1),
+                             lookup=LOOKUP)
+    fields = {k: ExtractedField(value=v, confidence=0.5 if k == "name" else 0.99)
+              for k, v in values.items()}
+    assert route(DocType.ID_CARD_FRONT, fields, checks, None, **KW).status == "approved"
+    alone = validate_fields(DocType.ID_CARD_FRONT, values, today=date(2025, 6, 1))
+    assert route(DocType.ID_CARD_FRONT, fields, alone, None, **KW).status == "in_review"

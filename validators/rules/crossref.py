@@ -64,6 +64,18 @@ def _mismatches(
     return differences
 
 
+def _on_record(records: list[Mapping[str, Any]], name: str | None,
+               birth_date: datetime.date | None) -> list[str]:
+    """Which of name and birth date the records hold and agree with (the caller has
+    found no contradiction): what the records vouch for."""
+    out = []
+    if name is not None and any(r.get("name") for r in records):
+        out.append("name")
+    if birth_date is not None and any(parse_date(r.get("birth_date")) for r in records):
+        out.append("birth_date")
+    return out
+
+
 def _verb(differences: list[str]) -> str:
     return "differs" if len(differences) == 1 else "differ"
 
@@ -124,7 +136,8 @@ def customer_identity_agrees(fields: Fields, ctx: RuleContext) -> CheckResult:
             customer_id=customer.get("customer_id"),
             differences=differences,
         )
-    return passed(customer_id=customer.get("customer_id"))
+    return passed(customer_id=customer.get("customer_id"),
+                  on_record=_on_record([customer], text(fields, "name"), birth_date))
 
 
 # --- claim form against the claims and policy systems --------------------------------
@@ -203,7 +216,8 @@ def insured_identity_agrees(fields: Fields, ctx: RuleContext) -> list[CheckResul
                     differences=differences,
                 )
             )
-    return problems or passed(records=len(sources))
+    return problems or passed(records=len(sources), on_record=_on_record(
+        [record for _system, record in sources], name, facts.birth_date))
 
 
 @rule(
