@@ -406,3 +406,23 @@ def test_a_name_is_scored_by_its_own_characters():
     # without per-character probabilities, the line's score
     plain = line.model_copy(update={"char_probs": []})
     assert extract_claim_form([plain])["insured_name"].confidence == 0.93
+
+
+def test_a_name_is_never_a_row_of_check_boxes_a_label_or_a_ticked_option():
+    from ocr.extract.normalise import normalise
+
+    assert normalise("insured_name", "□伤残 □身故") is None  # s827 form 17
+    assert normalise("insured_name", "伤残身故") is None
+    assert normalise("claimant_name", "受益人") is None  # s827 photo 23
+    assert normalise("claimant_name", "尹韡镕本人") == "尹韡镕"  # s826 form 18
+    assert normalise("claimant_name", "尹韡镕 ☑本人") is None
+    assert normalise("claimant_name", "王本人") == "王本人"  # too short to hold an option
+
+
+def test_a_label_on_the_next_columns_row_takes_its_value_from_under_it_not_from_the_narrative():
+    # 被保险人证件号码： with the right column's narrative half a line lower (s826 form 17).
+    lines = [_box("被保险人证件号码：", 66, 820, 279, 851),
+             _box("犬咬伤，后至黔东南苗族侗族自治州中", 602, 837, 1111, 868),
+             _box("522624200011018219", 68, 855, 399, 890),
+             _box("心医院复查。住院治疗34天，于9月25", 600, 870, 1116, 910)]
+    assert _values(lines)["insured_id_number"] == "522624200011018219"

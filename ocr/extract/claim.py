@@ -656,6 +656,10 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
                      and not owned(ln) and not _NUMBERED_RE.match(ln.text)
                      and not _is_heading(ln.text)),
                     key=lambda ln: (ln.y0, ln.x0))
+    if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in window):
+        # With a line under the label, none far right of it: the next column's narrative,
+        # which no label of this row heads, beside or above the value under this label.
+        window = [ln for ln in window if ln.x0 < anchor.x1 + 3 * h]
     while window:
         row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
         taken = {id(ln) for ln in row}
@@ -668,11 +672,8 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         else:
             mine = [ln for ln in row if nearest(ln) is anchor]
             if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in mine):
-                # not a line wholly left of the label (□其他 of the row's other column),
-                # nor one far right of it (the next column's narrative, beside a value
-                # under this label)
-                mine = [ln for ln in mine if ln.x1 > anchor.x0 - 0.5 * h
-                        and ln.x0 < anchor.x1 + 3 * h]
+                # not a line wholly left of the label (□其他 of the row's other column)
+                mine = [ln for ln in mine if ln.x1 > anchor.x0 - 0.5 * h]
         if mine:
             text = "".join(ln.text for ln in mine)
             tail = _wrapped_tail(anchor.field, mine, items, label_lines)

@@ -26,7 +26,13 @@ def fold_text(text: str) -> str:
 _NAME_RE = re.compile(rf"^[{CJK}·]{{2,8}}$")
 # Words a form prints where a name is written, never a name: a signature line's label
 # (签字, 签名, 盖章) read next to the name's own label, or a date to fill in.
-_FORM_WORDS_RE = re.compile("签字|签名|签章|盖章|手印|日期|年月日")
+_FORM_WORDS_RE = re.compile("签字|签名|签章|盖章|手印|日期|年月日"
+                            # a claim type's check boxes (□伤残 □身故), a label
+                            "|伤残|身故|津贴|医疗|疾病|住院|门诊"
+                            "|受益人|申请人|被保险人|被保人|投保人|领款人|收款人|出险人|姓名")
+#: A row's tick read with the name before it (尹韡镕 ☑本人): the option is no part of it.
+_TRAILING_OPTION_RE = re.compile("(本人|配偶|子女|父母|其他)$")
+_BOX_GLYPHS = "□☐☑☒✓✔√■▣"
 _RELATIONS = ("本人", "配偶", "父母", "父亲", "母亲", "子女", "儿子", "女儿", "兄弟", "姐妹",
               "兄弟姐妹", "祖父母", "外祖父母", "孙子女", "外孙子女", "其他", "丈夫", "妻子",
               "监护人", "法定继承人", "受益人")
@@ -137,7 +143,11 @@ def normalise(field: str, raw: str) -> str | None:
     if field in ("insured_name", "claimant_name", "account_name"):
         if re.search(rf"[{CJK}][\d.\-/ ]*\d[\d.\-/ ]*[{CJK}]", value):
             return None  # words around a number: a sentence (于2026.08.07下午因…)
+        if any(c in _BOX_GLYPHS for c in value):
+            return None  # a row of check boxes, never a name
         name = re.sub(rf"[^{CJK}·]", "", value)
+        if len(name) >= 4:
+            name = _TRAILING_OPTION_RE.sub("", name)
         return name if _NAME_RE.match(name) and not _FORM_WORDS_RE.search(name) else None
     if field == "relationship":
         ticked = checked_option(value, _RELATIONS)
