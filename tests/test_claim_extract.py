@@ -426,3 +426,30 @@ def test_a_label_on_the_next_columns_row_takes_its_value_from_under_it_not_from_
              _box("522624200011018219", 68, 855, 399, 890),
              _box("心医院复查。住院治疗34天，于9月25", 600, 870, 1116, 910)]
     assert _values(lines)["insured_id_number"] == "522624200011018219"
+
+
+def test_a_label_run_on_after_a_number_ends_where_its_characters_do():
+    # 181 4659 9201 与被保人关系： in one box, 配偶 in a box overlapping its end: digits are
+    # half as wide as Chinese characters (s826 form 13).
+    lines = [_box("联系电话：", 107, 658, 251, 691),
+             _box("181 4659 9201 与被保人关系：", 375, 658, 900, 689),
+             _box("配偶", 886, 656, 961, 689)]
+    got = _values(lines)
+    assert got["relationship"] == "配偶" and got["phone"] == "18146599201"
+
+
+def test_a_wrapped_row_of_options_whose_ticked_box_was_not_read():
+    # □本人 口配偶 □子女 □父母 / 其他: the ticked box of 其他 read as nothing (s827 form 5).
+    lines = [_box("与被保人关系：", 63, 820, 262, 851),
+             _box("□本人 口配偶 □子女 □父母", 63, 853, 507, 890), _box("其他", 65, 886, 164, 925)]
+    assert _values(lines)["relationship"] == "其他"
+
+
+def test_a_value_centred_on_a_label_wrapped_over_two_lines():
+    # 申请金额 / （大写） and the amount in words between them (s827 form 12).
+    lines = [_box("申请金额", 103, 1103, 252, 1163), _box("贰万壹仟柒佰伍拾壹元贰角贰分", 359, 1133, 866, 1177),
+             _box("(大写)", 121, 1155, 231, 1208), _box("索赔金额", 103, 1218, 249, 1269),
+             _box("21,751.22", 354, 1245, 527, 1289), _box("(小写)", 118, 1260, 231, 1316)]
+    got = _values(lines)
+    assert got["claim_amount_in_words"] == "贰万壹仟柒佰伍拾壹元贰角贰分"
+    assert got["claim_amount"] == "21751.22"

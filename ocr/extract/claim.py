@@ -25,7 +25,7 @@ from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
 from ..text import fold_name
-from .normalise import CHECKED, CJK, UNCHECKED, fold_text, normalise
+from .normalise import _RELATIONS, CHECKED, CJK, UNCHECKED, fold_text, normalise
 
 IGNORE = "_ignore"
 # Labels that say "an amount" without saying which (申请金额, or a misread
@@ -391,14 +391,14 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
         hits = find_labels(ln.text)
         if hits and hits[0][0] == 0:
             # Two `label：value` pairs on one OCR line: split the line between them.
-            width = max(len(ln.text), 1)
+            at = _offsets(ln.text)
             for k, (start, field, label, end) in enumerate(hits):
                 stop = hits[k + 1][0] if k + 1 < len(hits) else len(ln.text)
                 rest = ln.text[end:stop]
                 if rest.strip("：: ") in _HEADING_TAILS:
                     field = IGNORE
-                x0 = ln.x0 + (ln.x1 - ln.x0) * start / width
-                x1 = ln.x0 + (ln.x1 - ln.x0) * end / width
+                x0 = ln.x0 + (ln.x1 - ln.x0) * at[start]
+                x1 = ln.x0 + (ln.x1 - ln.x0) * at[end]
                 anchors.append(_Anchor(field, ln, ln, rest, x0, x1, ln.y0, ln.y1, label))
             used.add(i)
     return _payee_as_claimant(anchors)
@@ -447,13 +447,30 @@ def _split_at_labels(ln: _Line) -> list[_Line]:
     cuts = [start for start, _f, _l, _e in find_labels(ln.text) if start > 0]
     if not cuts:
         return [ln]
-    width = (ln.x1 - ln.x0) / max(len(ln.text), 1)
+    at = _offsets(ln.text)
+    width = ln.x1 - ln.x0
     pieces = []
     for a, b in zip([0, *cuts], [*cuts, len(ln.text)], strict=True):
         if ln.text[a:b].strip():
-            pieces.append(_Line(ln.line, ln.text[a:b], ln.x0 + a * width, ln.y0,
-                                ln.x0 + b * width, ln.y1))
+            pieces.append(_Line(ln.line, ln.text[a:b], ln.x0 + at[a] * width, ln.y0,
+                                ln.x0 + at[b] * width, ln.y1))
     return pieces
+
+
+def _offsets(text: str) -> list[float]:
+    """Where each character of a line starts, as a share of the line's width, and 1.0 at
+    its end: a Chinese character is as wide as two digits or letters.
+
+    >>> _offsets("12中")
+    [0.0, 0.25, 0.5, 1.0]
+    """
+    widths = [1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text]
+    total = sum(widths) or 1.0
+    out, run = [0.0], 0.0
+    for w in widths:
+        run += w
+        out.append(run / total)
+    return out
 
 
 #: How the second line of a name that wrapped in its cell ends (中国邮政储蓄银行锡林郭勒
@@ -606,6 +623,13 @@ def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
     return out
 
 
+def _beside(ln: _Line, anchor: _Anchor) -> bool:
+    """On the label's row: its last line's, or between the lines of a label wrapped over
+    two (申请金额 / （大写）, the value centred on both)."""
+    return _same_row(ln, anchor.end) or (anchor.start is not anchor.end
+                                         and anchor.y0 <= ln.cy <= anchor.y1)
+
+
 def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
                 label_lines: set[int]):
     rest = anchor.rest.strip("：: ")
@@ -617,8 +641,8 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     # A value box may start a little inside the label's (boxes touch when they sit close;
     # more when the two boxes share the colon between them: 大写金额： / ：玖佰捌拾壹元整).
     right = [ln for ln in items if id(ln) not in label_lines
-             and ln.x0 >= anchor.x1 - (1.0 if ln.text[:1] in "：:" else 0.4) * anchor.end.h
-             and ln.x0 < next_label_x and _same_row(ln, anchor.end)]
+             and ln.x0 >= anchor.x1 - (1.0 if ln.text[:1] in "：:" else 0.6) * anchor.end.h
+             and ln.x0 < next_label_x and _beside(ln, anchor)]
     right.sort(key=lambda ln: ln.x0)
     if right:
         tail = _wrapped_tail(anchor.field, right, items, label_lines)
@@ -685,6 +709,7 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
             nxt = sorted((ln for ln in window if ln.y0 - max(m.y1 for m in mine) < 0.8 * h
                           and ln.x0 >= min(m.x0 for m in mine) - h
                           and ln.x0 <= max(m.x1 for m in mine)), key=lambda ln: ln.x0)
-            if nxt and _BOX_RE.search(text) and _BOX_RE.match(nxt[0].text):
+            if nxt and _BOX_RE.search(text) and (_BOX_RE.match(nxt[0].text)
+                                                  or nxt[0].text.strip() in _RELATIONS):
                 yield text + "".join(ln.text for ln in nxt), mine + nxt
             return
