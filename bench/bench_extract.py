@@ -103,6 +103,7 @@ def _run(args, lookup) -> int:
 
     acc = AccuracyTable()
     routes = RouteTable()
+    routes_alone = RouteTable()  # without the systems of record (--systems)
     bare_t: dict[str, list[float]] = defaultdict(list)
     pipe_t: dict[str, list[float]] = defaultdict(list)
     passes: dict[str, list[int]] = defaultdict(list)
@@ -123,6 +124,8 @@ def _run(args, lookup) -> int:
             t = time.perf_counter()
             readings = read_document(data, engine, limits)
             assessments = [assess(r, settings, lookup=lookup) for r in readings]
+            alone = ([assess(r, settings) for r in readings] if lookup is not None
+                     else assessments)
             # A multi-page file is read whole; its time is shared by its pages.
             pipe_t[variant].append((time.perf_counter() - t) / len(readings))
         reading = readings[page]
@@ -130,6 +133,8 @@ def _run(args, lookup) -> int:
         acc.add(item, reading.doc_type.value, {k: f.value for k, f in reading.fields.items()})
         routes.add(item, reading.doc_type.value, assessments[page].decision.status,
                    reading.fields)
+        routes_alone.add(item, reading.doc_type.value, alone[page].decision.status,
+                         reading.fields)
         kept.append((item, reading, assessments[page].checks))
         if assessments[page].decision.status != "approved":
             why[key] = [r.text for r in assessments[page].decision.reasons]
@@ -142,6 +147,10 @@ def _run(args, lookup) -> int:
     print("\nPer field")
     for (group, field), (hits, total) in acc.by_field().items():
         print(f"  {group:8} {field:18} {hits:>3}/{total:<3} {pct(hits, total):>7}")
+    if lookup is not None:
+        print("\nWith the documents alone (no systems of record):", end="")
+        print_straight(routes_alone)
+        print("\nChecked against the systems of record (--systems):", end="")
     print_routes(routes)
     print_targets(kept)
     if args.fields_out:
@@ -188,13 +197,7 @@ def _p(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def print_routes(routes: RouteTable) -> None:
-    target = settings.review_target_error
-    print("\nRouting thresholds: " + (
-        f"review_target_error {target} (a page's mean of 1 - confidence at most {target}, "
-        f"no field below {1 - 10 * target:.4f})" if target
-        is not None else f"fields {settings.review_min_field_confidence}, ID numbers "
-        f"{settings.review_min_id_number_confidence}"))
+def print_straight(routes: RouteTable) -> None:
     print("\nStraight through (no person) and its field error, per document type and tier")
     print(f"{'type':15} {'tier':8} {'docs':>5} {'fields ok':>9} {'straight':>9} "
           f"{'st fields':>9} {'st wrong':>8} {'st error':>8}")
@@ -202,10 +205,24 @@ def print_routes(routes: RouteTable) -> None:
         print(f"{r['doc_type']:15} {r['tier']:8} {r['documents']:>5} "
               f"{_p(r['field_accuracy']):>9} {_p(r['straight_through']):>9} "
               f"{r['st_fields']:>9} {r['st_wrong']:>8} {_p(r['st_field_error'], 2):>8}")
+
+
+def print_routes(routes: RouteTable) -> None:
+    target = settings.review_target_error
+    print("\nRouting thresholds: " + (
+        f"review_target_error {target} (a page's mean of 1 - confidence at most {target}, "
+        f"no field below {1 - 10 * target:.4f})" if target
+        is not None else f"fields {settings.review_min_field_confidence}, ID numbers "
+        f"{settings.review_min_id_number_confidence}"))
+    print_straight(routes)
     provenance = calibration_table().provenance
     print(f"\nCalibration table: fitted {provenance.get('generated', '-')} on seeds "
           f"{provenance.get('training_seeds', '-')}, read with "
           f"{str(provenance.get('read_with_commit') or '-')[:10]}")
+    for merged in provenance.get("merged", []):
+        print(f"  {', '.join(merged.get('types', []))} curves refitted {merged.get('generated', '-')} "
+              f"on seeds {merged.get('training_seeds', '-')}, read with "
+              f"{str(merged.get('read_with_commit') or '-')[:10]}")
     for key, title in (("ocr_confidence", "before calibration (the recogniser's score)"),
                        ("confidence", "calibrated (as routed)")):
         bins, ece = routes.reliability(key=key)
