@@ -129,6 +129,9 @@ def test_an_id_cards_name_keeps_a_surname_opencc_would_fold():
     fields = extract_id_card_front(lines)
     assert fields["name"].value == "麴晓明"  # OpenCC: 曲晓明 (s824 had such a miss)
     assert fields["address"].value == "北京市朝阳区建国路1号"  # an address is folded
+    for label, want in (("住上", "北京市朝阳区建国路1号"), ("住址", "上海市徐汇区漕溪路1号")):
+        rows = [*lines[:3], line(label + want, 130), lines[4]]
+        assert extract_id_card_front(rows)["address"].value == want
 
 
 @given(st.from_regex(r"[1-6][0-9]{5}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])"

@@ -32,7 +32,8 @@ _LABEL_PREFIX = {
     "sex": re.compile(r"性\s*[别別]"),
     "ethnicity": re.compile(r"[民尺]\s*族"),
     "birth": re.compile(r"^出\s*生"),
-    "address": re.compile(r"^[住往佳]\s*[址扯]"),
+    # 址 misread as 上 (s824), but not 住址上海市 with its 址 dropped
+    "address": re.compile(r"^[住往佳]\s*(?:[址扯]|上(?!海))"),
     "id_label": re.compile(r"公民身份号码|公民身份号|身份号码|号码"),
 }
 
