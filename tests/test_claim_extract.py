@@ -453,3 +453,10 @@ def test_a_value_centred_on_a_label_wrapped_over_two_lines():
     got = _values(lines)
     assert got["claim_amount_in_words"] == "贰万壹仟柒佰伍拾壹元贰角贰分"
     assert got["claim_amount"] == "21751.22"
+
+
+def test_a_bank_name_keeps_the_yin_of_a_place():
+    from ocr.extract.normalise import normalise
+
+    assert normalise("bank_name", "兴业银行铁岭银州支行") == "兴业银行铁岭银州支行"  # s831
+    assert normalise("bank_name", "中国工商银北京分行") == "中国工商银行北京分行"

@@ -167,7 +167,8 @@ def normalise(field: str, raw: str) -> str | None:
         b = re.sub(r"\s", "", value)
         # A bank's name says 银行 and a branch's ends in 分行/支行: a dropped 行 is
         # put back where that grammar is certain.
-        b = re.sub("银(?![行川])", "银行", b)
+        if "银行" not in b:  # not the 银 of a place (兴业银行铁岭银州支行)
+            b = re.sub("银(?![行川])", "银行", b, count=1)
         b = re.sub("([分支])$", r"\1行", b)
         return b if re.search("银行|信用社|农商|农信|行", b) else None
     if field == "diagnosis":
