@@ -97,13 +97,17 @@ def test_a_digit_changed_by_the_check_digit_alone_is_marked_and_held_back(body, 
     assert GUESSED_CONFIDENCE < 0.85
 
 
+def line(text: str, y: float):
+    """A line of an ID card's text, 30 px high, at height ``y``."""
+    from domain.models import OcrLine
+
+    return OcrLine(text=text, confidence=0.99,
+                   polygon=[(10, y), (400, y), (400, y + 30), (10, y + 30)])
+
+
 def test_an_id_card_number_repaired_by_its_check_digit_goes_to_a_person():
     from backoffice.assess import route
-    from domain.models import DocType, OcrLine
-
-    def line(text, y):
-        return OcrLine(text=text, confidence=0.99,
-                       polygon=[(10, y), (400, y), (400, y + 30), (10, y + 30)])
+    from domain.models import DocType
 
     lines = [line("姓名王晓明", 10), line("性别男民族汉", 50), line("出生1949年12月31日", 90),
              line("住址北京市朝阳区建国路1号", 130), line("公民身份号码110105194912310028", 200)]
@@ -118,12 +122,6 @@ def test_an_id_card_number_repaired_by_its_check_digit_goes_to_a_person():
 
 
 def test_an_id_cards_name_keeps_a_surname_opencc_would_fold():
-    from domain.models import OcrLine
-
-    def line(text, y):
-        return OcrLine(text=text, confidence=0.99,
-                       polygon=[(10, y), (400, y), (400, y + 30), (10, y + 30)])
-
     lines = [line("姓名麴晓明", 10), line("性别男民族汉", 50), line("出生1949年12月31日", 90),
              line("住址北京市朝阳区建國路1号", 130), line("公民身份号码11010519491231002X", 200)]
     fields = extract_id_card_front(lines)

@@ -21,6 +21,7 @@ from importlib import resources
 from itertools import pairwise
 from pathlib import Path
 
+from domain.fields import FieldFamily, field_family
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
@@ -522,14 +523,10 @@ def _split_under_labels(ln: _Line, labels: list[_Anchor]) -> list[_Line]:
     return pieces
 
 
-#: Fields scored by their own characters rather than by their whole lines.
-_SCORED_BY_CHARACTERS = frozenset({"insured_name", "claimant_name", "account_name"})
-
-
-def value_score(value: str, line: OcrLine) -> float | None:
+def value_score(value: str, line: OcrLine, at: list[int] | None = None) -> float | None:
     """The least probability the recogniser gave a character of ``value`` where it stands
-    in ``line`` (its last occurrence); None when the line has no per-character
-    probabilities or does not hold the value as read.
+    in ``line`` (``at``, else its last occurrence); None when the line has no
+    per-character probabilities or does not hold the value as read.
 
     A line's score is the mean over all its characters, the label's too: one doubtful
     character of a three-character name hardly moves the mean of 被保险人姓名：龚翻一, and
@@ -539,7 +536,7 @@ def value_score(value: str, line: OcrLine) -> float | None:
     ...                              char_probs=[1, 1, 1, 0.99, 0.33, 0.98]))
     0.33
     """
-    at = _value_at(value, line.text)
+    at = _value_at(value, line.text) if at is None else at
     if at is None or len(line.char_probs) != len(line.text):
         return None
     return min(line.char_probs[i] for i in at)
@@ -566,24 +563,18 @@ def _value_at(value: str, text: str) -> list[int] | None:
     return None if k < 0 else keep[k:k + len(value)]
 
 
-def _name_as_printed(value: str, sources: list[_Line]) -> str:
-    """A name with the characters mainland names are written with put back where the
-    fold changed them (麴, not 曲: ``ocr.text.fold_name``)."""
-    if len(sources) != 1:
-        return value
-    text = sources[0].line.text
-    at = _value_at(value, text)
-    if at is None:
-        return value
-    return fold_name("".join(unicodedata.normalize("NFKC", text[i]) for i in at))
-
-
 def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
     score = min(s.line.confidence for s in sources)
-    if field in _SCORED_BY_CHARACTERS and len(sources) == 1:
-        own = value_score(value, sources[0].line)
-        score = score if own is None else own
-        value = _name_as_printed(value, sources)
+    if field_family(field) is FieldFamily.NAME and len(sources) == 1:
+        # A name read from one line: scored by its own characters, and with the
+        # characters mainland names are written with put back where the fold changed
+        # them (麴, not 曲: ``ocr.text.fold_name``).
+        line = sources[0].line
+        at = _value_at(value, line.text)
+        if at is not None:
+            own = value_score(value, line, at)
+            score = score if own is None else own
+            value = fold_name("".join(unicodedata.normalize("NFKC", line.text[i]) for i in at))
     return ExtractedField(
         value=value,
         confidence=round(score, 4),
