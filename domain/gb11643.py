@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 import unicodedata
 from typing import NamedTuple
 
@@ -87,6 +88,9 @@ __all__ = [
     "get_sex",
     "is_valid",
     "kind",
+    "place_names",
+    "province_forms",
+    "provinces",
     "to_15",
     "to_18",
     "validate",
@@ -214,6 +218,35 @@ def place_names() -> frozenset[str]:
                 if name and name != "市辖区":
                     names.add(name)
     return frozenset(names)
+
+
+#: What a province's full name ends in, dropped in its short form (广西壮族自治区 → 广西).
+_PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
+
+
+@functools.cache
+def provinces() -> tuple[str, ...]:
+    """The full names of the provinces, autonomous regions, municipalities and special
+    administrative regions (the first level of GB/T 2260), as addresses print them.
+
+    >>> len(provinces()), "新疆维吾尔自治区" in provinces(), "北京市" in provinces()
+    (35, True, True)
+    """
+    names = dict(_PROVINCE_NAMES)
+    for code, info in _walk(_loc_db()):
+        if len(code) == 2 and info.get("province") and code not in names:
+            names[code] = info["province"].split("]", 1)[-1].strip()
+    return tuple(names[code] for code in sorted(names))
+
+
+def province_forms(province: str) -> tuple[str, ...]:
+    """The full name of a province and its short form.
+
+    >>> province_forms("广西壮族自治区"), province_forms("北京市")
+    (('广西壮族自治区', '广西'), ('北京市', '北京'))
+    """
+    short = _PROVINCE_SUFFIX_RE.sub("", province)
+    return (province, short) if short and short != province else (province,)
 
 
 def _walk(db: numdb.NumDB):

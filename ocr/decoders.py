@@ -2,7 +2,9 @@
 reading the recogniser's own per-character candidates support that keeps it.
 
 What is known: an ethnicity is one of the 56 groups (``domain.ethnic_groups``); an amount
-written in figures and in capitals is one amount (``domain.cn_amount``); a date exists.
+written in figures and in capitals is one amount (``domain.cn_amount``); a date exists;
+a Han name begins with a surname (``domain.surnames``), decided only for a doubted
+first or second character.
 Each decoder looks only at characters the recogniser proposed for the field's characters
 (``OcrLine.alternatives``), never invents one, and decides only when one reading is
 clearly likelier than any other that satisfies the constraint (:data:`MARGIN`);
@@ -35,11 +37,13 @@ from domain import cn_amount
 from domain.ethnic_groups import ethnic_group
 from domain.fields import FIELDS, FieldFamily, field_family
 from domain.models import DocType, ExtractedField, OcrLine
+from domain.surnames import surname_of
 
 from .extract.normalise import normalise
 from .text import DATE_RE, GUESSED_CONFIDENCE, fold_chinese, parse_date
 
 __all__ = ["BY_CONSTRAINT", "MARGIN", "choose_amounts", "choose_date", "choose_ethnicity",
+           "choose_surname",
            "decide_amounts", "decided_by_constraint", "decode_fields", "field_source"]
 
 #: How much likelier than the next reading that satisfies the constraint the chosen one
@@ -162,6 +166,66 @@ def choose_ethnicity(value: str, alternatives: Alternatives
     group, changes, share = found
     notes = [_note(chars[i], ch, i + 1, p, "known ethnicity") for i, ch, p in changes]
     return str(group), notes, share
+
+
+# ---------------------------------------------------------------------------- names
+
+#: A name's character read with less probability than this is doubted: only a doubted
+#: first or second character may change to make the name begin with a known surname.
+NAME_DOUBT = 0.9
+#: A candidate the recogniser gave less than this is never taken for a surname.
+NAME_MIN_CANDIDATE = 0.1
+_HAN_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+def choose_surname(name: str, alternatives: Alternatives) -> tuple[str, list[str], float] | None:
+    """The name the recogniser's candidates spell with a known surname, when ``name``
+    begins with none (复侯俊悦: 复 doubted, 夏 its candidate: 夏侯俊悦), its first or second
+    character was doubted (:data:`NAME_DOUBT`) and one reading is clearly the likeliest;
+    None otherwise. A name with a known surname, a transliterated name (·) or one read
+    with confidence is left as it is: not every name has a listed surname.
+
+    >>> choose_surname("复侯俊悦", [[("复", 0.55), ("夏", 0.4)], [("侯", 0.99)],
+    ...                             [("俊", 0.99)], [("悦", 0.98)]])
+    ('夏侯俊悦', ['复->夏 at 1 (recogniser candidate, p=0.40; by constraint: a known surname)'], 1.0)
+    >>> choose_surname("扎西顿珠", [[("扎", 0.97), ("礼", 0.03)], [("西", 0.99)],
+    ...                             [("顿", 0.99)], [("珠", 0.99)]]) is None
+    True
+    """
+    if (len(name) < 2 or not _HAN_NAME.fullmatch(name) or len(alternatives) != len(name)
+            or surname_of(name) is not None):
+        return None
+    chars = list(name)
+    options = []
+    for c, a in zip(chars, alternatives, strict=True):
+        cands = _candidates(c, a)
+        options.append({ch: p for ch, p in cands.items() if ch == c or p >= NAME_MIN_CANDIDATE})
+    doubted = [i for i in (0, 1) if i < len(chars) - 1 and options[i][chars[i]] < NAME_DOUBT]
+    if not doubted:
+        return None
+    found = _search(chars, options, doubted,
+                    lambda s: s if surname_of(s) is not None else None, max_changes=1)
+    if found is None:
+        return None
+    value, changes, share = found
+    notes = [_note(chars[i], ch, i + 1, p, "a known surname") for i, ch, p in changes]
+    return str(value), notes, share
+
+
+def _decode_name(field: ExtractedField, source: Source) -> ExtractedField | None:
+    value = field.value or ""
+    text = "".join(c for c, _ in source)
+    at = text.rfind(value)
+    if not value or at < 0:
+        return None
+    alts = [[(c, p) for c, p in cands.items()] for _, cands in source[at:at + len(value)]]
+    chosen = choose_surname(value, alts)
+    if chosen is None:
+        return None
+    name, notes, share = chosen
+    out = _changed(field, name, notes)
+    out.confidence = round(min(out.confidence, share), 4)
+    return out
 
 
 # ---------------------------------------------------------------------------- dates
@@ -423,7 +487,8 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
                   lines: list[OcrLine]) -> dict[str, ExtractedField]:
     """The fields with the constraints of ``doc_type`` decoded from the recogniser's
     candidates: the ethnicity of an ID front or temporary card, the amount in figures
-    against the amount in words (claim form, medical invoice), dates that exist. A
+    against the amount in words (claim form, medical invoice), names that begin with a
+    known surname, dates that exist. A
     field that cannot be decided, or whose lines cannot be found, is left as it is."""
     out = dict(fields)
     sources: dict[str, Source | None] = {}
@@ -445,6 +510,11 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
             decided = decide_amounts(fig, source(pair[0]), words, source(pair[1]))
             if decided is not None:
                 out[pair[0]], out[pair[1]] = decided
+    for name in FIELDS.get(doc_type, ()):
+        f = out.get(name)
+        if (f is not None and f.value and field_family(name) is FieldFamily.NAME
+                and surname_of(f.value) is None and source(name)):
+            out[name] = _decode_name(f, source(name)) or f
     for name in FIELDS.get(doc_type, ()):
         f = out.get(name)
         if (f is None or f.value is not None or field_family(name) is not FieldFamily.DATE

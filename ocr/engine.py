@@ -291,10 +291,12 @@ class OcrEngine:
             return self._bare.predict(image)[0]
 
 
-# Lines whose per-character candidates the decoders use: a long run of digits or
-# letters (an ID or card number), any digit (dates, amounts), capital numerals (an amount
-# in words) or 族 (the ethnicity on an ID card).
-_WITH_CANDIDATES = re.compile(r"[0-9A-Za-z]{15,}|[0-9零壹贰叁肆伍陆柒捌玖拾佰仟元角分整族]")
+#: The lines whose characters keep their candidates, for the decoders: a long run of
+#: digits or letters (an ID or card number), any digit (dates, amounts), capital numerals
+#: (an amount in words), 族 (the ethnicity on an ID card), and names: a line with a name
+#: label (名) or a short line of Chinese characters alone (a name in a cell of its own).
+_WITH_CANDIDATES = re.compile(r"[0-9A-Za-z]{15,}|[0-9零壹贰叁肆伍陆柒捌玖拾佰仟元角分整族名]"
+                              r"|^[\u3400-\u9fff·]{2,6}$")
 
 
 class _CtcDecode:
@@ -342,8 +344,7 @@ class _CtcDecode:
     def _alternatives(self, probs: np.ndarray, best: np.ndarray, texts: list[str]):
         """Per line, per emitted character (the frames CTC keeps: not blank, not a repeat),
         the recogniser's best candidates at that frame with their probabilities. Only
-        lines holding a long run of letters and digits (an ID number: the one value a
-        decoder chooses among candidates today) get them; others get []."""
+        the lines :data:`_WITH_CANDIDATES` names get them; others get []."""
         chars = self.inner.character
         out = []
         for b in range(best.shape[0]):

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import domain.ethnic_groups as ethnic_groups_module
+import domain.surnames as surnames_module
 import ocr.decoders as decoders_module
 from domain import cn_amount
 from domain.ethnic_groups import ETHNIC_GROUPS, ethnic_group
@@ -19,6 +20,7 @@ from ocr.decoders import (
     choose_amounts,
     choose_date,
     choose_ethnicity,
+    choose_surname,
     decided_by_constraint,
     decode_fields,
 )
@@ -30,6 +32,7 @@ from ocr.text import GUESSED_CONFIDENCE, parse_date
 def test_doctests():
     assert doctest.testmod(decoders_module).failed == 0
     assert doctest.testmod(ethnic_groups_module).failed == 0
+    assert doctest.testmod(surnames_module).failed == 0
 
 
 def _sure(text: str, p: float = 0.99) -> list[list[tuple[str, float]]]:
@@ -145,6 +148,71 @@ def test_a_known_group_is_never_changed(group, data):
     alts = [[(c, 0.6)] + [(o, 0.3) for o in data.draw(st.lists(
         st.sampled_from(_CJK_POOL), max_size=2, unique=True)) if o != c] for c in group]
     assert choose_ethnicity(group, alts) is None
+
+
+# --- names --------------------------------------------------------------------------
+
+
+def test_a_doubted_first_character_takes_the_candidate_that_makes_a_surname():
+    alts = _sure("复侯俊悦")
+    alts[0] = [("复", 0.55), ("夏", 0.40), ("复", 0.05)]
+    value, notes, share = choose_surname("复侯俊悦", alts)
+    assert value == "夏侯俊悦" and decided_by_constraint(notes) and 0 < share <= 1
+
+
+def test_a_name_read_with_confidence_or_without_han_characters_is_left():
+    sure = _sure("复侯俊悦", 0.95)
+    sure[0] = [("复", 0.95), ("夏", 0.04)]
+    assert choose_surname("复侯俊悦", sure) is None  # not doubted
+    weak = _sure("复侯俊悦")
+    weak[0] = [("复", 0.6), ("夏", 0.06)]  # a candidate too weak to take
+    assert choose_surname("复侯俊悦", weak) is None
+    assert choose_surname("买买提·艾力", _sure("买买提·艾力", 0.5)) is None
+    assert choose_surname("ZHANG SAN", _sure("ZHANG SAN", 0.5)) is None
+
+
+def test_two_surnames_equally_likely_are_not_decided():
+    alts = _sure("复明")
+    alts[0] = [("复", 0.4), ("夏", 0.3), ("夐", 0.05)]
+    alts[1] = [("明", 0.99)]
+    assert choose_surname("复明", alts)[0] == "夏明"
+    alts[0] = [("复", 0.4), ("夏", 0.3), ("袁", 0.29)]  # 夏 and 袁 both surnames
+    assert choose_surname("复明", alts) is None
+
+
+def test_a_claim_forms_name_is_decoded_after_the_extractor():
+    row = "被保险人姓名：复侯俊悦"
+    alts = _sure(row)
+    alts[7] = [("复", 0.52), ("夏", 0.45)]
+    lines = [_line(row, 20, 20, alternatives=alts, confidence=0.9)]
+    fields = {"insured_name": ExtractedField(value="复侯俊悦", confidence=0.52,
+                                             boxes=[lines[0].polygon], raw=row)}
+    decoded = decode_fields(DocType.CLAIM_FORM, fields, lines)["insured_name"]
+    assert decoded.value == "夏侯俊悦"
+    assert decoded.raw == row and decided_by_constraint(decoded.corrections)
+    assert decoded.confidence <= GUESSED_CONFIDENCE
+
+
+_HAN = "王李张刘复夏侯俊悦晓明扎西顿珠礼学翾笪袁"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(_HAN), st.floats(0.02, 1.0)),
+                         min_size=1, max_size=3), min_size=2, max_size=4))
+def test_a_surname_is_only_ever_taken_from_the_recognisers_candidates(alts):
+    from domain.surnames import surname_of
+
+    name = "".join(a[0][0] for a in alts)
+    chosen = choose_surname(name, alts)
+    if chosen is None:
+        return
+    new, notes, _share = chosen
+    assert surname_of(name) is None and surname_of(new) is not None
+    assert len(new) == len(name) and len(notes) == 1
+    for k, (ch, cands) in enumerate(zip(new, alts, strict=True)):
+        assert ch in {c for c, _ in cands}
+        if ch != name[k]:
+            assert k in (0, 1)
 
 
 # --- amounts ------------------------------------------------------------------------

@@ -170,3 +170,19 @@ def test_choose_id_number_refuses_when_candidates_are_ambiguous():
     alts[16] = [("2", 0.9), (other, 0.1)]  # now the recogniser prefers one clearly
     assert choose_id_number(alts)[0] == "11010519491231002X"
     assert choose_id_number([[("1", 0.9)]] * 17) is None  # not 18 characters
+
+
+def test_an_id_cards_address_starts_at_its_province():
+    """What a misread 住址 leaves before the province (亲新疆…, s833) is dropped, and the
+    drop is noted; an address that starts at a province, full or short, is left alone."""
+    head = [line("姓名王晓明", 10), line("性别男民族汉", 50), line("出生1949年12月31日", 90)]
+    tail = [line("公民身份号码11010519491231002X", 200)]
+    for printed, want in (("亲新疆维吾尔自治区乌鲁木齐市天山区1号", "新疆维吾尔自治区乌鲁木齐市天山区1号"),
+                          ("住亲广西南宁市青秀区2号", "广西南宁市青秀区2号"),
+                          ("住上海市徐汇区漕溪路1号", "上海市徐汇区漕溪路1号"),
+                          ("住址江西省南昌市东湖区3号", "江西省南昌市东湖区3号")):
+        address = extract_id_card_front([*head, line(printed, 130), *tail])["address"]
+        assert address.value == want, printed
+        assert bool(address.corrections) == (printed[:2] not in ("住址",)), printed
+    kept = extract_id_card_front([*head, line("住址州市天河区4号", 130), *tail])["address"]
+    assert (kept.value, kept.corrections) == ("州市天河区4号", [])

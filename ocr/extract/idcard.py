@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from domain import gb11643
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import Row, bbox, group_rows
@@ -51,6 +52,30 @@ def _field(value: str | None, rows_or_lines, raw: str | None = None,
         raw=raw,
         corrections=corrections or [],
     )
+
+
+def province_first(address: str) -> tuple[str, str | None]:
+    """The address from its province on: a card's address begins with its province
+    (GB/T 2260, full or short name), so one or two characters before a province's name
+    are what is left of a misread label (址 read as 亲: 亲新疆维吾尔自治区…). Returns the
+    address and the correction made, if any.
+
+    >>> province_first("亲新疆维吾尔自治区乌鲁木齐市天山区")
+    ('新疆维吾尔自治区乌鲁木齐市天山区', 'dropped 亲 before the province (GB/T 2260)')
+    >>> province_first("上海市浦东新区"), province_first("广州市天河区")
+    (('上海市浦东新区', None), ('广州市天河区', None))
+    """
+    names = _province_starts()
+    if address.startswith(names):
+        return address, None
+    for k in (1, 2):
+        if address[k:].startswith(names):
+            return address[k:], f"dropped {address[:k]} before the province (GB/T 2260)"
+    return address, None
+
+
+def _province_starts() -> tuple[str, ...]:
+    return tuple(form for p in gb11643.provinces() for form in gb11643.province_forms(p))
 
 
 def _cjk_only(text: str, keep: str = "·") -> str:
@@ -163,7 +188,9 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         # lower-case letters cannot be part of a printed Chinese address.
         address = re.sub(r"[a-z]{2,}", "", fold_chinese("".join(parts)))
         address = re.sub(r"[^0-9A-Za-z\-#" + _CJK + r"()（）·]", "", address).lstrip("-#·")
-        out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows))
+        address, dropped = province_first(address)
+        out["address"] = _field(address or None, addr_rows, raw=" | ".join(r.text for r in addr_rows),
+                                corrections=[dropped] if dropped else None)
     if id_hit:
         _decode_id_number(out, rows[id_hit[0]], id_hit[1])
     return out

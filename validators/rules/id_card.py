@@ -30,9 +30,6 @@ LIFETIME = "长期"
 Fields = Mapping[str, str | None]
 
 
-_PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
-
-
 def _number_parts(fields: Fields) -> tuple[str, str] | None:
     """The compact number and its kind, or None when it is missing or malformed."""
     value = text(fields, "id_number")
@@ -129,12 +126,6 @@ def sex_matches(fields: Fields, ctx: RuleContext) -> CheckResult:
     return passed()
 
 
-def province_names(province: str) -> tuple[str, ...]:
-    """The full name of a province and its short form (广西壮族自治区 → 广西)."""
-    short = _PROVINCE_SUFFIX_RE.sub("", province)
-    return (province, short) if short and short != province else (province,)
-
-
 @rule(
     "id_card.address_province",
     doc_types={ID_FRONT, ID_TEMPORARY},
@@ -165,7 +156,7 @@ def address_province(fields: Fields, ctx: RuleContext) -> CheckResult:
     except ValidationError:
         return skipped("the ID number's province is unknown (see id_number.components)")
     address = "".join(address.split())
-    if any(address.startswith(name) for name in province_names(region.province)):
+    if any(address.startswith(name) for name in gb11643.province_forms(region.province)):
         return passed(province=region.province)
     return failed(
         "address is not in the province of the ID number's region code", province=region.province
