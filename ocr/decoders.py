@@ -4,7 +4,9 @@ reading the recogniser's own per-character candidates support that keeps it.
 What is known: an ethnicity is one of the 56 groups (``domain.ethnic_groups``); an amount
 written in figures and in capitals is one amount (``domain.cn_amount``); a date exists;
 a Han name begins with a surname (``domain.surnames``), decided only for a doubted
-first or second character.
+first or second character; a claim form's card account number of 16 to 19 digits that
+fails its Luhn digit takes the one Luhn-valid reading its candidates clearly favour (a
+tie-breaker: accounts without a Luhn digit exist, and the rule still warns).
 Each decoder looks only at characters the recogniser proposed for the field's characters
 (``OcrLine.alternatives``), never invents one, and decides only when one reading is
 clearly likelier than any other that satisfies the constraint (:data:`MARGIN`);
@@ -33,12 +35,15 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from stdnum import luhn
+
 from domain import cn_amount
 from domain.ethnic_groups import ethnic_group
 from domain.fields import FIELDS, FieldFamily, field_family
 from domain.models import DocType, ExtractedField, OcrLine
 from domain.surnames import surname_of
 
+from .extract.bankcard import choose_card_number
 from .extract.normalise import normalise
 from .text import DATE_RE, GUESSED_CONFIDENCE, fold_chinese, parse_date
 
@@ -226,6 +231,31 @@ def _decode_name(field: ExtractedField, source: Source) -> ExtractedField | None
     out = _changed(field, name, notes)
     out.confidence = round(min(out.confidence, share), 4)
     return out
+
+
+# ------------------------------------------------------------------------ accounts
+
+
+def _decode_account(field: ExtractedField, source: Source) -> ExtractedField | None:
+    """A claim form's account number of 16-19 digits failing the Luhn check, read again
+    with the Luhn-valid reading its digits' candidates clearly favour
+    (:func:`ocr.extract.bankcard.choose_card_number`)."""
+    value = field.value or ""
+    if not (16 <= len(value) <= 19) or luhn.is_valid(value):
+        return None
+    at = [k for k, (c, _) in enumerate(source) if c.isdigit()]
+    digits = "".join(source[k][0] for k in at)
+    start = digits.find(value)
+    if start < 0 or digits.find(value, start + 1) >= 0:
+        return None
+    where = at[start:start + len(value)]
+    chosen = choose_card_number([[(c, p) for c, p in source[k][1].items()] for k in where])
+    if chosen is None or chosen[0] == value:
+        return None
+    number = chosen[0]
+    notes = [_note(old, new, i + 1, source[where[i]][1].get(new, 0.0), "the Luhn check digit")
+             for i, (old, new) in enumerate(zip(value, number, strict=True)) if old != new]
+    return _changed(field, number, notes)
 
 
 # ---------------------------------------------------------------------------- dates
@@ -488,7 +518,8 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
     """The fields with the constraints of ``doc_type`` decoded from the recogniser's
     candidates: the ethnicity of an ID front or temporary card, the amount in figures
     against the amount in words (claim form, medical invoice), names that begin with a
-    known surname, dates that exist. A
+    known surname, a claim form's card account number by its Luhn digit, dates that
+    exist. A
     field that cannot be decided, or whose lines cannot be found, is left as it is."""
     out = dict(fields)
     sources: dict[str, Source | None] = {}
@@ -510,6 +541,9 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
             decided = decide_amounts(fig, source(pair[0]), words, source(pair[1]))
             if decided is not None:
                 out[pair[0]], out[pair[1]] = decided
+    f = out.get("account_number") if doc_type is DocType.CLAIM_FORM else None
+    if f is not None and f.value and source("account_number"):
+        out["account_number"] = _decode_account(f, source("account_number")) or f
     for name in FIELDS.get(doc_type, ()):
         f = out.get(name)
         if (f is not None and f.value and field_family(name) is FieldFamily.NAME

@@ -462,3 +462,48 @@ def test_a_rule_that_passes_because_of_a_decoded_value_vouches_for_nothing():
     decision = route(DocType.ID_CARD_FRONT, decoded, [check], None, **kwargs)
     assert decision.status == "in_review"
     assert [r.field for r in decision.reasons] == ["ethnicity"]
+
+
+# --- a claim form's account number: the Luhn digit as a tie-breaker ----------------
+
+
+def _account_fields(number: str, alts):
+    row = "银行账号：" + number
+    lines = [_line(row, 20, 20, alternatives=_sure("银行账号：") + alts, confidence=0.95)]
+    return lines, {"account_number": ExtractedField(value=number, confidence=0.9,
+                                                    boxes=[lines[0].polygon], raw=row)}
+
+
+def test_a_doubted_account_digit_takes_the_candidate_the_luhn_digit_favours():
+    from stdnum import luhn
+
+    good = "621700001000123" + luhn.calc_check_digit("621700001000123")
+    wrong = good[:5] + ("8" if good[5] != "8" else "3") + good[6:]
+    alts = _sure(wrong)
+    alts[5] = [(wrong[5], 0.55), (good[5], 0.4)]
+    lines, fields = _account_fields(wrong, alts)
+    decoded = decode_fields(DocType.CLAIM_FORM, fields, lines)["account_number"]
+    assert decoded.value == good
+    assert decided_by_constraint(decoded.corrections)
+    assert decoded.confidence <= GUESSED_CONFIDENCE
+    # no candidate that passes: left as read (accounts without a Luhn digit exist)
+    lines, fields = _account_fields(wrong, _sure(wrong))
+    assert decode_fields(DocType.CLAIM_FORM, fields, lines) == fields
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"62[0-9]{14,17}", fullmatch=True), st.integers(0, 15), st.data())
+def test_an_account_number_only_ever_takes_offered_digits(number, pos, data):
+    from stdnum import luhn
+
+    alts = _sure(number)
+    other = data.draw(st.sampled_from([d for d in "0123456789" if d != number[pos]]))
+    alts[pos] = [(number[pos], data.draw(st.floats(0.3, 0.9))), (other, 0.1 + 0.2 * pos / 16)]
+    lines, fields = _account_fields(number, alts)
+    decoded = decode_fields(DocType.CLAIM_FORM, fields, lines)["account_number"]
+    if luhn.is_valid(number):
+        assert decoded == fields["account_number"]  # a valid number is never changed
+    elif decoded.value != number:
+        assert luhn.is_valid(decoded.value)
+        assert decoded.value == number[:pos] + other + number[pos + 1:]
+        assert decided_by_constraint(decoded.corrections)
