@@ -563,18 +563,26 @@ def _value_at(value: str, text: str) -> list[int] | None:
     return None if k < 0 else keep[k:k + len(value)]
 
 
+#: The families whose value is scored by the least probability of its own characters.
+_OWN_SCORE = (FieldFamily.NAME, FieldFamily.TEXT)
+
+
 def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
     score = min(s.line.confidence for s in sources)
-    if field_family(field) is FieldFamily.NAME and len(sources) == 1:
-        # A name read from one line: scored by its own characters, and with the
-        # characters mainland names are written with put back where the fold changed
-        # them (麴, not 曲: ``ocr.text.fold_name``).
+    family = field_family(field)
+    if family in _OWN_SCORE and len(sources) == 1:
+        # A name or a text (hospital, diagnosis, bank) read from one line: scored by its
+        # own characters, not the label's; a name with the characters mainland names
+        # are written with put back where the fold changed them (麴, not 曲:
+        # ``ocr.text.fold_name``).
         line = sources[0].line
         at = _value_at(value, line.text)
         if at is not None:
             own = value_score(value, line, at)
             score = score if own is None else own
-            value = fold_name("".join(unicodedata.normalize("NFKC", line.text[i]) for i in at))
+            if family is FieldFamily.NAME:
+                value = fold_name("".join(unicodedata.normalize("NFKC", line.text[i])
+                                          for i in at))
     return ExtractedField(
         value=value,
         confidence=round(score, 4),
