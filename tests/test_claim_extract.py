@@ -460,3 +460,15 @@ def test_a_bank_name_keeps_the_yin_of_a_place():
 
     assert normalise("bank_name", "兴业银行铁岭银州支行") == "兴业银行铁岭银州支行"  # s831
     assert normalise("bank_name", "中国工商银北京分行") == "中国工商银行北京分行"
+
+
+def test_a_value_centred_far_right_in_its_cell_above_the_next_label_of_the_column():
+    # A grid: 手机： alone on its row, its number centred in a wide cell under it; the
+    # next label of the column (理赔类型：) has its ticked boxes under it, at the label's x.
+    lines = [_line("手机：", 150, 663, h=56), _line("153-3300-5082", 687, 731, h=41, char_w=23),
+             _line("理赔类型：", 150, 786, h=60), _line("索赔金额（小写）：", 1078, 797, h=41),
+             _line("☑医疗费用 ☑住院津贴 伤残 身故", 150, 845, h=64, char_w=40),
+             _line("1,512.81", 1206, 853, h=53, char_w=23)]
+    got = _values(lines)
+    assert got["phone"] == "15333005082"
+    assert got["claim_amount"] == "1512.81"

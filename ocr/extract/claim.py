@@ -679,6 +679,12 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
                      and not owned(ln) and not _NUMBERED_RE.match(ln.text)
                      and not _is_heading(ln.text)),
                     key=lambda ln: (ln.y0, ln.x0))
+    nxt_below = [a.y0 for a in anchors if a is not anchor and a.y0 > anchor.y1 - 0.3 * h
+                 and min(a.x1, anchor.x1) > max(a.x0, anchor.x0)]
+    if nxt_below:
+        # A value under its label lies above the next label of the same column (手机：
+        # with its number centred far right in its cell, 理赔类型：'s boxes under it).
+        window = [ln for ln in window if ln.y0 < min(nxt_below) - 0.3 * h]
     if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in window):
         # With a line under the label, none far right of it: the next column's narrative,
         # which no label of this row heads, beside or above the value under this label.
