@@ -472,3 +472,12 @@ def test_a_value_centred_far_right_in_its_cell_above_the_next_label_of_the_colum
     got = _values(lines)
     assert got["phone"] == "15333005082"
     assert got["claim_amount"] == "1512.81"
+
+
+def test_a_relationship_under_a_label_read_by_its_words_is_its_value_not_its_tail():
+    # 与出险人关系 (no table label) with 本人 under it: not one label wrapped over two lines.
+    lines = [_line("申请人名称", 105, 682, h=49), _line("与出险人关系", 1157, 687, h=42),
+             _line("麴翾", 119, 732, h=63, char_w=50), _line("本人", 1172, 741, h=53, char_w=50)]
+    got = _values(lines)
+    assert got["relationship"] == "本人"
+    assert got["claimant_name"] == "麴翾"

@@ -153,7 +153,7 @@ _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     (IGNORE, ("签名", "签章", "签字", "声明", "经过", "原因", "邮编", "邮政", "邮箱", "住址",
               "地址", "职业", "工作", "性别", "年龄", "报案", "住院号", "门诊号", "入院", "出院",
               "就诊日期", "就诊时间", "客服", "备注"), None),
-    ("relationship", ("关系",), None),
+    ("relationship", ("关系",), ("关系",)),
     ("claim_amount_in_words", ("大写",), None),
     (IGNORE, ("申请人", "领款人", "收款人", "受益人", "索赔人"), ("证号", "证号码", "证件号", "证件号码",
                                                 "身份证", "身份证号", "身份证号码")),
@@ -201,6 +201,8 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     ('insured_name', '患者姓名', 5)
     >>> label_by_words("事故发生时间"), label_by_words("与出险人关系")[0]
     (('accident_date', '事故发生时间', 6), 'relationship')
+    >>> label_by_words("与出险人关系本人")  # the label and its value under it
+
     >>> label_by_words("北京协和医院"), label_by_words("中国工商银行"), label_by_words("急性阑尾炎")
     (None, None, None)
     """
@@ -225,8 +227,11 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     if not starts_like_label(label) and any(
             match_label(label[i:], words=False) for i in range(4, len(label) - 1)):
         return None
+    asks = re.sub(r"（[^（）]*）$", "", label)  # 与被保险人关系（请勾选）
+    if "关系" in asks and not asks.endswith("关系"):
+        return None  # a label and its value run together (与出险人关系 / 本人)
     for field, words, heads in _WORD_RULES:
-        if any(w in label for w in words) and (heads is None or label.endswith(heads)):
+        if any(w in label for w in words) and (heads is None or asks.endswith(heads)):
             return field, label, end
     return None
 
