@@ -481,3 +481,29 @@ def test_a_relationship_under_a_label_read_by_its_words_is_its_value_not_its_tai
     got = _values(lines)
     assert got["relationship"] == "本人"
     assert got["claimant_name"] == "麴翾"
+
+
+def test_the_narrative_beside_a_label_is_no_policy_number_and_no_name():
+    # Two columns: labels with their values under them on the left; the 出险经过
+    # paragraph on the right runs level with them (s831).
+    lines = [_line("保单合同号：", 89, 601, h=33), _line("2023-06-10中午，被保险人在家中不", 629, 601, h=35),
+             _line("P205105046153718", 90, 638, h=31, char_w=16),
+             _line("出险人：", 85, 694, h=40), _line("断为右股骨颈骨折。", 629, 712, h=39),
+             _line("殷金", 87, 731, h=42, char_w=40)]
+    got = _values(lines)
+    assert got["policy_number"] == "P205105046153718"
+    assert got["insured_name"] == "殷金"
+
+
+@pytest.mark.parametrize(("field", "text"), [
+    ("policy_number", "2023-06-10"), ("policy_number", "2023年6月10日出险"),
+    ("policy_number", "于2023.06.10，在家中"), ("insured_name", "断为右股骨颈骨折。"),
+    ("claimant_name", "被保险人在家中不慎摔倒"), ("account_name", "王芳，李明")])
+def test_what_is_no_policy_number_or_name(field, text):
+    assert normalise(field, text) is None
+
+
+def test_names_and_policy_numbers_still_read():
+    assert normalise("policy_number", "PA-2024-000123") == "PA-2024-000123"
+    assert normalise("insured_name", "爱新觉罗·恒山") == "爱新觉罗·恒山"
+    assert normalise("claimant_name", "欧阳安彤") == "欧阳安彤"

@@ -24,6 +24,9 @@ def fold_text(text: str) -> str:
 
 
 _NAME_RE = re.compile(rf"^[{CJK}·]{{2,8}}$")
+#: A sentence's punctuation: what the narrative (出险经过) has and a name or number has not.
+_PROSE_RE = re.compile("[，。；,;]")
+_DATE_RUN_RE = re.compile(r"(19|20)\d{2}-\d{1,2}-\d{1,2}")
 # Words a form prints where a name is written, never a name: a signature line's label
 # (签字, 签名, 盖章) read next to the name's own label, or a date to fill in.
 _FORM_WORDS_RE = re.compile("签字|签名|签章|盖章|手印|日期|年月日"
@@ -138,16 +141,24 @@ def normalise(field: str, raw: str) -> str | None:
             return None
         return repair_id_number(run)[0] if len(run) == 18 else run
     if field == "policy_number":
+        if _PROSE_RE.search(value) or re.search(r"\d\s*年.*\d\s*月", value):
+            return None  # a sentence, a date in words: the narrative beside the label
         run = re.sub(r"[^0-9A-Za-z\-]", "", value).upper()
+        if _DATE_RUN_RE.fullmatch(run):
+            return None  # 2023-06-10: a date, never a policy's number
         return run if 6 <= len(run) <= 32 and sum(c.isdigit() for c in run) >= 4 else None
     if field in ("insured_name", "claimant_name", "account_name"):
         if re.search(rf"[{CJK}][\d.\-/ ]*\d[\d.\-/ ]*[{CJK}]", value):
             return None  # words around a number: a sentence (于2026.08.07下午因…)
         if any(c in _BOX_GLYPHS for c in value):
             return None  # a row of check boxes, never a name
+        if _PROSE_RE.search(value):
+            return None  # a sentence of the narrative (断为右股骨颈骨折。), never a name
         name = re.sub(rf"[^{CJK}·]", "", value)
         if len(name) >= 4:
             name = _TRAILING_OPTION_RE.sub("", name)
+        if "·" not in name and len(name) > 6:
+            return None  # a Han name has at most six characters (爱新觉罗·… has its dot)
         return name if _NAME_RE.match(name) and not _FORM_WORDS_RE.search(name) else None
     if field == "relationship":
         ticked = checked_option(value, _RELATIONS)
