@@ -507,3 +507,19 @@ def test_names_and_policy_numbers_still_read():
     assert normalise("policy_number", "PA-2024-000123") == "PA-2024-000123"
     assert normalise("insured_name", "爱新觉罗·恒山") == "爱新觉罗·恒山"
     assert normalise("claimant_name", "欧阳安彤") == "欧阳安彤"
+
+
+def test_a_grid_value_right_of_its_column_beside_the_next_rows_boxes_and_instructions():
+    # 大写： with its words under and right of it; the boxes under it are 理赔类型's row.
+    # 递交日期： with its date centred far right; under it the form's 填写说明 (s831).
+    lines = [_line("申请理赔金额：", 105, 796, h=45), _line("大写：", 458, 798, h=42),
+             _line("2,728.47", 218, 844, h=38, char_w=14),
+             _line("贰仟柒佰贰拾捌元肆角柒分", 661, 846, h=31, char_w=25),
+             _line("理赔类型：", 107, 886, h=40), _line("☑医疗费用", 107, 930, h=38),
+             _line("占 □重大疾病 □身故", 400, 928, h=41, char_w=26),
+             _line("递交日期：", 105, 1313, h=45), _line("2026.03.27", 563, 1363, h=33, char_w=14),
+             _line("填写说明：请如实、完整填写各项内容。", 101, 1423, h=26, char_w=24)]
+    got = _values(lines)
+    assert got["claim_amount"] == "2728.47"
+    assert got["claim_amount_in_words"] == "贰仟柒佰贰拾捌元肆角柒分"
+    assert got["application_date"] == "2026-03-27"

@@ -152,7 +152,7 @@ def match_label(text: str, fuzzy: bool = False, words: bool = True
 _WORD_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     (IGNORE, ("签名", "签章", "签字", "声明", "经过", "原因", "邮编", "邮政", "邮箱", "住址",
               "地址", "职业", "工作", "性别", "年龄", "报案", "住院号", "门诊号", "入院", "出院",
-              "就诊日期", "就诊时间", "客服", "备注"), None),
+              "就诊日期", "就诊时间", "客服", "备注", "说明", "注意", "提示"), None),
     ("relationship", ("关系",), ("关系",)),
     ("claim_amount_in_words", ("大写",), None),
     (IGNORE, ("申请人", "领款人", "收款人", "受益人", "索赔人"), ("证号", "证号码", "证件号", "证件号码",
@@ -690,9 +690,13 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         # A value under its label lies above the next label of the same column (手机：
         # with its number centred far right in its cell, 理赔类型：'s boxes under it).
         window = [ln for ln in window if ln.y0 < min(nxt_below) - 0.3 * h]
-    if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) for ln in window):
-        # With a line under the label, none far right of it: the next column's narrative,
-        # which no label of this row heads, beside or above the value under this label.
+    next_row = min((a.y0 for a in anchors if a.y0 > anchor.y1 - 0.3 * h), default=float("inf"))
+    if any(min(ln.x1, anchor.x1) > max(ln.x0, anchor.x0) and ln.y0 < next_row
+           for ln in window):
+        # With a line under the label (above the next row of labels: the boxes of
+        # 理赔类型 under 大写 are that row's), none far right of it: the next column's
+        # narrative, which no label of this row heads, beside or above the value under
+        # this label.
         window = [ln for ln in window if ln.x0 < anchor.x1 + 3 * h]
     while window:
         row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
