@@ -217,22 +217,6 @@ def choose_surname(name: str, alternatives: Alternatives) -> tuple[str, list[str
     return str(value), notes, share
 
 
-def _decode_name(field: ExtractedField, source: Source) -> ExtractedField | None:
-    value = field.value or ""
-    text = "".join(c for c, _ in source)
-    at = text.rfind(value)
-    if not value or at < 0:
-        return None
-    alts = [[(c, p) for c, p in cands.items()] for _, cands in source[at:at + len(value)]]
-    chosen = choose_surname(value, alts)
-    if chosen is None:
-        return None
-    name, notes, share = chosen
-    out = _changed(field, name, notes)
-    out.confidence = round(min(out.confidence, share), 4)
-    return out
-
-
 # ------------------------------------------------------------------------ accounts
 
 
@@ -497,18 +481,23 @@ def _changed(field: ExtractedField, value: str, notes: list[str]) -> ExtractedFi
     })
 
 
-def _decode_ethnicity(field: ExtractedField, source: Source) -> ExtractedField | None:
+def _decode_value(field: ExtractedField, source: Source,
+                  choose: Callable[[str, Alternatives], tuple[str, list[str], float] | None]
+                  ) -> ExtractedField | None:
+    """The field with its value as ``choose`` (:func:`choose_ethnicity`,
+    :func:`choose_surname`) reads it from the candidates of its characters where it
+    last stands in its lines; None when it is not there or nothing is chosen."""
     value = field.value or ""
     text = "".join(c for c, _ in source)
     at = text.rfind(value)
     if not value or at < 0:
         return None
     alts = [[(c, p) for c, p in cands.items()] for _, cands in source[at:at + len(value)]]
-    chosen = choose_ethnicity(value, alts)
+    chosen = choose(value, alts)
     if chosen is None:
         return None
-    group, notes, share = chosen
-    out = _changed(field, group, notes)
+    new, notes, share = chosen
+    out = _changed(field, new, notes)
     out.confidence = round(min(out.confidence, share), 4)
     return out
 
@@ -533,7 +522,7 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
     if doc_type in _ETHNICITY_TYPES:
         f = out.get("ethnicity")
         if f is not None and f.value and ethnic_group(f.value) is None and source("ethnicity"):
-            out["ethnicity"] = _decode_ethnicity(f, source("ethnicity")) or f
+            out["ethnicity"] = _decode_value(f, source("ethnicity"), choose_ethnicity) or f
     pair = AMOUNT_PAIRS.get(doc_type)
     if pair is not None and pair[0] in out and pair[1] in out:
         fig, words = out[pair[0]], out[pair[1]]
@@ -548,7 +537,7 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
         f = out.get(name)
         if (f is not None and f.value and field_family(name) is FieldFamily.NAME
                 and surname_of(f.value) is None and source(name)):
-            out[name] = _decode_name(f, source(name)) or f
+            out[name] = _decode_value(f, source(name), choose_surname) or f
     for name in FIELDS.get(doc_type, ()):
         f = out.get(name)
         if (f is None or f.value is not None or field_family(name) is not FieldFamily.DATE

@@ -523,3 +523,19 @@ def test_a_grid_value_right_of_its_column_beside_the_next_rows_boxes_and_instruc
     assert got["claim_amount"] == "2728.47"
     assert got["claim_amount_in_words"] == "贰仟柒佰贰拾捌元肆角柒分"
     assert got["application_date"] == "2026-03-27"
+
+
+def test_both_amounts_on_one_line_the_words_after_a_bare_daxie_label():
+    # 申请金额（元）：人民币47,834.25元 大写:肆万… on one line (s834).
+    lines = [_line("申请金额（元）：人民币47,834.25元 大写:肆万柒仟捌佰叁拾肆元贰角伍分", 107, 1173, h=35,
+                   char_w=24)]
+    got = _values(lines)
+    assert got["claim_amount"] == "47834.25"
+    assert got["claim_amount_in_words"] == "肆万柒仟捌佰叁拾肆元贰角伍分"
+
+
+def test_a_whole_label_over_the_forms_instructions_is_not_wrapped_into_them():
+    # 递交日期 (its date to the right) over 填写说明：… (s835): two lines, not one label.
+    lines = [_line("递交日期", 79, 1297, h=48), _line("2025-01-15", 303, 1301, h=44, char_w=17),
+             _line("填写说明：请如实、完整填写各项内容。", 74, 1372, h=37, char_w=27)]
+    assert _values(lines)["application_date"] == "2025-01-15"

@@ -385,6 +385,9 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
             if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
                 if _two_rows(ln, other, single, lines):
                     continue
+                if (hit[0] == IGNORE and single is not None and single[0] != IGNORE
+                        and single[2] >= len(ln.text)):
+                    continue  # a whole label over the form's 填写说明：…, not one label
                 wrapped = (j, other, hit)
                 break
         if wrapped is not None:
