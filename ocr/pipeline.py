@@ -23,6 +23,7 @@ from domain.models import (
 )
 
 from .calibration import calibrate_fields
+from .cells import sex_from_cell
 from .checkbox import relationship_from_boxes
 from .classify import classify_text
 from .comb import id_number_from_comb
@@ -116,6 +117,13 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         comb = id_number_from_comb(prepared.image, lines, engine.read_crops)
         if comb is not None:
             fields.update(calibrate_fields({"insured_id_number": comb}, doc_type))
+    sex = fields.get("sex")
+    if (doc_type in (DocType.ID_CARD_FRONT, DocType.ID_CARD_TEMPORARY) and sex is not None
+            and sex.value is None and isinstance(engine, StagedRecognizer)):
+        # 男 or 女 alone is a small word: the detector may have found no box around it.
+        cell = sex_from_cell(prepared.image, lines, engine.read_crops)
+        if cell is not None:
+            fields.update(calibrate_fields({"sex": cell}, doc_type))
     quality = assess_quality(image, prepared)
     if prepared.card_quad is None:
         ph, pw = prepared.image.shape[:2]
