@@ -184,6 +184,27 @@ def ethnicity_known(fields: Fields, ctx: RuleContext) -> CheckResult:
     return failed("ethnicity is not one of the recognised groups (misread?)")
 
 
+@rule(
+    "id_card.name_complete",
+    doc_types={ID_FRONT, ID_TEMPORARY},
+    reads=("name",),
+    examples=[
+        Example(FRONT, True),
+        Example({"name": "阿依古丽·买买提"}, True, note="a transliterated name"),
+        Example({"name": "易"}, False, note="易志 with its 志 dropped"),
+    ],
+)
+def name_complete(fields: Fields, ctx: RuleContext) -> CheckResult:
+    """The name has at least two characters: a registered name is a surname and a given
+    name, so one character alone is a name with a character not read."""
+    value = text(fields, "name")
+    if value is None:
+        return skipped("no name")
+    if len("".join(value.split())) >= 2:
+        return passed()
+    return failed("the name has one character only (a character not read?)")
+
+
 # --- back ---------------------------------------------------------------------------
 
 _BACK_REQUIRED = ("issuing_authority", "valid_from", "valid_until")
