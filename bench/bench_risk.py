@@ -20,6 +20,13 @@ folder, by the type it was read as): none of them should be a photocopy or a rec
 
 fits the model of each modelled signal (boosted decision stumps) on a training set (no OCR needed: the
 features do not depend on the type) and writes it. Fit and report on different seeds.
+``--fit-pages DIR`` (repeatable) adds every image under DIR (claim-form photos) as a
+negative of the signals judged on such pages (recapture), counted with the genuine
+cards' false alarms when the thresholds are chosen.
+
+    python bench/bench_risk.py --fixtures var/bench/risk-s7403 --dump var/risk/dev7403.jsonl
+
+``--dump`` also writes each image's reading and signals (JSON lines), to look at misses.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from domain.models import DocType
 from ocr.decode import Limits, decode
 from ocr.preprocess import prepare
-from ocr.risk import MODELLED, measure
+from ocr.risk import CARD_ONLY, MODELLED, measure
 
 SIGNALS = ("photocopy", "recapture", "tampering", "portrait")
 TIERS = ("clean", "photo", "hard")
@@ -49,11 +56,13 @@ FEATURES = {
                   "paper_white", "contrast", "black_lift", "peak_hi", "peak_chroma",
                   "ink_chroma_std", "ink_hue_spread", "noise_low", "flat_paper",
                   "corner_contrast", "surround_dark", "surround_flat", "ink_colour_share",
-                  "ink_spread_p97", "ink_tint_p90", "ink_tint_share", "paper_tint"],
+                  "ink_spread_p97", "ink_tint_p90", "ink_tint_share", "paper_tint",
+                  "blue_cast", "peak_mid", "peak_hi_max", "frame_band"],
     "recapture": ["peak_hi", "peak_hi_max", "peak_mid", "peak_chroma", "contrast",
                   "black_lift", "blue_cast", "saturation", "background_texture",
                   "ink_chroma_std", "corner_contrast", "surround_dark", "surround_flat",
-                  "ink_tint_share", "paper_tint"],
+                  "ink_tint_share", "paper_tint", "frame_band", "flat_paper", "ink_tint_p90",
+                  "chroma_std"],
     "tampering": ["smooth_strip", "smooth_depth", "block_anom", "block_phase", "noise_low",
                   "noise_high"],
 }
@@ -72,15 +81,14 @@ def _best_split(x: np.ndarray, g: np.ndarray, h: np.ndarray, sel: np.ndarray, cu
     """The split of the rows ``sel`` with the largest Newton gain: (gain, feature, cut)."""
     best = None
     gs, hs = g[sel], h[sel]
+    gt, ht = gs.sum(), hs.sum()
     for j, cut in enumerate(cuts):
-        xj = x[sel, j]
-        for t in cut:
-            left = xj <= t
-            gl, hl = gs[left].sum(), hs[left].sum()
-            gr, hr = gs.sum() - gl, hs.sum() - hl
-            gain = gl * gl / (hl + lam) + gr * gr / (hr + lam)
-            if best is None or gain > best[0]:
-                best = (gain, j, float(t))
+        left = (x[sel, j][:, None] <= cut[None, :]).astype(float)  # rows x cuts
+        gl, hl = gs @ left, hs @ left
+        gain = gl * gl / (hl + lam) + (gt - gl) ** 2 / (ht - hl + lam)
+        k = int(np.argmax(gain))
+        if best is None or gain[k] > best[0]:
+            best = (float(gain[k]), j, float(cut[k]))
     return best
 
 
@@ -212,7 +220,7 @@ def _fit_one(key: str, names: list[str], rows: list[dict], truths: list[dict],
             b, st = _boost(x[~out], y[~out], names, depth=depth)
             p[out] = _stump_scores(x[out], names, b, st)
         how = "left-out-set"
-    genuine = np.array([t["kind"] == "genuine" for t in truths])
+    genuine = np.array([t["kind"] in ("genuine", "page") for t in truths])
     threshold = _threshold(p, y, genuine, min_precision=PRECISION[signal])
     flag = p >= threshold
     recall = (flag & (y == 1)).sum() / max((y == 1).sum(), 1)
@@ -221,21 +229,38 @@ def _fit_one(key: str, names: list[str], rows: list[dict], truths: list[dict],
     return {"bias": bias, "stumps": stumps, "threshold": round(threshold, 3)}
 
 
-def fit(folders: list[Path], out: Path, command: str, cache: Path | None = None) -> dict:
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+def _pages(folder: Path) -> list[dict]:
+    """Every image under a folder of pages that are no ID card (claim forms), as truth
+    entries of their own kind (``page``): negatives of every signal, counted with the
+    genuine cards' false alarms, one left-out set per folder."""
+    return [{"file": str(p.relative_to(folder)), "kind": "page", "tier": "page",
+             "side": "page", "doc_type": "claim_form", "seed": f"pages:{folder.name}",
+             "signals": dict.fromkeys(SIGNALS, False)}
+            for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def fit(folders: list[Path], out: Path, command: str, cache: Path | None = None,
+        pages: list[Path] | None = None) -> dict:
     truths, rows = [], []
-    for folder in folders:
-        these = _truth(folder)
+    for folder, these in ([(f, _truth(f)) for f in folders]
+                          + [(f, _pages(f)) for f in pages or []]):
         truths += these
         measured = features_of(folder, these, cache.with_name(f"{cache.stem}-{folder.name}.json")
                                if cache else None)
         rows += measured
     model: dict = {"command": command, "images": len(rows), "signals": {}}
     back = np.array([t["doc_type"] == "id_card_back" for t in truths])
+    card = np.array([t["kind"] != "page" for t in truths])
     for signal in MODELLED:
         # A back's red emblem is colour a front does not have: a photocopy is judged
         # against its own side (the page's type is known when the signal is scored).
-        parts = ({f"{signal}@front": ~back, f"{signal}@back": back}
-                 if signal in PER_SIDE else {signal: np.ones(len(rows), bool)})
+        # Pages (claim forms) are judged for the signals not kept to cards only.
+        every = np.ones(len(rows), bool) if signal not in CARD_ONLY else card
+        parts = ({f"{signal}@front": ~back & card, f"{signal}@back": back}
+                 if signal in PER_SIDE else {signal: every})
         for key, sel in parts.items():
             model["signals"][key] = _fit_one(
                 key, FEATURES[signal], [r for r, k in zip(rows, sel, strict=True) if k],
@@ -269,7 +294,18 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.2f}"
 
 
-def bench(folder: Path, timing: int) -> None:
+def _dump(path: Path, results) -> None:
+    """Each image's reading and signals, a JSON line per image (to look at the misses)."""
+    with path.open("w", encoding="utf-8") as out:
+        for t, r in results:
+            signals = ({k: {"flagged": s.flagged, "score": s.score, "reason": s.reason}
+                        for k, s in r.risk.signals.items()} if r.risk else {})
+            out.write(json.dumps({"file": t["file"], "kind": t["kind"], "tier": t["tier"],
+                                  "side": t["side"], "read_as": r.doc_type.value,
+                                  "signals": signals}, ensure_ascii=False) + "\n")
+
+
+def bench(folder: Path, timing: int, dump: Path | None = None) -> None:
     from backoffice.runtime import get_recognizer
     from backoffice.settings import apply_environment
     from ocr.pipeline import read_page
@@ -282,6 +318,8 @@ def bench(folder: Path, timing: int) -> None:
         image = decode((folder / t["file"]).read_bytes(), Limits())[0].image
         reading = read_page(image, engine)
         results.append((t, reading))
+    if dump:
+        _dump(dump, results)
     print(f"# Risk signals on {folder} ({len(results)} images)\n")
     print("| signal | tier | positives | precision | recall | false alarms on genuine |")
     print("|---|---|---:|---:|---:|---:|")
@@ -427,11 +465,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="fit the signals' logistic models on this set and write them here")
     parser.add_argument("--cache", type=Path, default=None,
                         help="with --fit: keep the measured features in this JSON file")
+    parser.add_argument("--fit-pages", type=Path, action="append", default=[],
+                        help="with --fit: a folder of pages that are no ID card (claim-form "
+                        "photos; repeatable), negatives of the signals judged on them")
     parser.add_argument("--note", default="",
                         help="with --fit: how the sets were made, recorded in the model file")
     parser.add_argument("--negatives", type=Path, action="append", default=[],
                         help="a folder of pages that are no ID card (repeatable): the flags "
                         "raised on them, after the benchmark")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="write each image's reading and signals here (JSON lines)")
     parser.add_argument("--timing-only", action="store_true",
                         help="only the end-to-end timing with and without risk")
     parser.add_argument("--timing", type=int, default=30,
@@ -444,14 +487,14 @@ def main(argv: list[str] | None = None) -> int:
         command = "python bench/bench_risk.py " + " ".join(shlex.quote(a) for a in kept)
         if args.note:
             command += "; " + args.note
-        fit(args.fixtures, args.fit, command, args.cache)
+        fit(args.fixtures, args.fit, command, args.cache, args.fit_pages)
         return 0
     if len(args.fixtures) != 1:
         parser.error("the benchmark reads one set")
     if args.timing_only:
         _timing_only(args.fixtures[0], args.timing)
         return 0
-    bench(args.fixtures[0], args.timing)
+    bench(args.fixtures[0], args.timing, args.dump)
     if args.negatives:
         print()
         negatives(args.negatives)

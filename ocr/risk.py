@@ -85,6 +85,27 @@ class Portrait:
 # --------------------------------------------------------------------------- helpers
 
 
+#: Signals judged mostly by the card's colours: on a greyscale file they cannot tell a
+#: copy from the card, and flag it for a person (the reason says so).
+COLOUR_SIGNALS = ("photocopy",)
+#: A greyscale file: at most this share of (sampled) pixels has channels more than
+#: GREY_STEP apart, i.e. three equal channels. A photo or a colour scan of a grey copy
+#: keeps some tint of the light or the paper and the JPEG's colour rounding (a clean
+#: scan of a grey copy on near-neutral paper: 94% of its pixels a unit or two apart);
+#: only a file saved grey (one channel, a 16-bit grey TIFF) has none.
+GREY_SHARE, GREY_STEP = 0.001, 0
+
+
+def is_greyscale(image: np.ndarray) -> bool:
+    """Whether the image has no colour at all (one channel, or three equal ones)."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return True
+    sample = image[::4, ::4].astype(np.int16)
+    spread = np.maximum(np.abs(sample[..., 0] - sample[..., 1]),
+                        np.abs(sample[..., 1] - sample[..., 2]))
+    return float((spread > GREY_STEP).mean()) <= GREY_SHARE
+
+
 def _gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return image.astype(np.float32)
@@ -243,12 +264,13 @@ def _edge_features(original: np.ndarray, prepared: Prepared, f: dict[str, float]
     does not decide). ``surround_dark``, ``surround_flat``: the band just outside the
     card: a screen's black background and bezel are darker than the card and flat (no
     grain, no weave); a table is rarely both."""
-    f["corner_contrast"] = f["surround_dark"] = f["surround_flat"] = 0.0
+    f["corner_contrast"] = f["surround_dark"] = f["surround_flat"] = f["frame_band"] = 0.0
     if prepared.card_quad is None or prepared.image.ndim != 3:
         return
     card = prepared.image
     if card.shape[0] > card.shape[1]:
         card = np.ascontiguousarray(np.rot90(card))
+    f["frame_band"] = _frame_band(card)
     ch, cw = card.shape[:2]
     small = cv2.resize(card, (200, max(8, round(200 * ch / cw))), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
@@ -281,6 +303,21 @@ def _edge_features(original: np.ndarray, prepared: Prepared, f: dict[str, float]
     f["surround_dark"] = 1.0 - float(np.median(band)) / paper
     detail = np.abs(gs - cv2.GaussianBlur(gs, (0, 0), 1.5))[(outer > 0) & (inside == 0)]
     f["surround_flat"] = -math.log(float(np.median(detail)) + 0.1)
+
+
+def _frame_band(card: np.ndarray) -> float:
+    """``frame_band``: how much darker than the card's paper the rectified edge's own
+    band is (3 px of 200, corners left out; the third darkest of the four sides). The
+    edge found round a card shown on a screen is often the device's: the screen's dark
+    ground and bezel lie inside it; a card's own edge band is its paper."""
+    ch, cw = card.shape[:2]
+    g = _gray(cv2.resize(card, (200, max(48, round(200 * ch / cw))),
+                         interpolation=cv2.INTER_AREA))
+    h, w = g.shape
+    b = 3
+    sides = [g[:b, 20:-20], g[-b:, 20:-20], g[20:-20, :b], g[20:-20, -b:]]
+    paper = float(np.percentile(g[h // 4:3 * h // 4, w // 4:3 * w // 4], 75)) + 1.0
+    return 1.0 - sorted(float(np.median(side)) for side in sides)[2] / paper
 
 
 def _paper_tint(card: np.ndarray, f: dict[str, float]) -> None:
@@ -697,16 +734,28 @@ def _face_cascade():
 def _silhouette(small: np.ndarray) -> tuple[tuple | None, str, float]:
     """A head-and-shoulders region in the photo area: (its box, what it is, 0..1)."""
     sh, sw = small.shape
-    paper = float(np.percentile(small, 92))
-    dark = (small < 0.8 * paper).astype(np.uint8)
+    dark = (small < 0.8 * _paper_light(small)).astype(np.uint8)
     dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(dark)
     if count <= 1:
         return None, "", 0.0
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    bx, by, bw, bh, a = (int(v) for v in stats[k])
-    comp = labels[by:by + bh, bx:bx + bw] == k
+    # the head and the shoulders may part at a pale neck: a large region right above
+    # or below the largest one and overlapping it across counts with it
+    keep = [k]
+    kx, kw = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_WIDTH]
+    for j in range(1, count):
+        x, _, w_, _, area = (int(v) for v in stats[j])
+        if (j != k and area >= 0.15 * stats[k, cv2.CC_STAT_AREA]
+                and min(x + w_, kx + kw) - max(x, kx) >= 0.5 * min(w_, kw)):
+            keep.append(j)
+    union = np.isin(labels, keep)
+    ys, xs = np.nonzero(union)
+    bx, by = int(xs.min()), int(ys.min())
+    bw, bh = int(xs.max()) - bx + 1, int(ys.max()) - by + 1
+    a = int(union.sum())
+    comp = union[by:by + bh, bx:bx + bw]
     rows = comp.sum(axis=1)
     top = float(np.median(rows[: max(1, bh // 4)]))
     bottom = float(rows[bh // 2:].max())  # the shoulders, however light their lower part
@@ -724,7 +773,38 @@ def _silhouette(small: np.ndarray) -> tuple[tuple | None, str, float]:
                  f"{tall:.0%} of its height)"), present
 
 
+def _paper_light(small: np.ndarray) -> np.ndarray:
+    """The paper's lightness around each pixel of the photo area: its largest values over
+    a window wider than half the area (so a silhouette's dark does not count), smoothed.
+    Against it a light falling off across the card (a shaded corner) stays paper."""
+    sw = small.shape[1]
+    k = max(3, int(0.6 * sw) | 1)
+    # a glare is no paper: capped at the area's upper lightness first
+    light = cv2.dilate(np.minimum(small, np.percentile(small, 85)), np.ones((k, k), np.uint8))
+    return cv2.GaussianBlur(light, (0, 0), 0.15 * sw)
+
+
 def find_portrait(prepared: Prepared) -> Portrait:
+    """The portrait on an upright ID front (:func:`_find_portrait`); when none is found
+    where the photo belongs, again on a card within the frame (a photo of a screen: the
+    edge found may be the device's, the card a light rectangle inside it)."""
+    found = _find_portrait(prepared)
+    if found.present >= 0.5:
+        return found
+    image = prepared.image
+    inner, _ = card_outline(image, Prepared(image=image, to_original=np.eye(3)))
+    if inner is None:
+        return found
+    warped, back = rectify(image, inner)
+    if warped.shape[0] > warped.shape[1]:
+        return found
+    card = Prepared(image=warped, to_original=prepared.to_original @ back,
+                    card_quad=prepared.map_polygon([tuple(p) for p in inner]))
+    again = _find_portrait(card)
+    return again if again.present > found.present else found
+
+
+def _find_portrait(prepared: Prepared) -> Portrait:
     """The portrait on an upright ID front: a head-and-shoulders silhouette (one large
     region darker than the card, reaching down to the photo's lower edge, narrower at
     the top (the head) than at the bottom (the shoulders)) or, failing that, a face
@@ -795,7 +875,8 @@ _WHY = {
     "recapture": lambda f: (f"periodic fine detail {math.exp(f['peak_hi']):.1f}x the "
                             f"spectrum's median (a pixel grid), in colour "
                             f"{math.exp(f['peak_chroma']):.1f}x, black level "
-                            f"{f['black_lift']:.2f}"),
+                            f"{f['black_lift']:.2f}, the edge's band "
+                            f"{f.get('frame_band', 0.0):.0%} darker than the card"),
     "tampering": lambda f: (f"a smooth text-line region of {f['smooth_strip']:.0f} tiles "
                             f"({f['smooth_depth']:.2f} of the card's fine detail), JPEG "
                             f"block grid off its phase by {f['block_phase']:.2f}"),
@@ -849,6 +930,7 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
         if odd is not None:
             measured.regions["text_geometry"] = prepared.map_polygon(odd)
     signals: dict[str, RiskSignal] = {}
+    grey = is_greyscale(original)
     for name in MODELLED:
         if doc_type is DocType.UNKNOWN and name not in UNKNOWN_CARD_SIGNALS:
             signals[name] = RiskSignal(
@@ -868,6 +950,15 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
             signals[name] = RiskSignal(score=0.0, flagged=False,
                                        reason="not assessed: not an identity card")
             continue
+        if name in COLOUR_SIGNALS and grey:
+            # A file saved in greyscale (a scanner's grey mode, a 16-bit TIFF) has no
+            # colour left to tell a copier's grey from the card's print: like the cloud
+            # ID-card APIs' copy warning on a black-and-white image, a person looks.
+            signals[name] = RiskSignal(
+                score=1.0, flagged=True,
+                reason="the image is greyscale: no colour to tell the card from a photocopy",
+                region=_card_region(original, prepared))
+            continue
         # a signal may have a model per side of the card (a back's emblem is red)
         m = model["signals"].get(f"{name}@{side}") or model["signals"][name]
         p = score(m, f)
@@ -879,12 +970,11 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
         region = None
         if name == "tampering" and flagged:
             region = _tamper_region(measured)
-        elif flagged:  # the card, or the whole frame when no card edge was found
-            h, w = original.shape[:2]
-            region = ([(float(x), float(y)) for x, y in prepared.card_quad]
-                      if prepared.card_quad is not None else _box(0, 0, w - 1, h - 1))
+        elif flagged:
+            region = _card_region(original, prepared)
         signals[name] = RiskSignal(score=round(p, 4), flagged=flagged, reason=reason,
                                    region=region)
+    _one_of_copy_or_screen(signals, model, side)
     portrait = None
     if doc_type in FACE_TYPES:
         portrait = find_portrait(prepared)
@@ -895,6 +985,40 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
                     else f"portrait found: {portrait.how}"),
             region=portrait.region)
     return _report(signals, doc_type, start), portrait
+
+
+def _card_region(original: np.ndarray, prepared: Prepared) -> Polygon:
+    """Where a whole-card signal points: the card, or the whole frame when no card edge
+    was found."""
+    h, w = original.shape[:2]
+    return ([(float(x), float(y)) for x, y in prepared.card_quad]
+            if prepared.card_quad is not None else _box(0, 0, w - 1, h - 1))
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _one_of_copy_or_screen(signals: dict[str, RiskSignal], model: dict, side: str) -> None:
+    """A page is a paper copy or a photo of a screen, not both: when both are flagged,
+    the one whose score clears its threshold by less (in log-odds) is cleared (a
+    screen's lifted blacks wash a card's colours out as a copier's do; a halftone dot
+    screen is periodic as a pixel grid is)."""
+    copy, screen = signals.get("photocopy"), signals.get("recapture")
+    if not (copy and screen and copy.flagged and screen.flagged):
+        return
+    margins = {}
+    for name in ("photocopy", "recapture"):
+        m = model["signals"].get(f"{name}@{side}") or model["signals"][name]
+        margins[name] = _log_odds(signals[name].score) - _log_odds(m["threshold"])
+    weaker = min(margins, key=margins.get)
+    stronger = "recapture" if weaker == "photocopy" else "photocopy"
+    s = signals[weaker]
+    signals[weaker] = RiskSignal(
+        score=s.score, flagged=False,
+        reason=f"{_CLEAR[weaker]}: {_WHAT[stronger]} rather (the stronger of the two); "
+               f"{s.reason.split(': ', 1)[-1]}")
 
 
 def _report(signals: dict[str, RiskSignal], doc_type: DocType, start: float) -> RiskReport:
