@@ -539,3 +539,13 @@ def test_a_whole_label_over_the_forms_instructions_is_not_wrapped_into_them():
     lines = [_line("递交日期", 79, 1297, h=48), _line("2025-01-15", 303, 1301, h=44, char_w=17),
              _line("填写说明：请如实、完整填写各项内容。", 74, 1372, h=37, char_w=27)]
     assert _values(lines)["application_date"] == "2025-01-15"
+
+
+def test_renminbi_daxie_in_brackets_is_the_label_of_the_words_under_it():
+    # 人民币（大写） over its words: the bracketed 大写 qualifies the label (s839).
+    lines = [_line("申请金额（小写）", 114, 948, h=37), _line("人民币（大写）", 544, 950, h=33),
+             _line("人民币4,092.79元", 112, 985, h=42, char_w=20),
+             _line("肆仟零玖拾贰元柒角玖分", 540, 986, h=43, char_w=28)]
+    got = _values(lines)
+    assert got["claim_amount"] == "4092.79"
+    assert got["claim_amount_in_words"] == "肆仟零玖拾贰元柒角玖分"

@@ -202,6 +202,8 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     >>> label_by_words("事故发生时间"), label_by_words("与出险人关系")[0]
     (('accident_date', '事故发生时间', 6), 'relationship')
     >>> label_by_words("与出险人关系本人")  # the label and its value under it
+    >>> label_by_words("人民币（大写）")
+    ('claim_amount_in_words', '人民币（大写）', 7)
 
     >>> label_by_words("北京协和医院"), label_by_words("中国工商银行"), label_by_words("急性阑尾炎")
     (None, None, None)
@@ -224,8 +226,10 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
         return None
     # A value run into the next label by the detector (重庆市中心医院诊断结果：) is no
     # label: the table's label at its end is, and the line is cut before it.
+    # (A qualifier in brackets is no such label: 人民币（大写）.)
     if not starts_like_label(label) and any(
-            match_label(label[i:], words=False) for i in range(4, len(label) - 1)):
+            match_label(label[i:], words=False) for i in range(4, len(label) - 1)
+            if label[i - 1] != "（"):
         return None
     asks = re.sub(r"（[^（）]*）$", "", label)  # 与被保险人关系（请勾选）
     if "关系" in asks and not asks.endswith("关系"):
