@@ -549,3 +549,15 @@ def test_renminbi_daxie_in_brackets_is_the_label_of_the_words_under_it():
     got = _values(lines)
     assert got["claim_amount"] == "4092.79"
     assert got["claim_amount_in_words"] == "肆仟零玖拾贰元柒角玖分"
+
+
+def test_a_row_of_values_under_a_row_of_labels_far_apart_is_read_cell_by_cell():
+    # 被保险人名称： | 性别： | 出险人身份证号：, the values under them; 男 as far from the
+    # name's label as from its own: the ID number far right keeps the row whole (s843).
+    lines = [_line("性别：", 566, 305, h=40), _line("出险人身份证号：", 840, 307, h=31, char_w=25),
+             _line("被保险人名称：", 181, 307, h=37, char_w=25),
+             _line("钟离安伟", 109, 349, h=40, char_w=28), _line("男", 443, 349, h=44, char_w=35),
+             _line("532326196404165876", 781, 356, h=26, char_w=14)]
+    got = _values(lines)
+    assert got["insured_name"] == "钟离安伟"
+    assert got["insured_id_number"] == "532326196404165876"

@@ -703,8 +703,10 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
         # With a line under the label (above the next row of labels: the boxes of
         # 理赔类型 under 大写 are that row's), none far right of it: the next column's
         # narrative, which no label of this row heads, beside or above the value under
-        # this label.
-        window = [ln for ln in window if ln.x0 < anchor.x1 + 3 * h]
+        # this label. A line under another label of this row is that label's, and
+        # stays: the row is then read cell by cell (钟离安伟 | 男 | 5323…, s843).
+        window = [ln for ln in window if ln.x0 < anchor.x1 + 3 * h or any(
+            a is not anchor and min(a.x1, ln.x1) > max(a.x0, ln.x0) for a in row_labels)]
     while window:
         row = sorted((ln for ln in window if _same_row(ln, window[0])), key=lambda ln: ln.x0)
         taken = {id(ln) for ln in row}
