@@ -33,7 +33,6 @@ from .layout import bbox
 
 NOTE = "read again from the cell right of its label"
 _SEX_LABEL = re.compile(r"^[性牲][别別]$")
-_ETHNICITY_LABEL = re.compile(r"^[民尺]\s*族")
 
 
 def sex_from_cell(image: np.ndarray, lines: list[OcrLine],

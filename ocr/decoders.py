@@ -508,8 +508,8 @@ def decode_fields(doc_type: DocType, fields: dict[str, ExtractedField],
     candidates: the ethnicity of an ID front or temporary card, the amount in figures
     against the amount in words (claim form, medical invoice), names that begin with a
     known surname, a claim form's card account number by its Luhn digit, dates that
-    exist. A
-    field that cannot be decided, or whose lines cannot be found, is left as it is."""
+    exist. A field that cannot be decided, or whose lines cannot be found, is left as
+    it is."""
     out = dict(fields)
     sources: dict[str, Source | None] = {}
 

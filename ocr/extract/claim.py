@@ -204,7 +204,6 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     >>> label_by_words("与出险人关系本人")  # the label and its value under it
     >>> label_by_words("人民币（大写）")
     ('claim_amount_in_words', '人民币（大写）', 7)
-
     >>> label_by_words("北京协和医院"), label_by_words("中国工商银行"), label_by_words("急性阑尾炎")
     (None, None, None)
     """

@@ -6,6 +6,7 @@ at another scale or with labels missed by the detector still reads.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from domain import gb11643
@@ -74,6 +75,7 @@ def province_first(address: str) -> tuple[str, str | None]:
     return address, None
 
 
+@functools.cache
 def _province_starts() -> tuple[str, ...]:
     return tuple(form for p in gb11643.provinces() for form in gb11643.province_forms(p))
 
