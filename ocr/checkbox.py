@@ -22,17 +22,25 @@ decides, as before.
 
 from __future__ import annotations
 
+import re
+from itertools import combinations
+
 import cv2
 import numpy as np
 
 from domain.models import ExtractedField, OcrLine
 
-from .extract.normalise import _RELATIONS, _option_marks
+from .extract.normalise import _RELATIONS, CHECKED, UNCHECKED, _option_marks, char_offsets
 
 #: A ticked box holds at least this share of ink inside its outline ...
 MIN_FILL = 0.15
 #: ... and at least this many times the ink of the next fullest box of its row.
 MARGIN = 2.0
+#: A thin pen tick holds less ink (a stroke of 1-2 pixels): it is taken when it holds at
+#: least this share and every other box of its row at most the next (a clean scan's
+#: empty boxes; a photo's grain fills an empty box up to 0.16).
+MIN_THIN_FILL = 0.08
+THIN_OTHERS = 0.02
 #: The note a value read from the pixels carries; ocr/calibration.py maps its score (how
 #: clearly the ticked box stands out, :func:`tick_score`) by curves of its own.
 NOTE = "ticked box read from the image"
@@ -40,6 +48,12 @@ NOTE = "ticked box read from the image"
 
 def box_fills(image: np.ndarray, polygon) -> list[float]:
     """The share of ink inside each check box on the text line ``polygon``, left to right."""
+    return [fill for _x, fill in _boxes(image, polygon)]
+
+
+def _boxes(image: np.ndarray, polygon) -> list[tuple[float, float]]:
+    """(centre x in the image, share of ink inside) of each check box on a text line,
+    left to right."""
     p = np.asarray(polygon, np.float32)
     x0, y0 = p.min(axis=0)
     x1, y1 = p.max(axis=0)
@@ -61,6 +75,21 @@ def box_fills(image: np.ndarray, polygon) -> list[float]:
     boxes = []
     for i in range(1, n):
         x, y, w, bh = (int(v) for v in stats[i][:4])
+        if not (0.4 * h <= w <= 1.2 * h and 0.4 * h <= bh <= 1.4 * h and 0.6 <= w / bh):
+            continue
+        # The square's own sides: a pen tick's straight end over the box's corner (√
+        # drawn past the top) belongs to the component but is no side.
+        rows = np.flatnonzero((across[y:y + bh, x:x + w] > 0).mean(axis=1) >= 0.6)
+        if len(rows) < 2:
+            continue
+        cols = np.flatnonzero(
+            (down[y + rows[0]:y + rows[-1] + 1, x:x + w] > 0).mean(axis=0) >= 0.6)
+        if len(cols) < 2:
+            continue
+        if cols[-1] - cols[0] + 1 < 0.85 * w:
+            continue
+        x, y, w, bh = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(
+            rows[-1] - rows[0]) + 1
         if not (0.4 * h <= w <= 1.2 * h and 0.4 * h <= bh <= 1.2 * h and 0.75 <= w / bh <= 1.33):
             continue
         # An outline: a stroke along each side of the square.
@@ -73,8 +102,62 @@ def box_fills(image: np.ndarray, polygon) -> list[float]:
             continue
         m = max(2, int(0.2 * w))
         inner = ink[y + m:y + bh - m, x + m:x + w - m]
-        boxes.append((x, float((inner > 0).mean()) if inner.size else 0.0))
-    return [fill for _x, fill in sorted(boxes)]
+        boxes.append((X0 + x + w / 2, float((inner > 0).mean()) if inner.size else 0.0))
+    return sorted(boxes)
+
+
+def _expected_boxes(line: OcrLine, options: tuple[str, ...]) -> tuple[list[str], list[float]]:
+    """The options a row of check boxes names, and where each one's box should be along
+    the line (image x): on its box glyph, with a glyph put back before each option
+    whose box was not read (the text's characters spaced as :func:`char_offsets`
+    spaces them)."""
+    xs = [x for x, _y in line.polygon]
+    x0, x1 = min(xs), max(xs)
+    words = "|".join(sorted(options, key=len, reverse=True))
+    text, named, glyphs, last = "", [], [], 0
+    for m in re.finditer(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})", line.text):
+        at = m.start(1) if m.group(1) else m.start(2)
+        text += line.text[last:at]
+        glyphs.append(len(text))
+        text += (m.group(1) or UNCHECKED[0]) + line.text[m.end(1) if m.group(1) else at:m.end()]
+        named.append(m.group(2))
+        last = m.end()
+    # (the gap between two options is about a character wide, whatever the text's spaces)
+    at = char_offsets(re.sub(r"\s+", "\u3000", text + line.text[last:]))
+    return named, [x0 + (x1 - x0) * (at[g] + at[g + 1]) / 2 for g in glyphs]
+
+
+def _fills_by_option(image: np.ndarray, line: OcrLine, options: tuple[str, ...]
+                     ) -> tuple[list[str], list[float]] | None:
+    """The options of a row and the ink in each one's box. The boxes found are matched
+    to where the text says they are, up to a stretch and a shift (the text's spacing is
+    only estimated): of the boxes, the ones in the text's order whose positions fit
+    those places best (a character's strokes taken for a box, 母 or 口, fit none). None
+    when no choice of boxes fits within a third of the line's height, or when two that
+    fit tell different ticks apart."""
+    named, where = _expected_boxes(line, options)
+    if len(named) < 2:
+        return None
+    ys = [y for _x, y in line.polygon]
+    h = max(ys) - min(ys)
+    boxes = _boxes(image, line.polygon)
+    if len(boxes) < len(named) or len(boxes) > len(named) + 4:
+        return None
+    fits = []
+    w = np.asarray(where, float)
+    design = np.vstack([w, np.ones_like(w)]).T
+    for combo in combinations(range(len(boxes)), len(named)):
+        bx = np.asarray([boxes[i][0] for i in combo], float)
+        (scale, shift), *_ = np.linalg.lstsq(design, bx, rcond=None)
+        residual = float(np.abs(design @ (scale, shift) - bx).max())
+        if 0.75 <= scale <= 1.35 and residual <= h / 3:
+            fits.append((residual, [boxes[i][1] for i in combo]))
+    if not fits:
+        return None
+    fits.sort(key=lambda f: f[0])
+    if len({int(np.argmax(f)) for _r, f in fits}) > 1:
+        return None
+    return named, fits[0][1]
 
 
 def tick_score(best: float, second: float) -> float:
@@ -92,15 +175,15 @@ def ticked_by_pixels(image: np.ndarray, line: OcrLine,
     """The option whose box holds the tick, on a line naming two or more ``options``,
     and its :func:`tick_score`; None when the boxes do not match the options or no box
     is clearly the ticked one."""
-    named = [opt for _mark, opt in _option_marks(line.text, options)]
-    if len(named) < 2:
+    found = _fills_by_option(image, line, options)
+    if found is None:
         return None
-    fills = box_fills(image, line.polygon)
-    if len(fills) != len(named):
-        return None
+    named, fills = found
     order = sorted(range(len(fills)), key=lambda i: -fills[i])
     best, second = fills[order[0]], fills[order[1]]
-    if best < MIN_FILL or best < MARGIN * second:
+    # A tick, or a thin pen tick among boxes with no ink at all.
+    if not ((best >= MIN_FILL and best >= MARGIN * second)
+            or (best >= MIN_THIN_FILL and second <= THIN_OTHERS)):
         return None
     return named[order[0]], tick_score(best, second)
 

@@ -28,6 +28,13 @@ def _row(marks: list[str], box: int = 28) -> tuple[np.ndarray, OcrLine]:
         if mark == "v":
             cv2.line(page, (x + 5, y + 15), (x + 12, y + 24), (0, 0, 0), 3)
             cv2.line(page, (x + 12, y + 24), (x + 24, y + 4), (0, 0, 0), 3)
+        elif mark == "t":  # a thin pen tick, two pixels wide at most (a tenth of the box)
+            cv2.line(page, (x + 6, y + 15), (x + 12, y + 23), (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.line(page, (x + 12, y + 23), (x + 23, y + 6), (0, 0, 0), 1, cv2.LINE_AA)
+        elif mark == "p":  # a √ drawn past the box's top, its long stroke upright at the end
+            cv2.line(page, (x + 5, y + 15), (x + 12, y + 24), (0, 0, 0), 3)
+            cv2.line(page, (x + 12, y + 24), (x + 22, y + 4), (0, 0, 0), 3)
+            cv2.line(page, (x + 22, y + 4), (x + 23, y - 12), (0, 0, 0), 3)
         elif mark == "f":
             cv2.rectangle(page, (x, y), (x + box, y + box), (0, 0, 0), -1)
     w = page.shape[1]
@@ -91,3 +98,35 @@ def test_a_value_from_the_pixels_says_so_and_is_calibrated_by_its_own_curve(tmp_
     shifted = other_line.model_copy(update={"polygon": [(x, y + page.shape[0])
                                                          for x, y in other_line.polygon]})
     assert relationship_from_boxes(both, [line, shifted]) is None
+
+
+def test_a_thin_pen_tick_among_empty_boxes():
+    page, line = _row(["", "", "t", ""])
+    assert ticked_by_pixels(page, line)[0] == "子女"
+    # as thin as grain: not a tick when the other boxes hold ink too
+    page, line = _row(["", "", "t", ""])
+    cv2.circle(page, (20 + 14, 25 + 14), 3, (0, 0, 0), -1)
+    assert ticked_by_pixels(page, line) is None
+
+
+def test_a_tick_drawn_past_the_top_of_its_box():
+    page, line = _row(["", "p", "", ""])
+    assert ticked_by_pixels(page, line)[0] == "配偶"
+
+
+def test_a_character_taken_for_a_box_is_left_out():
+    """A character with a square's strokes (口, 母) among the words is no box: the boxes
+    are those where the text says they are."""
+    page, line = _row(["", "", "v", ""])
+    x = 20 + 140 * 1 + 28 + 40  # in 配偶's words, right after its box
+    cv2.rectangle(page, (x, 27), (x + 24, 51), (0, 0, 0), 2)
+    cv2.line(page, (x + 4, 39), (x + 20, 39), (0, 0, 0), 3)
+    assert ticked_by_pixels(page, line)[0] == "子女"
+
+
+def test_an_option_whose_box_was_not_read_and_a_wrapped_gap():
+    """□本人 父母 口配偶 子女: two boxes the recogniser dropped (a tick over one), the
+    spaces of the text narrower than the gaps on the page."""
+    page, line = _row(["", "", "", "v"])
+    line = line.model_copy(update={"text": "□本人 配偶 口子女 父母"})
+    assert ticked_by_pixels(page, line)[0] == "父母"

@@ -561,3 +561,23 @@ def test_a_row_of_values_under_a_row_of_labels_far_apart_is_read_cell_by_cell():
     got = _values(lines)
     assert got["insured_name"] == "钟离安伟"
     assert got["insured_id_number"] == "532326196404165876"
+
+
+def test_a_wrapped_label_with_its_value_centred_on_both_lines():
+    """与出险人 / 关系： in a narrow cell, 本人 centred beside the two lines: one label
+    (s845: 与出险人 alone read as the insured's label, and 本人 as their name)."""
+    lines = [_line("申请人姓名：", 105, 375, 42, 24), _line("孙丹兰", 282, 368, 55),
+             _line("与出险人", 636, 354, 45, 28), _line("本人", 795, 367, 53, 39),
+             _line("关系：", 648, 389, 42, 25),
+             _line("出险人姓名：", 614, 510, 38, 24), _line("孙丹兰", 793, 502, 54, 37)]
+    got = _values(lines)
+    assert got["relationship"] == "本人"
+    assert got["insured_name"] == "孙丹兰"
+    assert got["claimant_name"] == "孙丹兰"
+
+
+def test_a_whole_label_is_not_wrapped_into_the_note_under_it():
+    """开户网点 over 注：请用黑色签字笔填写: not the label 开户网点注 (s845)."""
+    lines = [_line("开户网点", 177, 1386, 61, 41), _line("中国工商银行锡林郭勒分行", 414, 1391, 49, 40),
+             _line("注：请用黑色签字笔填写，字迹清晰，不得涂改。", 113, 1496, 44, 33)]
+    assert _values(lines)["bank_name"] == "中国工商银行锡林郭勒分行"

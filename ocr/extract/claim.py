@@ -26,7 +26,7 @@ from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
 from ..text import fold_name
-from .normalise import _RELATIONS, CHECKED, CJK, UNCHECKED, fold_text, normalise
+from .normalise import _RELATIONS, CHECKED, CJK, UNCHECKED, char_offsets, fold_text, normalise
 
 IGNORE = "_ignore"
 # Labels that say "an amount" without saying which (申请金额, or a misread
@@ -388,9 +388,13 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
             if hit and len(hit[1]) > len(ln.text) and (single is None or len(hit[1]) > len(single[1])):
                 if _two_rows(ln, other, single, lines):
                     continue
-                if (hit[0] == IGNORE and single is not None and single[0] != IGNORE
-                        and single[2] >= len(ln.text)):
-                    continue  # a whole label over the form's 填写说明：…, not one label
+                if single is not None and single[2] >= len(ln.text) and (
+                        (hit[0] == IGNORE and single[0] != IGNORE)
+                        or len(hit[1]) - len(ln.text) < 2):
+                    # A whole label over the form's 填写说明：…, or over a line that would
+                    # add one character to it (开户网点 over 注：请用黑色签字笔填写): not one
+                    # label.
+                    continue
                 wrapped = (j, other, hit)
                 break
         if wrapped is not None:
@@ -403,7 +407,7 @@ def _anchors(lines: list[_Line]) -> list[_Anchor]:
         hits = find_labels(ln.text)
         if hits and hits[0][0] == 0:
             # Two `label：value` pairs on one OCR line: split the line between them.
-            at = _offsets(ln.text)
+            at = char_offsets(ln.text)
             for k, (start, field, label, end) in enumerate(hits):
                 stop = hits[k + 1][0] if k + 1 < len(hits) else len(ln.text)
                 rest = ln.text[end:stop]
@@ -446,11 +450,13 @@ def _two_rows(upper: _Line, lower: _Line, single, lines: list[_Line]) -> bool:
     if single is None or other is None or single[2] < len(upper.text) or other[2] < len(lower.text):
         return False
 
-    def has_value(label: _Line) -> bool:
-        return any(v.x0 > label.x1 and _same_row(v, label) and not match_label(v.text)
-                   for v in lines if v is not label)
+    def values(label: _Line) -> list[_Line]:
+        return [v for v in lines if v is not label and v.x0 > label.x1 and _same_row(v, label)
+                and not match_label(v.text)]
 
-    return has_value(upper) and has_value(lower)
+    # One value centred on both lines (与出险人 / 关系： beside 本人) is a wrapped label's.
+    up, low = {id(v) for v in values(upper)}, {id(v) for v in values(lower)}
+    return bool(up - low) and bool(low - up)
 
 
 def _split_at_labels(ln: _Line) -> list[_Line]:
@@ -459,7 +465,7 @@ def _split_at_labels(ln: _Line) -> list[_Line]:
     cuts = [start for start, _f, _l, _e in find_labels(ln.text) if start > 0]
     if not cuts:
         return [ln]
-    at = _offsets(ln.text)
+    at = char_offsets(ln.text)
     width = ln.x1 - ln.x0
     pieces = []
     for a, b in zip([0, *cuts], [*cuts, len(ln.text)], strict=True):
@@ -467,22 +473,6 @@ def _split_at_labels(ln: _Line) -> list[_Line]:
             pieces.append(_Line(ln.line, ln.text[a:b], ln.x0 + at[a] * width, ln.y0,
                                 ln.x0 + at[b] * width, ln.y1))
     return pieces
-
-
-def _offsets(text: str) -> list[float]:
-    """Where each character of a line starts, as a share of the line's width, and 1.0 at
-    its end: a Chinese character is as wide as two digits or letters.
-
-    >>> _offsets("12中")
-    [0.0, 0.25, 0.5, 1.0]
-    """
-    widths = [1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text]
-    total = sum(widths) or 1.0
-    out, run = [0.0], 0.0
-    for w in widths:
-        run += w
-        out.append(run / total)
-    return out
 
 
 #: How the second line of a name that wrapped in its cell ends (中国邮政储蓄银行锡林郭勒

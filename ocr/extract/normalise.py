@@ -9,6 +9,7 @@ for a label through :func:`normalise`; the first plausible one wins.
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal
 
 from ..text import fold_chinese, parse_date, repair_id_number, strip_spaces
@@ -80,6 +81,22 @@ def _option_marks(text: str, options: tuple[str, ...]) -> list[tuple[str, str]]:
     glyph read just before the option ("" when none was read)."""
     words = "|".join(sorted(options, key=len, reverse=True))
     return re.findall(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})", text)
+
+
+def char_offsets(text: str) -> list[float]:
+    """Where each character of a line starts, as a share of the line's width, and 1.0 at
+    its end: a Chinese character is as wide as two digits or letters.
+
+    >>> char_offsets("12中")
+    [0.0, 0.25, 0.5, 1.0]
+    """
+    widths = [1.0 if unicodedata.east_asian_width(c) in "WF" else 0.5 for c in text]
+    total = sum(widths) or 1.0
+    out, run = [0.0], 0.0
+    for w in widths:
+        run += w
+        out.append(run / total)
+    return out
 
 
 def checked_option(text: str, options: tuple[str, ...]) -> str | None:
