@@ -177,15 +177,34 @@ def merge_types(existing: dict[str, Any], fitted: dict[str, Any], types: list[st
     {'bank_card/text': 3, 'claim_form/text': 2, 'text': 1}
     """
     prefixes = tuple(f"{t}/" for t in types)
-    curves = {k: v for k, v in existing["curves"].items() if not k.startswith(prefixes)}
-    curves.update({k: v for k, v in fitted["curves"].items() if k.startswith(prefixes)})
+    return _merge(existing, fitted, lambda k: k.startswith(prefixes), "types", types)
+
+
+def merge_curves(existing: dict[str, Any], fitted: dict[str, Any], keys: list[str]
+                 ) -> dict[str, Any]:
+    """``existing`` with these curves taken from ``fitted`` (a source's own curves,
+    ``claim_form/choice@pixels``, fitted on readings of their own); every other curve
+    is left as it was.
+
+    >>> old = {"provenance": {}, "curves": {"choice": 1, "choice@pixels": 2}}
+    >>> new = {"provenance": {"counts": {}}, "curves": {"choice": 9, "choice@pixels": 3}}
+    >>> merge_curves(old, new, ["choice@pixels"])["curves"]
+    {'choice': 1, 'choice@pixels': 3}
+    """
+    return _merge(existing, fitted, lambda k: k in keys, "curves", keys)
+
+
+def _merge(existing: dict[str, Any], fitted: dict[str, Any], chosen, what: str,
+           names: list[str]) -> dict[str, Any]:
+    curves = {k: v for k, v in existing["curves"].items() if not chosen(k)}
+    curves.update({k: v for k, v in fitted["curves"].items() if chosen(k)})
     provenance = dict(existing["provenance"])
     merged = {k: v for k, v in fitted["provenance"].items() if k != "counts"}
-    merged["types"] = types
+    merged[what] = names
     merged["counts"] = {k: v for k, v in fitted["provenance"].get("counts", {}).items()
-                        if k.startswith(prefixes)}
+                        if chosen(k)}
     provenance["merged"] = [m for m in provenance.get("merged", [])
-                            if not set(m.get("types", ())) & set(types)] + [merged]
+                            if not set(m.get(what, ())) & set(names)] + [merged]
     return {"provenance": provenance, "curves": dict(sorted(curves.items()))}
 
 
@@ -213,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated document types: fit only their curves "
                         "(medical_invoice/text …) and merge them into the table at --out, "
                         "every other curve kept as it is (new types without refitting all)")
+    parser.add_argument("--merge-curves", default=None,
+                        help="comma-separated curve keys (claim_form/choice@pixels,"
+                        "choice@pixels): fit only those and merge them into the table at "
+                        "--out, every other curve kept as it is")
     parser.add_argument("--commit", default=None,
                         help="the commit the field files were read with (default: HEAD)")
     args = parser.parse_args(argv)
@@ -246,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_types:
         table = merge_types(json.loads(args.out.read_text("utf-8")), table,
                             [t.strip() for t in args.merge_types.split(",") if t.strip()])
+    elif args.merge_curves:
+        table = merge_curves(json.loads(args.out.read_text("utf-8")), table,
+                             [k.strip() for k in args.merge_curves.split(",") if k.strip()])
     args.out.write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n", "utf-8")
     print(f"{len(records)} readings from {len(args.field_files)} files -> {args.out}")
     for key, c in fitted["counts"].items():

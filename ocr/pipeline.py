@@ -86,10 +86,12 @@ def _attempt_key(doc_type: DocType, scores: dict[str, float], lines: list[OcrLin
 
 
 def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
-              risk: bool = True) -> PageReading:
+              risk: bool = True, trace: dict | None = None) -> PageReading:
     """Read one upright-or-not page: try the likely orientation first, others only when
     the text does not look like a known document (so a straight scan costs one pass).
-    ``risk``: compute the fraud and risk signals (and crop an ID front's portrait)."""
+    ``risk``: compute the fraud and risk signals (and crop an ID front's portrait).
+    ``trace``: a dict that receives the page as read, for a benchmark that measures a
+    stage on it (``image``: the levelled page, ``lines``: its lines in that frame)."""
     start = time.perf_counter()
     prepared = prepare(image)
     h, w = prepared.image.shape[:2]
@@ -100,6 +102,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     else:
         best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
+    if trace is not None:
+        trace.update(image=prepared.image, lines=lines)
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
     fields = calibrate_fields(decode_fields(doc_type, extract(doc_type, lines), lines),

@@ -55,7 +55,9 @@ def test_the_bundled_table_loads_and_every_curve_is_a_monotone_map_into_0_1():
     families = {f.value for f in FieldFamily}
     for key, curve in table.curves.items():
         doc_type, _, family = key.rpartition("/")
+        family, _, source = family.partition("@")  # a source's own curve: choice@pixels
         assert family in families and doc_type in {"", *(t.value for t in DocType)}
+        assert source in {"", *calibration._SOURCES.values()}
         assert list(curve.x) == sorted(curve.x)
         assert all(0.0 <= y <= 1.0 for y in curve.y)
         assert list(curve.y) == sorted(curve.y)

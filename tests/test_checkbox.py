@@ -130,3 +130,33 @@ def test_an_option_whose_box_was_not_read_and_a_wrapped_gap():
     page, line = _row(["", "", "", "v"])
     line = line.model_copy(update={"text": "□本人 配偶 口子女 父母"})
     assert ticked_by_pixels(page, line)[0] == "父母"
+
+
+@pytest.mark.ocr
+@pytest.mark.slow
+def test_ticks_read_from_the_pixels_of_real_forms(ocr_engine):
+    """On the bundled wide forms read by the real OCR, the pixels of every row of options
+    (``read_page``'s trace: the page and lines as read) show the ticked box the truth
+    holds, whenever they decide (bench/bench_ticks.py measures this on whole sets)."""
+    from conftest import FIXTURES
+
+    from backoffice.accuracy import load_truth, split_key
+    from ocr.decode import decode
+    from ocr.pipeline import read_page
+
+    folder = FIXTURES / "claims-wide"
+    decided = 0
+    for key, item in sorted(load_truth(folder / "truth.jsonl").items()):
+        want = item["fields"].get("relationship")
+        if not want or item["variant"] not in ("clean", "photo"):
+            continue
+        name, page = split_key(key)
+        trace: dict = {}
+        read_page(decode((folder / name).read_bytes())[page].image, ocr_engine, risk=False,
+                  trace=trace)
+        assert trace["image"].ndim == 3 and trace["lines"]
+        field = relationship_from_boxes(trace["image"], trace["lines"])
+        if field is not None:
+            decided += 1
+            assert field.value == want, key
+    assert decided >= 2
