@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -784,24 +785,80 @@ def _paper_light(small: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(light, (0, 0), 0.15 * sw)
 
 
-def find_portrait(prepared: Prepared) -> Portrait:
+def find_portrait(prepared: Prepared, lines: list | None = None) -> Portrait:
     """The portrait on an upright ID front (:func:`_find_portrait`); when none is found
     where the photo belongs, again on a card within the frame (a photo of a screen: the
-    edge found may be the device's, the card a light rectangle inside it)."""
+    edge found may be the device's, the card a light rectangle inside it), and with the
+    front's read ``lines``, on the card placed by its text (:func:`card_from_text`: a
+    white card on a pale table, whose edges were not found)."""
     found = _find_portrait(prepared)
     if found.present >= 0.5:
         return found
     image = prepared.image
     inner, _ = card_outline(image, Prepared(image=image, to_original=np.eye(3)))
-    if inner is None:
-        return found
-    warped, back = rectify(image, inner)
-    if warped.shape[0] > warped.shape[1]:
-        return found
-    card = Prepared(image=warped, to_original=prepared.to_original @ back,
-                    card_quad=prepared.map_polygon([tuple(p) for p in inner]))
-    again = _find_portrait(card)
-    return again if again.present > found.present else found
+    cards = []
+    if inner is not None:
+        cards.append(inner)
+    if lines and prepared.card_quad is None:
+        placed = card_from_text(lines)
+        if placed is not None:
+            cards.append(placed)
+    for quad in cards:
+        warped, back = rectify(image, quad)
+        if warped.shape[0] > warped.shape[1]:
+            continue
+        card = Prepared(image=warped, to_original=prepared.to_original @ back,
+                        card_quad=prepared.map_polygon([tuple(p) for p in quad]))
+        again = _find_portrait(card)
+        if again.present > found.present:
+            found = again
+        if found.present >= 0.5:
+            break
+    return found
+
+
+#: Where an upright second-generation front prints its text, in shares of the card: the
+#: identity number's right end (x) and baseline (y), where its digits start, and the
+#: name row's baseline.
+NUMBER_END = (0.87, 0.887)
+NUMBER_START_X = 0.318
+NAME_BASELINE_Y = 0.20
+_ID_NUMBER_RE = re.compile(r"\d{17}[\dXx]")
+
+
+def card_from_text(lines) -> np.ndarray | None:
+    """The quadrilateral of an upright ID front placed by its printed text: the identity
+    number's line gives the card's tilt, its right end and baseline where the card is,
+    and the distance from the name's row down to the number's (or failing a name row,
+    the number's own length) its size. None without an identity number's line."""
+    number = next((ln for ln in lines
+                   if _ID_NUMBER_RE.fullmatch(re.sub(r"\s", "", ln.text)[-18:])), None)
+    if number is None or len(number.polygon) != 4:
+        return None
+    tl, tr, br, bl = (np.asarray(p, float) for p in number.polygon)
+    along = (br - bl) + (tr - tl)
+    length = float(np.linalg.norm(along))
+    if length <= 0:
+        return None
+    u = along / length
+    n = np.array([-u[1], u[0]])  # down the card
+    names = [ln for ln in lines if ln is not number and re.sub(r"\s", "", ln.text).startswith(
+        ("姓名", "姓"))]
+    height = None
+    if names:
+        bottom = float(np.mean([np.dot(np.asarray(p, float), n) for p in names[0].polygon[2:]]))
+        drop = float(np.dot(br, n)) - bottom
+        if drop > 0:
+            height = drop / (NUMBER_END[1] - NAME_BASELINE_Y)
+    if height is None:
+        if len(re.sub(r"\s", "", number.text)) != 18:
+            return None  # the number run into its label: its length says nothing
+        digits = float(np.linalg.norm(br - bl))
+        height = digits / (NUMBER_END[0] - NUMBER_START_X) / ID_CARD_ASPECT
+    width = height * ID_CARD_ASPECT
+    origin = br - NUMBER_END[0] * width * u - NUMBER_END[1] * height * n
+    return np.array([origin, origin + width * u, origin + width * u + height * n,
+                     origin + height * n], np.float32)
 
 
 def _find_portrait(prepared: Prepared) -> Portrait:
@@ -977,7 +1034,7 @@ def assess_risk(original: np.ndarray, prepared: Prepared, doc_type: DocType,
     _one_of_copy_or_screen(signals, model, side)
     portrait = None
     if doc_type in FACE_TYPES:
-        portrait = find_portrait(prepared)
+        portrait = find_portrait(prepared, lines if doc_type is DocType.ID_CARD_FRONT else None)
         missing = portrait.present < 0.5
         signals["portrait"] = RiskSignal(
             score=round(1.0 - portrait.present, 4), flagged=missing,

@@ -694,3 +694,56 @@ def test_an_unrecognised_card_shaped_page_whose_text_is_an_invoice_is_not_judged
             assert not signals[name].flagged
             assert signals[name].reason.startswith("not assessed"), signals[name].reason
             assert what in signals[name].reason
+
+
+def _card_on_a_pale_table(angle: float = 8.0):
+    """A genuine front rotated on a table of nearly its own colour (its edges not found),
+    and the lines an upright front's text would be read as, placed the same way."""
+    from fixtures.generator.idcard import CARD_H, CARD_W, render_front
+    from fixtures.generator.identity import person_for
+
+    card = cv2.cvtColor(np.asarray(render_front(person_for(SEED, 0), np.random.default_rng(3))
+                                   .image), cv2.COLOR_RGB2BGR)
+    big = np.full((1500, 2000, 3), 0, np.uint8)
+    big[:] = np.median(card.reshape(-1, 3), axis=0).astype(np.uint8)  # the card's paper
+    matrix = cv2.getRotationMatrix2D((CARD_W / 2, CARD_H / 2), angle, 1.0)
+    matrix[:, 2] += (400, 420)
+    mask = cv2.warpAffine(np.full(card.shape[:2], 255, np.uint8), matrix, (2000, 1500))
+    warped = cv2.warpAffine(card, matrix, (2000, 1500))
+    big[mask > 0] = warped[mask > 0]
+
+    def placed(x0, y0, x1, y1, text):
+        pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+        out = cv2.transform(pts[None], matrix)[0]
+        return OcrLine(text=text, confidence=0.99, polygon=[tuple(map(float, p)) for p in out])
+
+    lines = [placed(80, 100, 300, 130, "姓名欧阳旻晓"),
+             placed(322, 528, 880, 568, "532532196007299342")]
+    corners = cv2.transform(np.array([[[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]]],
+                                     np.float32), matrix)[0]
+    return big, lines, corners
+
+
+def test_a_card_whose_edges_were_not_found_is_placed_by_its_text():
+    from ocr.risk import card_from_text
+
+    image, lines, corners = _card_on_a_pale_table()
+    quad = card_from_text(lines)
+    assert quad is not None
+    assert np.abs(quad - corners).max() < 0.04 * 1012  # within 4% of the card's width
+    # without the name row, the number's own length sizes the card
+    quad = card_from_text(lines[1:])
+    assert np.abs(quad - corners).max() < 0.06 * 1012
+    assert card_from_text([lines[0]]) is None  # no number line, no card
+
+
+def test_the_portrait_of_a_card_on_a_pale_table_is_found_by_its_text():
+    """A white card on a pale table: no edge found, so the photo's place on the whole
+    frame is the table; the card placed by its text shows the portrait (s7410: 3 of 48
+    genuine phone photos of fronts flagged as having no face)."""
+    image, lines, _ = _card_on_a_pale_table()
+    prepared = prepare(image)
+    assert prepared.card_quad is None
+    assert find_portrait(prepared).present < 0.5
+    found = find_portrait(prepared, lines)
+    assert found.present >= 0.5 and found.jpeg
