@@ -727,7 +727,7 @@ def _card_on_a_pale_table(angle: float = 8.0):
 def test_a_card_whose_edges_were_not_found_is_placed_by_its_text():
     from ocr.risk import card_from_text
 
-    image, lines, corners = _card_on_a_pale_table()
+    _image, lines, corners = _card_on_a_pale_table()
     quad = card_from_text(lines)
     assert quad is not None
     assert np.abs(quad - corners).max() < 0.04 * 1012  # within 4% of the card's width
