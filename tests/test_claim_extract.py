@@ -581,3 +581,27 @@ def test_a_whole_label_is_not_wrapped_into_the_note_under_it():
     lines = [_line("开户网点", 177, 1386, 61, 41), _line("中国工商银行锡林郭勒分行", 414, 1391, 49, 40),
              _line("注：请用黑色签字笔填写，字迹清晰，不得涂改。", 113, 1496, 44, 33)]
     assert _values(lines)["bank_name"] == "中国工商银行锡林郭勒分行"
+
+
+def test_a_label_printed_before_its_value_without_a_colon():
+    """医院名称 | 云南省人民医院 | 事故发生时间 2024-01-14 (one line for the last two,
+    no colon): the hospital ends before the label, the date is the label's (s846)."""
+    lines = [_line("医院名称", 112, 751, 36, 25), _line("云南省人民医院", 261, 748, 38, 26),
+             _line("事故发生时间 2024-01-14", 533, 750, 35, 16)]
+    got = _values(lines)
+    assert got["hospital"] == "云南省人民医院"
+    assert got["accident_date"] == "2024-01-14"
+
+
+def test_a_name_under_its_label_with_the_next_cells_boxes_beside_it():
+    """申请人（受益人）： over 于家春, the relationship's boxes under the next label but
+    nearer this one: the name alone (s846)."""
+    lines = [_line("申请人（受益人）：", 77, 421, 30, 20), _line("与被保人关系：", 426, 420, 34, 19),
+             _line("手机：", 791, 421, 35, 20),
+             _line("于家春", 65, 461, 39, 28), _line("□本人", 287, 467, 27, 18),
+             _line("■配偶 □父母 □子女 □其他", 357, 467, 29, 20),
+             _line("17866284166", 725, 465, 31, 14)]
+    got = _values(lines)
+    assert got["claimant_name"] == "于家春"
+    assert got["relationship"] == "配偶"
+    assert got["phone"] == "17866284166"

@@ -181,6 +181,7 @@ _LABEL_HEADS = ("姓名", "名称", "人", "号", "号码", "编号", "日期", 
 _QUALIFIED_HEADS = {"医院": ("就诊", "就医", "治疗", "住院", "诊治"),
                     "银行": ("开户", "收款", "领款")}
 _WORDS_LABEL_RE = re.compile(rf"^[{CJK}（）]{{2,14}}$")
+_LABEL_BEFORE_VALUE = re.compile(rf"^([{CJK}（）]{{2,10}})(?=[0-9A-Za-z¥])")
 
 
 @lru_cache(maxsize=1)
@@ -201,6 +202,8 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     ('insured_name', '患者姓名', 5)
     >>> label_by_words("事故发生时间"), label_by_words("与出险人关系")[0]
     (('accident_date', '事故发生时间', 6), 'relationship')
+    >>> label_by_words("事故发生时间2024-01-14")  # no colon: the value begins with a digit
+    ('accident_date', '事故发生时间', 6)
     >>> label_by_words("与出险人关系本人")  # the label and its value under it
     >>> label_by_words("人民币（大写）")
     ('claim_amount_in_words', '人民币（大写）', 7)
@@ -210,8 +213,11 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     colon = text.find("：")
     if 0 < colon <= 14:
         label, end = text[:colon], _label_end(text, colon)
-    elif colon < 0 and len(text) <= 10:
-        label, end = text, len(text)
+    elif colon < 0 and ((before := _LABEL_BEFORE_VALUE.match(text)) or len(text) <= 10):
+        # a whole short text, or one printed before its value without a colon
+        # (事故发生时间 2024-01-14: the value begins with a digit or a letter)
+        label = before.group(1) if before else text
+        end = len(label)
         bare = re.sub(r"（[^（）]*）$", "", label)  # 申请人（受益人）, 申请金额（元）
         qualified = next((q for h, q in _QUALIFIED_HEADS.items() if bare.endswith(h)), None)
         if qualified is not None:
@@ -716,6 +722,11 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
             if tail is not None:
                 yield text + tail.text, [*mine, tail]
             yield text, mine
+            if len(mine) > 1:
+                # the line under the label alone, when the row runs on into the next
+                # cell's (于家春 then □本人 of the relationship's boxes, s846)
+                under = max(mine, key=lambda ln: min(ln.x1, anchor.x1) - max(ln.x0, anchor.x0))
+                yield under.text, [under]
             # A row of check boxes wrapped onto the next line (□本人 □父母 □配偶 □子女 /
             # ☑其他): with no tick read on the first, the two rows together.
             nxt = sorted((ln for ln in window if ln.y0 - max(m.y1 for m in mine) < 0.8 * h
