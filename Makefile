@@ -50,8 +50,8 @@ bench-scale: $(STAMPS)/venv
 	$(WITH_PG) $(PY) bench/bench_scale.py --readers 1,2,4
 
 # The risk signals on a generated set the model was not fitted on (README "Risk signals").
-RISK_SEED ?= 7409
-RISK_COUNT ?= 16
+RISK_SEED ?= 7412
+RISK_COUNT ?= 24
 bench-risk: $(STAMPS)/venv
 	$(PY) -m fixtures.generator risk --out var/bench/risk-s$(RISK_SEED) --count $(RISK_COUNT) --seed $(RISK_SEED) -q
 	$(PY) bench/bench_risk.py --fixtures var/bench/risk-s$(RISK_SEED)
