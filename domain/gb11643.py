@@ -220,6 +220,43 @@ def place_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def known_places(text: str) -> bool:
+    """Whether the text is one or more GB/T 2260 place names in a row (重庆市梁平县).
+
+    >>> known_places("重庆市梁平县"), known_places("整源县")
+    (True, False)
+    """
+    names = place_names()
+    reach = [True] + [False] * len(text)
+    for i in range(len(text)):
+        if reach[i]:
+            for j in range(i + 2, min(len(text), i + 16) + 1):
+                if text[i:j] in names:
+                    reach[j] = True
+    return reach[-1]
+
+
+_AUTHORITY_RE = re.compile(r"^(.+?)公安局(?:(.+)分局)?$")
+
+
+def authority_known(value: str) -> bool:
+    """Whether an ID card's issuing authority names real places of GB/T 2260: a county's
+    or a city's public security bureau (婺源县公安局, 重庆市梁平县公安局), or a city's
+    bureau and the branch of one of its districts (天津市公安局红桥分局: 红桥区;
+    上海市公安局浦东分局: 浦东新区).
+
+    >>> authority_known("花垣县公安局"), authority_known("北京市公安局门头沟分局")
+    (True, True)
+    >>> authority_known("北京市公安局门头公分局"), authority_known("和群县公安局")
+    (False, False)
+    """
+    m = _AUTHORITY_RE.match(value)
+    if m is None or not known_places(m.group(1)):
+        return False
+    branch = m.group(2)
+    return branch is None or any(branch + tail in place_names() for tail in ("区", "新区", ""))
+
+
 #: What a province's full name ends in, dropped in its short form (广西壮族自治区 → 广西).
 _PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
 

@@ -293,9 +293,10 @@ class OcrEngine:
 
 #: The lines whose characters keep their candidates, for the decoders: a long run of
 #: digits or letters (an ID or card number), any digit (dates, amounts), capital numerals
-#: (an amount in words), 族 (the ethnicity on an ID card), and names: a line with a name
-#: label (名) or a short line of Chinese characters alone (a name in a cell of its own).
-_WITH_CANDIDATES = re.compile(r"[0-9A-Za-z]{15,}|[0-9零壹贰叁肆伍陆柒捌玖拾佰仟元角分整族名]"
+#: (an amount in words), 族 (the ethnicity on an ID card), 局 (an issuing authority),
+#: and names: a line with a name label (名) or a short line of Chinese characters alone
+#: (a name in a cell of its own).
+_WITH_CANDIDATES = re.compile(r"[0-9A-Za-z]{15,}|[0-9零壹贰叁肆伍陆柒捌玖拾佰仟元角分整族名局]"
                               r"|^[\u3400-\u9fff·]{2,6}$")
 
 

@@ -18,6 +18,7 @@ from domain.models import DocType, ExtractedField, OcrLine
 from ocr.decoders import (
     MARGIN,
     choose_amounts,
+    choose_authority,
     choose_date,
     choose_ethnicity,
     choose_surname,
@@ -507,3 +508,51 @@ def test_an_account_number_only_ever_takes_offered_digits(number, pos, data):
         assert luhn.is_valid(decoded.value)
         assert decoded.value == number[:pos] + other + number[pos + 1:]
         assert decided_by_constraint(decoded.corrections)
+
+
+# --- issuing authority ------------------------------------------------------------
+
+_AUTHORITIES = ["花垣县公安局", "北京市公安局门头沟分局", "和静县公安局", "上海市公安局长宁分局",
+                "重庆市梁平县公安局", "葫芦岛市公安局南票分局"]
+# look-alikes a recogniser might offer, some of which make other real places
+_LOOKALIKE = {"垣": "埔垢恒", "沟": "公钩构", "静": "群净靖", "宁": "字守", "票": "栗漂",
+              "平": "乎苹", "花": "化华", "局": "姆居"}
+
+
+def test_a_doubted_character_of_the_place_takes_the_candidate_that_makes_it_real():
+    alts = _sure("和群县公安局")
+    alts[1] = [("群", 0.55), ("静", 0.40)]
+    value, notes, share = choose_authority("和群县公安局", alts)
+    assert value == "和静县公安局" and share == 1.0
+    assert notes and "by constraint" in notes[0]
+    assert choose_authority("和群县公安局", _sure("和群县公安局", 0.95)) is None  # not doubted
+    assert choose_authority("和静县公安局", alts) is None  # already real places
+    assert choose_authority("和静县公安", _sure("和静县公安", 0.5)) is None  # 局 lost: not put back
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_AUTHORITIES), st.data())
+def test_an_authority_is_only_ever_spelt_from_the_recognisers_candidates(authority, data):
+    """A misread authority is changed only to real places, only with the characters the
+    recogniser offered, and a real one never."""
+    from domain.gb11643 import authority_known
+
+    alts = []
+    for c in authority:
+        offered = data.draw(st.lists(st.sampled_from(_LOOKALIKE.get(c, "一")), max_size=2,
+                                     unique=True))
+        first = data.draw(st.sampled_from([c, *offered]))
+        p = data.draw(st.floats(0.3, 0.99))
+        alts.append([(first, p)] + [(o, (1 - p) / 2) for o in [c, *offered] if o != first])
+    read = "".join(a[0][0] for a in alts)
+    chosen = choose_authority(read, alts)
+    if authority_known(read):
+        assert chosen is None
+        return
+    if chosen is None:
+        return
+    new, notes, _share = chosen
+    assert authority_known(new) and len(new) == len(read)
+    assert 1 <= len(notes) <= 2
+    for ch, cands in zip(new, alts, strict=True):
+        assert ch in {c for c, _p in cands}

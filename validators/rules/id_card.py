@@ -260,22 +260,10 @@ def issuing_authority_place(fields: Fields, ctx: RuleContext) -> CheckResult:
     m = re.match(r"^(.+?)公安局", value)
     if m is None:
         return skipped("no 公安局 in the issuing authority")
-    if _known_places(m.group(1)):
+    if gb11643.known_places(m.group(1)):
         return passed()
     return failed("the place of the issuing authority is not a GB/T 2260 province, city or "
                   "county (a misread character?)", details={"place": m.group(1)})
-
-
-def _known_places(text_: str) -> bool:
-    """Whether the text is one or more GB/T 2260 place names in a row (重庆市梁平县)."""
-    names = gb11643.place_names()
-    reach = [True] + [False] * len(text_)
-    for i in range(len(text_)):
-        if reach[i]:
-            for j in range(i + 2, min(len(text_), i + 16) + 1):
-                if text_[i:j] in names:
-                    reach[j] = True
-    return reach[-1]
 
 
 def _validity(fields: Fields) -> tuple[datetime.date | None, datetime.date | None, bool]:
