@@ -186,3 +186,21 @@ def test_an_id_cards_address_starts_at_its_province():
         assert bool(address.corrections) == (printed[:2] not in ("住址",)), printed
     kept = extract_id_card_front([*head, line("住址州市天河区4号", 130), *tail])["address"]
     assert (kept.value, kept.corrections) == ("州市天河区4号", [])
+
+
+def test_a_label_box_reaching_into_the_name_reads_no_extra_character():
+    """姓名区 | 欧阳华: the label's box overlaps the name's and read the left part of its
+    first character (区 of 欧) again; the name is the name's box alone. A name whose own
+    box starts after the label's is read as before (区志航: 区 is a surname)."""
+    def box(text, x0, x1, y=130, h=45):
+        return OcrLine(text=text, confidence=0.95,
+                       polygon=[(x0, y), (x1, y), (x1, y + h), (x0, y + h)])
+
+    rest = [box("性别男", 136, 285, 200), box("出生1990年1月2日", 136, 400, 270),
+            box("公民身份号码11010519491231002X", 80, 900, 560)]
+    lines = [box("姓名区", 136, 256), box("欧阳华", 238, 366), *rest]
+    assert extract_id_card_front(lines)["name"].value == "欧阳华"
+    lines = [box("姓名名", 67, 191), box("谷燚焱", 171, 294), *rest]
+    assert extract_id_card_front(lines)["name"].value == "谷燚焱"
+    lines = [box("姓名", 136, 226), box("区志航", 238, 366), *rest]
+    assert extract_id_card_front(lines)["name"].value == "区志航"

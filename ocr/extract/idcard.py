@@ -142,6 +142,13 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         row = upper[name_i]
         text = strip_spaces(row.text)
         text = _LABEL_PREFIX["name"].sub("", text, count=1)
+        first = strip_spaces(row.lines[0].text)
+        label = _LABEL_PREFIX["name"].match(first)
+        if (label and len(row.lines) > 1 and len(first) - label.end() == 1
+                and bbox(row.lines[0])[2] > bbox(row.lines[1])[0]):
+            # The label's box reaches into the value's and read part of its first
+            # character again (姓名区 | 欧阳华, 姓名名 | 谷燚焱): the value's box alone.
+            text = strip_spaces("".join(ln.text for ln in row.lines[1:]))
         name = fold_name(_cjk_only(text))
         out["name"] = _field(name or None, [row], raw=row.text)
 
