@@ -30,7 +30,7 @@ import numpy as np
 
 from domain.models import ExtractedField, OcrLine
 
-from .extract.normalise import _RELATIONS, CHECKED, UNCHECKED, _option_marks, char_offsets
+from .extract.normalise import _RELATIONS, UNCHECKED, _option_marks, char_offsets, option_pattern
 
 #: A ticked box holds at least this share of ink inside its outline ...
 MIN_FILL = 0.15
@@ -113,14 +113,14 @@ def _expected_boxes(line: OcrLine, options: tuple[str, ...]) -> tuple[list[str],
     spaces them)."""
     xs = [x for x, _y in line.polygon]
     x0, x1 = min(xs), max(xs)
-    words = "|".join(sorted(options, key=len, reverse=True))
     text, named, glyphs, last = "", [], [], 0
-    for m in re.finditer(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})", line.text):
-        at = m.start(1) if m.group(1) else m.start(2)
-        text += line.text[last:at]
+    for m in option_pattern(options).finditer(line.text):
+        mark, option = m.groups()
+        glyph = m.start(1) if mark else m.start(2)
+        text += line.text[last:glyph]
         glyphs.append(len(text))
-        text += (m.group(1) or UNCHECKED[0]) + line.text[m.end(1) if m.group(1) else at:m.end()]
-        named.append(m.group(2))
+        text += (mark or UNCHECKED[0]) + line.text[glyph + len(mark):m.end()]
+        named.append(option)
         last = m.end()
     # (the gap between two options is about a character wide, whatever the text's spaces)
     at = char_offsets(re.sub(r"\s+", "\u3000", text + line.text[last:]))

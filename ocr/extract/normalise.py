@@ -8,6 +8,7 @@ for a label through :func:`normalise`; the first plausible one wins.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from decimal import Decimal
@@ -76,11 +77,18 @@ UNCHECKED = "□☐口"
 CHECKED = "☑☒✓✔√■▣区団团図"
 
 
+@functools.lru_cache(maxsize=8)
+def option_pattern(options: tuple[str, ...]) -> re.Pattern[str]:
+    """A row of check boxes' options: group 1 the box glyph read just before an option
+    ("" when none was read), group 2 the option (the longest first)."""
+    words = "|".join(sorted(options, key=len, reverse=True))
+    return re.compile(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})")
+
+
 def _option_marks(text: str, options: tuple[str, ...]) -> list[tuple[str, str]]:
     """(mark, option) for each option printed in a row of check boxes; mark is the box
     glyph read just before the option ("" when none was read)."""
-    words = "|".join(sorted(options, key=len, reverse=True))
-    return re.findall(rf"([{UNCHECKED}{CHECKED}]?)\s*({words})", text)
+    return option_pattern(options).findall(text)
 
 
 def char_offsets(text: str) -> list[float]:
