@@ -42,6 +42,10 @@ class AccuracyTable:
         self.type_hits: dict[str, int] = defaultdict(int)
         self.type_total: dict[str, int] = defaultdict(int)
         self.misses: list[dict[str, Any]] = []
+        # fields a person could read (the generator's "legibility" record), and the
+        # documents whose every field is: (hits, total) per group
+        self.legible: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.legible_docs: dict[str, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, truth: dict[str, Any], doc_type: str | None,
             values: dict[str, str | None]) -> None:
@@ -50,14 +54,26 @@ class AccuracyTable:
         self.type_total[group] += 1
         if doc_type == truth["doc_type"]:
             self.type_hits[group] += 1
+        legibility = truth.get("legibility")
+        whole = legibility is not None and all(
+            legibility.get(f, {}).get("legible") for f in truth["fields"])
         for field, want in truth["fields"].items():
             got = values.get(field) if doc_type == truth["doc_type"] else None
             self.total[(group, field)] += 1
-            if got == want:
+            right = got == want
+            if right:
                 self.hits[(group, field)] += 1
             else:
-                self.misses.append({"file": truth["file"], "field": field, "want": want,
-                                    "got": got})
+                miss = {"file": truth["file"], "field": field, "want": want, "got": got}
+                if legibility is not None:
+                    miss["legible"] = bool(legibility.get(field, {}).get("legible"))
+                self.misses.append(miss)
+            if legibility is not None and legibility.get(field, {}).get("legible"):
+                self.legible[group][0] += right
+                self.legible[group][1] += 1
+            if whole:
+                self.legible_docs[group][0] += right
+                self.legible_docs[group][1] += 1
 
     def by_group(self) -> dict[str, tuple[int, int]]:
         out: dict[str, list[int]] = defaultdict(lambda: [0, 0])

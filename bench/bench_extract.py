@@ -144,6 +144,15 @@ def _run(args, lookup) -> int:
     for group, (hits, total) in acc.by_group().items():
         print(f"{group:10} {hits:>4}/{total:<5} {pct(hits, total):>9} "
               f"{acc.type_hits[group]:>4}/{acc.type_total[group]}")
+    if acc.legible:
+        print("\nFields a person can read (the generator's legibility record, "
+              "fixtures/generator/legibility.py)")
+        print(f"{'variant':10} {'legible fields':>15} {'accuracy':>9} "
+              f"{'fields of wholly legible images':>32} {'accuracy':>9}")
+        for group, (hits, total) in sorted(acc.legible.items()):
+            dh, dt = acc.legible_docs[group]
+            print(f"{group:10} {hits:>6}/{total:<8} {pct(hits, total):>9} "
+                  f"{dh:>15}/{dt:<16} {pct(dh, dt):>9}")
     print("\nPer field")
     for (group, field), (hits, total) in acc.by_field().items():
         print(f"  {group:8} {field:18} {hits:>3}/{total:<3} {pct(hits, total):>7}")

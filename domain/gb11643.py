@@ -318,6 +318,20 @@ def _county_name(entries: str, birth_year: int | None) -> str:
     return parsed[-1][2]
 
 
+def county_code(code: str) -> bool:
+    """Whether six digits are a county's code in the GB/T 2260 data (current or former).
+
+    >>> county_code("110105"), county_code("110199"), county_code("999999")
+    (True, False, False)
+    """
+    if len(code) != 6 or not code.isdigit():
+        return False
+    if code in _EXTRA_COUNTIES:
+        return True
+    parts = _loc_db().info(code)
+    return len(parts) > 1 and "county" in parts[1][1]
+
+
 def get_region(number: str) -> Region:
     """Return the region of the number's first 6 digits.
 

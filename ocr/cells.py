@@ -64,3 +64,174 @@ def sex_from_cell(image: np.ndarray, lines: list[OcrLine],
         return ExtractedField(value=found.pop(), confidence=round(float(score), 4),
                               boxes=[polygon], raw=text, corrections=[NOTE])
     return None
+
+
+# --------------------------------------------------------------------------- card rows
+
+ROW_NOTE = "read from the row where the card prints it (the detector found no text there)"
+
+#: Where a resident identity card prints each value, as fractions of the card's width
+#: and height (x0, x1, y0, y1): a band a little taller than the text, from where the
+#: values start to the portrait (front) or the card's right edge (back), with the label
+#: printed before it. A band is read as one line only when the detector found nothing
+#: in it; the label is put before its reading unless a detected line of its row holds
+#: it, so the extractor sees the row as printed.
+FRONT_ROWS: dict[str, tuple[str, tuple[float, float, float, float]]] = {
+    "name": ("姓名", (0.17, 0.62, 0.130, 0.215)),
+    "sex": ("性别", (0.17, 0.31, 0.243, 0.325)),
+    "ethnicity": ("民族", (0.43, 0.62, 0.243, 0.325)),
+    "birth": ("出生", (0.17, 0.62, 0.353, 0.435)),
+    "address": ("住址", (0.17, 0.62, 0.463, 0.543)),
+    "address2": ("", (0.17, 0.62, 0.535, 0.615)),
+    "address3": ("", (0.17, 0.62, 0.607, 0.687)),
+    "number": ("公民身份号码", (0.30, 0.97, 0.820, 0.905)),
+}
+BACK_ROWS: dict[str, tuple[str, tuple[float, float, float, float]]] = {
+    "authority": ("签发机关", (0.385, 0.99, 0.718, 0.800)),
+    "validity": ("有效期限", (0.385, 0.99, 0.826, 0.910)),
+}
+#: the fields a row carries
+ROW_FIELDS = {"name": ("name",), "sex": ("sex",), "ethnicity": ("ethnicity",),
+              "birth": ("birth_date",), "address": ("address",), "address2": ("address",),
+              "address3": ("address",), "number": ("id_number",),
+              "authority": ("issuing_authority",), "validity": ("valid_from", "valid_until")}
+#: what marks a detected line as a row's own (its label, or a value only it holds)
+_ROW_TEXT = {
+    "name": re.compile(r"^[姓娃]\s*名"),
+    "sex": re.compile(r"性\s*[别別]"),
+    "ethnicity": re.compile(r"[民尺]\s*族"),
+    "birth": re.compile(r"^出\s*生|\d{4}\s*年"),
+    "address": re.compile(r"^[住往佳]\s*址"),
+    "number": re.compile(r"\d{15,}|号码"),
+    "authority": re.compile(r"签发|机关"),
+    "validity": re.compile(r"有效|期限|\d{4}[.\-]\d{1,2}[.\-]\d{1,2}"),
+}
+
+
+def missing_rows(rows: dict[str, tuple], empty: set[str]) -> list[str]:
+    """The rows (of ``rows``) that carry a field in ``empty``."""
+    return [r for r in rows if any(f in empty for f in ROW_FIELDS[r])]
+
+
+def _row_offset(lines: list[OcrLine], rows: dict[str, tuple], height: int) -> float:
+    """How far down (pixels) this card's rows sit from where ``rows`` puts them: the
+    median over the detected lines that name their row (a label, the number), when
+    less than a row's height."""
+    shifts = []
+    for ln in lines:
+        _, y0, _, y1 = bbox(ln)
+        text = ln.text.replace(" ", "")
+        for name, pattern in _ROW_TEXT.items():
+            if name in rows and pattern.search(text):
+                _, _, b0, b1 = rows[name][1]
+                shifts.append((y0 + y1) / 2 - (b0 + b1) / 2 * height)
+                break
+    if not shifts:
+        return 0.0
+    shift = float(np.median(shifts))
+    _, _, b0, b1 = next(iter(rows.values()))[1]
+    return shift if abs(shift) < (b1 - b0) * height else 0.0
+
+
+def card_row_lines(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                   wanted: list[str], read: Callable[[list[np.ndarray]], list[tuple]],
+                   threshold: float = 0.0) -> list[OcrLine]:
+    """``lines`` with each row of ``wanted`` that holds no detected line read from its
+    band as one more line (``image``: the card flattened and upright; ``read``: a
+    recogniser of line crops returning (text, score[, alternatives, char_probs]);
+    readings scored below ``threshold`` are dropped, as the detector's lines are)."""
+    h, w = image.shape[:2]
+    shift = _row_offset(lines, rows, h)
+    boxes = [bbox(ln) for ln in lines]
+    bands, crops = [], []
+    for name in wanted:
+        label, (fx0, fx1, fy0, fy1) = rows[name]
+        X0, X1 = int(fx0 * w), int(fx1 * w)
+        Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
+        if Y1 - Y0 < 8:
+            continue
+        if any(X0 <= (b[0] + b[2]) / 2 <= X1 and Y0 <= (b[1] + b[3]) / 2 <= Y1 for b in boxes):
+            continue
+        pattern = _ROW_TEXT.get(name)
+        if label and pattern is not None and any(
+                Y0 <= (b[1] + b[3]) / 2 <= Y1 and pattern.search(ln.text.replace(" ", ""))
+                for ln, b in zip(lines, boxes, strict=True)):
+            label = ""  # the detector read the label: the row has it already
+        bands.append((label, X0, Y0, X1, Y1))
+        crops.append(np.ascontiguousarray(image[Y0:Y1, X0:X1]))
+    if not crops:
+        return lines
+    out = list(lines)
+    for (label, X0, Y0, X1, Y1), reading in zip(bands, read(crops), strict=True):
+        text, score = reading[0], float(reading[1])
+        if not text.strip() or score < threshold:
+            continue
+        alternatives = reading[2] if len(reading) > 2 else []
+        probs = reading[3] if len(reading) > 3 else []
+        if label and alternatives:
+            alternatives = [[(ch, 1.0)] for ch in label] + list(alternatives)
+        if label and probs:
+            probs = [1.0] * len(label) + list(probs)
+        out.append(OcrLine(
+            text=label + text, confidence=round(score, 4),
+            polygon=[(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+                     (float(X0), float(Y1))],
+            alternatives=alternatives, char_probs=probs))
+    return out
+
+
+# --------------------------------------------------------------------------- closed lists
+
+CLOSED_NOTE = "chosen from its closed list by the recogniser's likelihood of each word"
+#: The margin (natural log) by which the likeliest word must beat the next one, and at
+#: most by which it may fall behind reading nothing at all (the crop holds a word).
+CLOSED_MARGIN = 3.0
+CLOSED_EMPTY_SLACK = 3.0
+
+
+def closed_word(scores: list[float], words: list[str]) -> tuple[str, float] | None:
+    """The word of ``words`` whose log-likelihood (``scores``, aligned; the last is the
+    empty reading's) stands out: at least :data:`CLOSED_MARGIN` above every other word
+    and at most :data:`CLOSED_EMPTY_SLACK` below reading nothing. Returns the word and
+    its share of the words' likelihood (a uniform prior: no word is favoured for being
+    common); None when no word stands out.
+
+    >>> closed_word([-5.25, -12.63, -5.2], ["男", "女"])
+    ('男', 0.9994)
+    >>> closed_word([-2.46, -5.0, -6.27], ["满", "汉"]) is None
+    True
+    """
+    *word_scores, empty = scores
+    order = sorted(range(len(words)), key=lambda i: -word_scores[i])
+    best = order[0]
+    runner = word_scores[order[1]] if len(order) > 1 else float("-inf")
+    if word_scores[best] - runner < CLOSED_MARGIN or word_scores[best] < empty - CLOSED_EMPTY_SLACK:
+        return None
+    z = np.array(word_scores) - word_scores[best]
+    share = 1.0 / float(np.exp(z).sum())
+    return words[best], round(share, 4)
+
+
+def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                    row: str, words: list[str],
+                    score: Callable[[list[np.ndarray], list[str]], list[list[float]]]
+                    ) -> ExtractedField | None:
+    """A value of a closed list (男/女, the ethnic groups) read from the band where the
+    card prints it (``rows[row]``, aligned on the detected rows) by scoring each word
+    of the list against the crop (``score``: ``OcrEngine.score_texts``); None when no
+    word stands out (:func:`closed_word`)."""
+    h, w = image.shape[:2]
+    shift = _row_offset(lines, rows, h)
+    _, (fx0, fx1, fy0, fy1) = rows[row]
+    X0, X1 = int(fx0 * w), int(fx1 * w)
+    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
+    if Y1 - Y0 < 8 or X1 - X0 < 8:
+        return None
+    scores = score([np.ascontiguousarray(image[Y0:Y1, X0:X1])], [*words, ""])[0]
+    chosen = closed_word(scores, words)
+    if chosen is None:
+        return None
+    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+               (float(X0), float(Y1))]
+    return ExtractedField(value=chosen[0], confidence=chosen[1], boxes=[polygon],
+                          raw=None, corrections=[CLOSED_NOTE])

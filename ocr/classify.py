@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from domain import gb11643
 from domain.models import DocType, OcrLine
 
 from .text import choose_id_number, id_checksum_ok, repair_id_number, run_alternatives
@@ -86,6 +87,9 @@ def _bank_card_evidence(text: str, lines: list[OcrLine]) -> float:
     elif "银行" in text:
         score += 0.15
     number = number_evidence(lines)
+    if number and any(id_number_shaped(run) for ln in lines
+                      for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text))):
+        number = 0  # the digits begin as an ID number's: a card front's, not a card's
     score += (0.0, 0.1, 0.35)[number]
     if _VALID_THRU_RE.search(text):
         score += 0.1
@@ -93,6 +97,34 @@ def _bank_card_evidence(text: str, lines: list[OcrLine]) -> float:
         score *= 0.5
     return min(1.0, score)
 # --- bank card (end) ---
+
+
+_DIGIT_RUN_RE = re.compile(r"\d{12,}")
+
+
+def id_number_shaped(run: str) -> bool:
+    """Whether a run of 12 or more digits begins as a resident ID number does: a county's
+    GB/T 2260 code, then a birth year (1900-2099) and month. A blurred photo's number
+    often loses or gains a digit further on and fails every check; its first digits
+    still say what it is. A bank card's number (a BIN first) seldom begins so."""
+    if len(run) < 12 or not run.isdigit():
+        return False
+    year, month = int(run[6:10]), int(run[10:12])
+    return 1900 <= year <= 2099 and 1 <= month <= 12 and gb11643.county_code(run[:6])
+
+
+def _front_structure(lines: list[OcrLine]) -> float:
+    """Evidence for a card front from its values' shapes, when its pale labels are lost:
+    a number that begins as an ID number, an address that begins with a province."""
+    from .extract.idcard import starts_with_province
+
+    score = 0.0
+    if any(id_number_shaped(run) for ln in lines
+           for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text))):
+        score += 0.2
+    if any(starts_with_province(ln.text) for ln in lines):
+        score += 0.15
+    return score
 
 
 def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
@@ -110,6 +142,8 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
         scores[DocType.ID_CARD_FRONT.value] += 0.2
     if re.search(r"\d{4}年\d{1,2}月\d{1,2}日", text):
         scores[DocType.ID_CARD_FRONT.value] += 0.1
+    if scores[DocType.ID_CARD_FRONT.value] < 0.3:
+        scores[DocType.ID_CARD_FRONT.value] += _front_structure(lines)
     if _VALIDITY_RE.search(text):
         scores[DocType.ID_CARD_BACK.value] += 0.25
     if "公安局" in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -245,6 +246,29 @@ class OcrEngine:
             out[i] = LineReading(r["rec_text"], float(r["rec_score"]), alts, probs)
         return out
 
+    def score_texts(self, crops: list[np.ndarray], candidates: list[str]) -> list[list[float]]:
+        """Per crop, per candidate text: its log-likelihood under the recogniser's output
+        for that crop (CTC: the sum over every alignment of the text to the time steps),
+        a character's traditional or variant forms counting as it (the recogniser writes
+        漢 for 汉). "" is a valid candidate (the crop holds no text); a candidate with a
+        character the recogniser cannot write scores -inf. For choosing among the words
+        of a closed list (男/女, the ethnic groups) a word the recogniser did not rank first."""
+        if not crops:
+            return []
+        decode = self._rec.paddlex_predictor.post_op
+        if not isinstance(decode, _CtcDecode):
+            raise TypeError("this recogniser's decoder does not expose its probabilities")
+        with self._lock:
+            decode.matrices = []
+            try:
+                list(self._rec.predict(list(crops), batch_size=self.rec_batch_size))
+                matrices = decode.matrices
+            finally:
+                decode.matrices = None
+        columns = _char_columns(tuple(decode.inner.character))
+        return [[ctc_log_likelihood(m, [columns.get(ch, ()) for ch in text])
+                 for text in candidates] for m in matrices]
+
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
         return crop_line(image, poly, self.crop_pad)
 
@@ -319,11 +343,16 @@ class _CtcDecode:
         self.alternatives: list[list[list[tuple[str, float]]]] | None = None
         # When a list, each call appends each line's per-character probabilities to it.
         self.char_probs: list[list[float]] | None = None
+        # When a list, each call appends each line's whole probability matrix (time
+        # steps x characters) to it (for scoring given texts, ``OcrEngine.score_texts``).
+        self.matrices: list[np.ndarray] | None = None
 
     def __call__(self, pred, return_word_box: bool = False, **kwargs):
         if return_word_box:
             return self.inner(pred, return_word_box=True, **kwargs)
         probs = np.asarray(pred[0])
+        if self.matrices is not None:
+            self.matrices.extend(np.array(probs[b]) for b in range(probs.shape[0]))
         best = probs.argmax(axis=-1)
         best_prob = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
         decoded = self.inner.decode(best, best_prob, is_remove_duplicate=True)
@@ -364,6 +393,62 @@ class _CtcDecode:
                     line.append(cands)
             out.append(line)
         return out
+
+
+@functools.lru_cache(maxsize=2)
+def _char_columns(character: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """Per simplified character, the recogniser's output columns that write it (itself
+    and its traditional or variant forms; column 0 is the CTC blank)."""
+    from .text import fold_chinese
+
+    columns: dict[str, list[int]] = {}
+    for i, ch in enumerate(character):
+        if i == 0 or len(ch) != 1:
+            continue
+        columns.setdefault(ch, []).append(i)
+        folded = fold_chinese(ch)
+        if folded != ch and len(folded) == 1:
+            columns.setdefault(folded, []).append(i)
+    return {ch: tuple(cols) for ch, cols in columns.items()}
+
+
+def ctc_log_likelihood(probs: np.ndarray, target: list[tuple[int, ...]]) -> float:
+    """log P(target | probs) under CTC: ``probs`` is time steps x characters (column 0
+    the blank), ``target`` per character the columns that write it (summed).
+
+    >>> p = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    >>> # a a b, a b b, a b -, a - b, - a b: 0.072 + 0.072 + 0.009 + 0.576 + 0.008
+    >>> round(float(np.exp(ctc_log_likelihood(p, [(1,), (2,)]))), 4)
+    0.737
+    >>> ctc_log_likelihood(p, [()])
+    -inf
+    """
+    if any(not cols for cols in target):
+        return float("-inf")
+    tiny = 1e-30
+    blank = np.log(np.maximum(probs[:, 0], tiny))
+    emit = [np.log(np.maximum(probs[:, list(cols)].sum(axis=1), tiny)) for cols in target]
+    # the extended target: blank, c1, blank, c2, ..., blank
+    ext = [blank]
+    for e in emit:
+        ext += [e, blank]
+    n, steps = len(ext), probs.shape[0]
+    alpha = np.full(n, -np.inf)
+    alpha[0] = ext[0][0]
+    if n > 1:
+        alpha[1] = ext[1][0]
+    for t in range(1, steps):
+        prev = alpha.copy()
+        for s in range(n):
+            best = prev[s]
+            if s >= 1:
+                best = np.logaddexp(best, prev[s - 1])
+            # skipping a blank between two different characters
+            if s >= 2 and s % 2 == 1 and target[(s - 1) // 2] != target[(s - 3) // 2]:
+                best = np.logaddexp(best, prev[s - 2])
+            alpha[s] = best + ext[s][t]
+    end = alpha[-1] if n == 1 else np.logaddexp(alpha[-1], alpha[-2])
+    return float(end)
 
 
 def _is_subsequence(short: str, long: str) -> bool:

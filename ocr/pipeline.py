@@ -13,6 +13,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from domain import gb11643
+from domain.ethnic_groups import ETHNIC_GROUPS
+from domain.fields import FIELDS
 from domain.models import (
     DocType,
     ExtractedField,
@@ -23,7 +25,15 @@ from domain.models import (
 )
 
 from .calibration import calibrate_fields
-from .cells import sex_from_cell
+from .cells import (
+    BACK_ROWS,
+    FRONT_ROWS,
+    ROW_NOTE,
+    card_row_lines,
+    closed_from_row,
+    missing_rows,
+    sex_from_cell,
+)
 from .checkbox import relationship_from_boxes
 from .classify import classify_text
 from .comb import id_number_from_comb
@@ -106,8 +116,11 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         trace.update(image=prepared.image, lines=lines)
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
-    fields = calibrate_fields(decode_fields(doc_type, extract(doc_type, lines), lines),
-                              doc_type)
+    found = extract(doc_type, lines)
+    if (doc_type in _CARD_ROWS and prepared.card_quad is not None
+            and isinstance(engine, StagedRecognizer)):
+        found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
+    fields = calibrate_fields(decode_fields(doc_type, found, lines), doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
         ticked = relationship_from_boxes(prepared.image, lines)
@@ -151,6 +164,49 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         risk=report,
         portrait_jpeg=portrait.jpeg if portrait is not None else None,
     )
+
+
+_CARD_ROWS = {DocType.ID_CARD_FRONT: FRONT_ROWS, DocType.ID_CARD_BACK: BACK_ROWS}
+#: The fields of a card printed from a closed list, and the list.
+_CLOSED_LISTS = {DocType.ID_CARD_FRONT: {"sex": ["男", "女"],
+                                         "ethnicity": sorted(ETHNIC_GROUPS)}}
+
+
+def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
+                     found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """A card's fields not found, read from the rows where the card prints them when
+    the detector found no text there (small, blurred words: 男 and 汉 alone on a row):
+    the fields found before are kept; those found now say how. Returns the fields and
+    the lines with the rows' readings added."""
+    rows = _CARD_ROWS[doc_type]
+    empty = {name for name in FIELDS[doc_type]
+             if found.get(name) is None or found[name].value is None}
+    closed = _CLOSED_LISTS.get(doc_type, {})
+    wanted = missing_rows(rows, empty)
+    if not wanted and all(found.get(n) is not None and found[n].value in words
+                          for n, words in closed.items()):
+        return found, lines
+    more = card_row_lines(prepared.image, lines, rows, wanted, lambda c: _read(engine, c),
+                          engine.rec_score_thresh)
+    out = dict(found)
+    if len(more) > len(lines):
+        again = extract(doc_type, more)
+        for name in empty:
+            field = again.get(name)
+            if field is not None and field.value is not None:
+                out[name] = field.model_copy(
+                    update={"corrections": [*field.corrections, ROW_NOTE]})
+    score = getattr(engine, "score_texts", None)
+    if score is not None:
+        # A word of a closed list the recogniser cannot spell out of the blur may still
+        # be the one of the list its output makes far likelier than the others.
+        # A reading outside the list (集汉, 渡) is tried again the same way.
+        for name, words in closed.items():
+            if out.get(name) is None or out[name].value not in words:
+                field = closed_from_row(prepared.image, more, rows, name, words, score)
+                if field is not None:
+                    out[name] = field
+    return out, more
 
 
 def _read_whole(engine: Recognizer, prepared: Prepared):

@@ -52,3 +52,135 @@ def test_the_sex_the_detector_missed_is_read_from_its_cell_by_the_real_recognise
         assert found is not None and found.value == t["fields"]["sex"], t["file"]
         assert found.corrections == [NOTE]
     assert tried, "no front with 性别 on a line of its own among the fixtures"
+
+
+# --------------------------------------------------------------------------- card rows
+
+def _line(text, x0, y0, x1, y1):
+    from domain.models import OcrLine
+
+    return OcrLine(text=text, confidence=0.99, polygon=[(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+
+def test_an_empty_row_is_read_from_its_band_with_its_label_and_a_taken_row_is_not():
+    import numpy as np
+
+    from ocr.cells import BACK_ROWS, FRONT_ROWS, card_row_lines, missing_rows
+
+    card = np.full((631, 1000, 3), 255, np.uint8)
+    # the number and the birth row found; sex, ethnicity and name not
+    lines = [_line("出生1990年3月7日", 70, 225, 470, 270),
+             _line("110105199003071234", 310, 525, 870, 570)]
+    wanted = missing_rows(FRONT_ROWS, {"sex", "ethnicity", "birth_date"})
+    assert wanted == ["sex", "ethnicity", "birth"]
+    crops = []
+
+    def read(batch):
+        crops.extend(c.shape for c in batch)
+        return [("男", 0.9), ("汉", 0.4)]
+
+    out = card_row_lines(card, lines, FRONT_ROWS, wanted, read, threshold=0.5)
+    assert len(crops) == 2  # the birth row holds a detected line: not read again
+    new = out[len(lines):]
+    assert [ln.text for ln in new] == ["性别男"]  # 汉 scored below the threshold
+    (x0, y0), (x1, y1) = new[0].polygon[0], new[0].polygon[2]
+    assert 160 <= x0 < x1 <= 320 and 140 <= y0 < y1 <= 215
+    # a label the detector read on the row is not put before the reading again
+    labelled = [*lines, _line("性别", 70, 160, 150, 200)]
+    out = card_row_lines(card, labelled, FRONT_ROWS, ["sex"], lambda b: [("女", 0.9)])
+    assert out[-1].text == "女"
+    assert missing_rows(BACK_ROWS, {"valid_until"}) == ["validity"]
+
+
+def test_a_closed_list_word_is_taken_only_when_it_stands_out():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from ocr.cells import CLOSED_EMPTY_SLACK, CLOSED_MARGIN, closed_word
+
+    words = ["汉", "满", "回", "藏"]
+
+    @given(st.lists(st.floats(-40, 0), min_size=len(words) + 1, max_size=len(words) + 1))
+    def check(scores):
+        got = closed_word(scores, words)
+        *ws, empty = scores
+        ranked = sorted(ws, reverse=True)
+        stands_out = (ranked[0] - ranked[1] >= CLOSED_MARGIN
+                      and ranked[0] >= empty - CLOSED_EMPTY_SLACK)
+        assert (got is not None) == stands_out
+        if got is not None:
+            assert got[0] == words[ws.index(ranked[0])]
+            assert 0.9 < got[1] <= 1.0  # a margin of 3 nats leaves the others < 5% each
+
+    check()
+
+
+def test_ctc_likelihood_is_the_sum_over_every_alignment():
+    import itertools
+
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ocr.engine import ctc_log_likelihood
+
+    def brute(probs, target):
+        total = 0.0
+        for path in itertools.product(range(probs.shape[1]), repeat=probs.shape[0]):
+            collapsed = [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
+            if collapsed == target:
+                total += float(np.prod([probs[t, c] for t, c in enumerate(path)]))
+        return total
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.integers(1, 5), st.lists(st.integers(1, 2), min_size=1, max_size=3),
+           st.integers(0, 10_000))
+    def check(steps, target, seed):
+        rng = np.random.default_rng(seed)
+        probs = rng.dirichlet(np.ones(3), size=steps)
+        got = ctc_log_likelihood(probs, [(c,) for c in target])
+        want = brute(probs, target)
+        if want == 0.0:
+            assert got == float("-inf") or np.exp(got) < 1e-12
+        else:
+            assert np.exp(got) == pytest.approx(want, rel=1e-6)
+
+    check()
+
+
+@pytest.mark.ocr
+def test_the_real_recogniser_scores_the_printed_word_of_a_closed_list_highest(ocr_engine):
+    """The sex and the ethnicity cells of bundled clean fronts, scored against their closed
+    lists with the real recogniser: the printed word is chosen; and a front whose sex and
+    ethnicity lines are taken away (the detector found no box) gets them back."""
+    from domain.ethnic_groups import ETHNIC_GROUPS
+    from domain.models import DocType
+    from ocr.cells import CLOSED_NOTE, FRONT_ROWS, closed_from_row
+    from ocr.extract import extract
+    from ocr.pipeline import _read_empty_rows, read_page
+    from ocr.preprocess import prepare
+
+    truth = [json.loads(line) for line in
+             (ROOT / "fixtures" / "idcards" / "truth.jsonl").read_text("utf-8").splitlines()]
+    fronts = [t for t in truth if t["doc_type"] == "id_card_front" and t["variant"] == "photo"][:3]
+    groups = sorted(ETHNIC_GROUPS)
+    for t in fronts:
+        image = cv2.imread(str(ROOT / "fixtures" / "idcards" / t["file"]))
+        trace: dict = {}
+        read_page(image, ocr_engine, risk=False, trace=trace)
+        card, lines = trace["image"], trace["lines"]
+        sex = closed_from_row(card, lines, FRONT_ROWS, "sex", ["男", "女"], ocr_engine.score_texts)
+        eth = closed_from_row(card, lines, FRONT_ROWS, "ethnicity", groups, ocr_engine.score_texts)
+        assert sex is not None and sex.value == t["fields"]["sex"], t["file"]
+        assert eth is not None and eth.value == t["fields"]["ethnicity"], t["file"]
+        assert sex.corrections == [CLOSED_NOTE]
+        # the row's lines gone: the fields come back from the bands
+        row = [ln for ln in lines if any(w in ln.text for w in ("性", "民族", "男", "女"))]
+        kept = [ln for ln in lines if ln not in row]
+        found = extract(DocType.ID_CARD_FRONT, kept)
+        assert found.get("sex") is None or found["sex"].value is None
+        prepared = prepare(image)
+        prepared.image = card
+        out, _ = _read_empty_rows(ocr_engine, prepared, DocType.ID_CARD_FRONT, found, kept)
+        assert out["sex"].value == t["fields"]["sex"], t["file"]
+        assert out["ethnicity"].value == t["fields"]["ethnicity"], t["file"]

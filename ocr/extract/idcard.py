@@ -75,6 +75,17 @@ def province_first(address: str) -> tuple[str, str | None]:
     return address, None
 
 
+def starts_with_province(text: str) -> bool:
+    """Whether a line reads as an address: at least six Chinese characters from a
+    province's name on (one or two before it are a misread label's).
+
+    >>> starts_with_province("住址西藏自治区昌都地区理"), starts_with_province("广东省")
+    (True, False)
+    """
+    address, _ = province_first(_cjk_only(text))
+    return len(address) >= 6 and address.startswith(_province_starts())
+
+
 @functools.cache
 def _province_starts() -> tuple[str, ...]:
     return tuple(form for p in gb11643.provinces() for form in gb11643.province_forms(p))
@@ -255,12 +266,18 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         if (valid_i is None and (re.search(r"有效|期限", text) or _RANGE_RE.search(text))
                 and re.search(r"\d{4}", text)):
             valid_i = i
+    if auth_i is None:
+        # The pale label lost (a blurred photo): the authority is still the row that
+        # names a public security bureau, above the validity.
+        auth_i = next((i for i, row in enumerate(rows)
+                       if (valid_i is None or i < valid_i)
+                       and re.search(r"公安|分局|安局", strip_spaces(row.text))), None)
     if auth_i is not None:
         end = valid_i if valid_i is not None and valid_i > auth_i else auth_i + 1
         used = rows[auth_i:end]
         text = "".join(strip_spaces(r.text) for r in used)
         text = re.sub(r"^.*?(签发机关|机关|签发)", "", text, count=1)
-        authority = fold_chinese(_cjk_only(text))
+        authority = _after_misread_label(fold_chinese(_cjk_only(text)))
         out["issuing_authority"] = _field(authority or None, used, raw=text)
     if valid_i is not None:
         row = rows[valid_i]
@@ -287,6 +304,28 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
                 until = parse_date(until_raw) if until_raw else None
             out["valid_until"] = _field(until, [row], raw=row.text)
     return out
+
+
+def _after_misread_label(authority: str) -> str:
+    """An authority with its label 签发机关 misread before it (答发权关, 警发机美) dropped:
+    four characters sharing two with the label, or two to four sharing one before a
+    GB/T 2260 place name.
+
+    >>> _after_misread_label("答发权关科尔沁右翼中旗公安局"), _after_misread_label("警发机美宁渡市公安局")
+    ('科尔沁右翼中旗公安局', '宁渡市公安局')
+    >>> _after_misread_label("发展县公安局"), _after_misread_label("关岭县公安局")
+    ('发展县公安局', '关岭县公安局')
+    """
+    names = gb11643.place_names()
+    for k in (4, 3, 2):
+        head, rest = authority[:k], authority[k:]
+        if len(rest) < 4:
+            continue
+        shared = len(set(head) & set("签发机关"))
+        if (k == 4 and shared >= 2) or (shared and any(
+                rest[:n] in names for n in range(2, min(len(rest), 12) + 1))):
+            return rest
+    return authority
 
 
 _TEMPORARY_TITLE = re.compile(r"临时|共和国|身份证$")
