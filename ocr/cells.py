@@ -22,6 +22,7 @@ and recognised as one line. The reading is kept only when it holds exactly one o
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -103,7 +104,7 @@ _ROW_TEXT = {
     "birth": re.compile(r"^出\s*生|\d{4}\s*年"),
     "address": re.compile(r"^[住往佳]\s*址"),
     "number": re.compile(r"\d{15,}|号码"),
-    "authority": re.compile(r"签发|机关"),
+    "authority": re.compile(r"签发|机关|公安局|分局"),
     "validity": re.compile(r"有效|期限|\d{4}[.\-]\d{1,2}[.\-]\d{1,2}"),
 }
 
@@ -189,9 +190,10 @@ CLOSED_MARGIN = 3.0
 CLOSED_EMPTY_SLACK = 3.0
 
 
-def closed_word(scores: list[float], words: list[str]) -> tuple[str, float] | None:
+def closed_word(scores: list[float], words: list[str], margin: float = CLOSED_MARGIN
+                ) -> tuple[str, float] | None:
     """The word of ``words`` whose log-likelihood (``scores``, aligned; the last is the
-    empty reading's) stands out: at least :data:`CLOSED_MARGIN` above every other word
+    empty reading's) stands out: at least ``margin`` above every other word
     and at most :data:`CLOSED_EMPTY_SLACK` below reading nothing. Returns the word and
     its share of the words' likelihood (a uniform prior: no word is favoured for being
     common); None when no word stands out.
@@ -205,7 +207,7 @@ def closed_word(scores: list[float], words: list[str]) -> tuple[str, float] | No
     order = sorted(range(len(words)), key=lambda i: -word_scores[i])
     best = order[0]
     runner = word_scores[order[1]] if len(order) > 1 else float("-inf")
-    if word_scores[best] - runner < CLOSED_MARGIN or word_scores[best] < empty - CLOSED_EMPTY_SLACK:
+    if word_scores[best] - runner < margin or word_scores[best] < empty - CLOSED_EMPTY_SLACK:
         return None
     z = np.array(word_scores) - word_scores[best]
     share = 1.0 / float(np.exp(z).sum())
@@ -235,3 +237,154 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
                (float(X0), float(Y1))]
     return ExtractedField(value=chosen[0], confidence=chosen[1], boxes=[polygon],
                           raw=None, corrections=[CLOSED_NOTE])
+
+
+# --------------------------------------------------------------------------- validity
+
+VALIDITY_NOTE = "chosen among the validity periods its digits allow by the recogniser's likelihood"
+#: How long a card is valid for (years), besides 长期 (GB 19000 / the ID card law).
+VALIDITY_YEARS = (5, 10, 20)
+#: The margin (natural log) a period must stand out by: a period differs from the next
+#: in a digit or two of twenty characters, a word of a closed list in all of them.
+PERIOD_MARGIN = 2.0
+_DATE_LIKE = re.compile(r"\d{4}\D?\d{2}\D?\d{2}")
+#: At most this many periods are scored.
+MAX_PERIODS = 600
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def _plus_years(day: dt.date, years: int) -> dt.date | None:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return None
+
+
+def validity_periods(digits: list[str], today: dt.date | None = None) -> list[str]:
+    """The validity periods as a card prints them (2012.05.30-2032.05.30, or
+    2012.05.30-长期) that the digit runs read (``digits``) allow: the first eight digits
+    of a run as the start, or any one of them changed; each start with every period a
+    card can have. Starts from 1995 to ``today``.
+
+    >>> validity_periods(["20120530"])[:2]
+    ['2012.05.30-2017.05.30', '2012.05.30-2022.05.30']
+    >>> len(validity_periods(["2012053020320530"], dt.date(2026, 12, 1)))  # 22 starts
+    88
+    """
+    today = today or dt.date.today()
+    starts: dict[str, None] = {}
+    for run in digits:
+        if len(run) < 8:
+            continue
+        base = run[:8]
+        options = [base] + [base[:i] + d + base[i + 1:] for i in range(8) for d in "0123456789"
+                            if d != base[i]]
+        for option in options:
+            day = _date(option)
+            if day is not None and dt.date(1995, 1, 1) <= day <= today:
+                starts.setdefault(option, None)
+    periods = []
+    for start in starts:
+        day = _date(start)
+        assert day is not None
+        head = f"{day:%Y.%m.%d}-"
+        for years in VALIDITY_YEARS:
+            end = _plus_years(day, years)
+            if end is not None:
+                periods.append(f"{head}{end:%Y.%m.%d}")
+        periods.append(head + "长期")
+    return periods[:MAX_PERIODS]
+
+
+def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                      read: Callable[[list[np.ndarray]], list[tuple]],
+                      score: Callable[[list[np.ndarray], list[str]], list[list[float]]],
+                      raws: list[str]) -> tuple[ExtractedField, ExtractedField] | None:
+    """A card back's validity (valid_from, valid_until) chosen among the periods the
+    digits read allow (:func:`validity_periods`; from ``raws``, the texts read of the
+    row, and the row's band read again) by the recogniser's likelihood of each period
+    printed in full on the row's band; None when no period stands out
+    (:func:`closed_word`)."""
+    h, w = image.shape[:2]
+    shift = _row_offset(lines, rows, h)
+    _, (fx0, fx1, fy0, fy1) = rows["validity"]
+    X0, X1 = int(fx0 * w), int(fx1 * w)
+    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
+    if Y1 - Y0 < 8:
+        return None
+    crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    texts = [*raws, read([crop])[0][0]]
+    # each date as read (2045.06.17), and the digits of the row run together
+    runs = [re.sub(r"\D", "", m) for t in texts for m in _DATE_LIKE.findall(t)]
+    runs += [re.sub(r"\D", "", t) for t in texts]
+    runs += [r[8:] for r in runs if len(r) >= 16]  # the end's digits, for its start's day
+    periods = validity_periods(runs)
+    if len(periods) < 2:
+        return None
+    scores = score([crop], [*periods, ""])[0]
+    chosen = closed_word(scores, periods, PERIOD_MARGIN)
+    if chosen is None:
+        return None
+    period, share = chosen
+    start, end = period.split("-", 1)
+    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+               (float(X0), float(Y1))]
+
+    def field(value: str) -> ExtractedField:
+        return ExtractedField(value=value, confidence=share, boxes=[polygon], raw=period,
+                              corrections=[VALIDITY_NOTE])
+
+    return field(start.replace(".", "-")), field(end if end == "长期" else end.replace(".", "-"))
+
+
+# --------------------------------------------------------------------------- birth date
+
+BIRTH_NOTE = ("chosen between the date as read and the one the ID number encodes by the "
+              "recogniser's likelihood of each")
+
+
+def _printed_date(iso: str) -> str:
+    """A date as a card front prints it: 1976年2月22日 (no leading zeros)."""
+    y, m, d = (int(p) for p in iso.split("-"))
+    return f"{y}年{m}月{d}日"
+
+
+def birth_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                   encoded: str, read_value: str | None,
+                   read: Callable[[list[np.ndarray]], list[tuple]],
+                   score: Callable[[list[np.ndarray], list[str]], list[list[float]]]
+                   ) -> ExtractedField | None:
+    """A card front's birth date, when it was not read or disagrees with the one its
+    valid ID number encodes (``encoded``, ISO): the encoded date, when the recogniser
+    finds it on the birth row far likelier than the date as read (``read_value``) and
+    than the row's own best reading; None otherwise. The number decides nothing alone:
+    the printed row must say it."""
+    h, w = image.shape[:2]
+    shift = _row_offset(lines, rows, h)
+    _, (fx0, fx1, fy0, fy1) = rows["birth"]
+    X0, X1 = int(fx0 * w), int(fx1 * w)
+    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
+    if Y1 - Y0 < 8:
+        return None
+    crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    want = _printed_date(encoded)
+    others = {re.sub(r"\s", "", read([crop])[0][0])}
+    if read_value:
+        others.add(_printed_date(read_value))
+    others.discard(want)
+    others.discard("")
+    words = [want, *sorted(others)]
+    scores = score([crop], [*words, ""])[0]
+    chosen = closed_word(scores, words, PERIOD_MARGIN)
+    if chosen is None or chosen[0] != want:
+        return None
+    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+               (float(X0), float(Y1))]
+    return ExtractedField(value=encoded, confidence=chosen[1], boxes=[polygon],
+                          raw=read_value, corrections=[BIRTH_NOTE])

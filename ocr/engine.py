@@ -266,8 +266,8 @@ class OcrEngine:
             finally:
                 decode.matrices = None
         columns = _char_columns(tuple(decode.inner.character))
-        return [[ctc_log_likelihood(m, [columns.get(ch, ()) for ch in text])
-                 for text in candidates] for m in matrices]
+        targets = [[columns.get(ch, ()) for ch in text] for text in candidates]
+        return [ctc_log_likelihoods(np.log(np.maximum(m, 1e-30)), targets) for m in matrices]
 
     def crop(self, image: np.ndarray, poly: np.ndarray) -> np.ndarray:
         return crop_line(image, poly, self.crop_pad)
@@ -409,7 +409,14 @@ def _char_columns(character: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
         folded = fold_chinese(ch)
         if folded != ch and len(folded) == 1:
             columns.setdefault(folded, []).append(i)
+    for ch, likes in _PUNCTUATION_LIKES.items():
+        cols = columns.setdefault(ch, [])
+        cols.extend(i for like in likes for i in columns.get(like, ()) if i not in cols)
     return {ch: tuple(cols) for ch, cols in columns.items()}
+
+
+#: Punctuation printed on cards and the marks the recogniser writes for it.
+_PUNCTUATION_LIKES = {"-": "—–一_~－", ".": "·。,，．"}
 
 
 def ctc_log_likelihood(probs: np.ndarray, target: list[tuple[int, ...]]) -> float:
@@ -425,30 +432,45 @@ def ctc_log_likelihood(probs: np.ndarray, target: list[tuple[int, ...]]) -> floa
     """
     if any(not cols for cols in target):
         return float("-inf")
-    tiny = 1e-30
-    blank = np.log(np.maximum(probs[:, 0], tiny))
-    emit = [np.log(np.maximum(probs[:, list(cols)].sum(axis=1), tiny)) for cols in target]
-    # the extended target: blank, c1, blank, c2, ..., blank
-    ext = [blank]
-    for e in emit:
-        ext += [e, blank]
-    n, steps = len(ext), probs.shape[0]
-    alpha = np.full(n, -np.inf)
-    alpha[0] = ext[0][0]
-    if n > 1:
-        alpha[1] = ext[1][0]
+    log_probs = np.log(np.maximum(probs, 1e-30))
+    return ctc_log_likelihoods(log_probs, [target])[0]
+
+
+def ctc_log_likelihoods(log_probs: np.ndarray, targets: list[list[tuple[int, ...]]]
+                        ) -> list[float]:
+    """:func:`ctc_log_likelihood` of each target on the same output (``log_probs``: the
+    log of the time steps x characters matrix), the recursion run on every target at
+    once (targets padded to the longest)."""
+    if not targets:
+        return []
+    steps = log_probs.shape[0]
+    blank = log_probs[:, 0]
+    n = 2 * max(1, *(len(t) for t in targets)) + 1  # at least one character's room
+    ext = np.full((len(targets), n, steps), -np.inf)
+    skip = np.zeros((len(targets), n), dtype=bool)
+    last = np.zeros(len(targets), dtype=int)
+    for k, target in enumerate(targets):
+        ext[k, 0:2 * len(target) + 1:2, :] = blank
+        for j, cols in enumerate(target):
+            if not cols:
+                ext[k, 2 * j + 1, :] = -np.inf
+            else:
+                ext[k, 2 * j + 1, :] = np.logaddexp.reduce(log_probs[:, list(cols)], axis=1)
+            # a blank between two different characters may be skipped
+            skip[k, 2 * j + 1] = j >= 1 and cols != target[j - 1]
+        last[k] = 2 * len(target)
+    alpha = np.full((len(targets), n), -np.inf)
+    alpha[:, 0] = ext[:, 0, 0]
+    alpha[:, 1] = ext[:, 1, 0]
     for t in range(1, steps):
-        prev = alpha.copy()
-        for s in range(n):
-            best = prev[s]
-            if s >= 1:
-                best = np.logaddexp(best, prev[s - 1])
-            # skipping a blank between two different characters
-            if s >= 2 and s % 2 == 1 and target[(s - 1) // 2] != target[(s - 3) // 2]:
-                best = np.logaddexp(best, prev[s - 2])
-            alpha[s] = best + ext[s][t]
-    end = alpha[-1] if n == 1 else np.logaddexp(alpha[-1], alpha[-2])
-    return float(end)
+        one = np.concatenate([np.full((len(targets), 1), -np.inf), alpha[:, :-1]], axis=1)
+        two = np.concatenate([np.full((len(targets), 2), -np.inf), alpha[:, :-2]], axis=1)
+        two = np.where(skip, two, -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + ext[:, :, t]
+    rows = np.arange(len(targets))
+    end = alpha[rows, last]
+    before = np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], -np.inf)
+    return [float(v) for v in np.logaddexp(end, before)]
 
 
 def _is_subsequence(short: str, long: str) -> bool:

@@ -29,10 +29,13 @@ from .cells import (
     BACK_ROWS,
     FRONT_ROWS,
     ROW_NOTE,
+    VALIDITY_YEARS,
+    birth_from_row,
     card_row_lines,
     closed_from_row,
     missing_rows,
     sex_from_cell,
+    validity_from_row,
 )
 from .checkbox import relationship_from_boxes
 from .classify import classify_text
@@ -50,6 +53,7 @@ from .preprocess import (
     text_orientation,
 )
 from .risk import assess_risk
+from .text import guessed_by_check_digit
 
 
 class Recognizer(Protocol):
@@ -184,7 +188,8 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
     closed = _CLOSED_LISTS.get(doc_type, {})
     wanted = missing_rows(rows, empty)
     if not wanted and all(found.get(n) is not None and found[n].value in words
-                          for n, words in closed.items()):
+                          for n, words in closed.items()) and (
+            doc_type is not DocType.ID_CARD_BACK or _period_ok(found)):
         return found, lines
     more = card_row_lines(prepared.image, lines, rows, wanted, lambda c: _read(engine, c),
                           engine.rec_score_thresh)
@@ -206,7 +211,46 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
                 field = closed_from_row(prepared.image, more, rows, name, words, score)
                 if field is not None:
                     out[name] = field
+    if doc_type is DocType.ID_CARD_FRONT and score is not None:
+        encoded = _encoded_birth(out.get("id_number"))
+        birth = out.get("birth_date")
+        if encoded is not None and (birth is None or birth.value != encoded):
+            field = birth_from_row(prepared.image, more, rows, encoded,
+                                   birth.value if birth is not None else None,
+                                   lambda c: _read(engine, c), score)
+            if field is not None:
+                out["birth_date"] = field
+    if doc_type is DocType.ID_CARD_BACK and score is not None and not _period_ok(out):
+        raws = [f.raw for n in ("valid_from", "valid_until")
+                if (f := out.get(n)) is not None and f.raw]
+        chosen = validity_from_row(prepared.image, more, rows, lambda c: _read(engine, c),
+                                   score, raws)
+        if chosen is not None:
+            out["valid_from"], out["valid_until"] = chosen
     return out, more
+
+
+def _encoded_birth(number: ExtractedField | None) -> str | None:
+    """The birth date (ISO) a number read whole and valid encodes; None for a number
+    not read, invalid, or made valid by its check digit alone."""
+    if number is None or not number.value or not gb11643.is_valid(number.value):
+        return None
+    if guessed_by_check_digit(number.corrections):
+        return None
+    return gb11643.get_birth_date(number.value).isoformat()
+
+
+def _period_ok(fields: dict[str, ExtractedField]) -> bool:
+    """Whether a card back's validity reads as a period a card can have: its end 5, 10
+    or 20 years after its start on the same day, or 长期."""
+    start, end = fields.get("valid_from"), fields.get("valid_until")
+    if start is None or end is None or start.value is None or end.value is None:
+        return False
+    if end.value == "长期":
+        return True
+    a, b = start.value, end.value
+    return a[4:] == b[4:] and b[:4].isdigit() and a[:4].isdigit() and (
+        int(b[:4]) - int(a[:4]) in VALIDITY_YEARS)
 
 
 def _read_whole(engine: Recognizer, prepared: Prepared):

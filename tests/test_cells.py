@@ -184,3 +184,57 @@ def test_the_real_recogniser_scores_the_printed_word_of_a_closed_list_highest(oc
         out, _ = _read_empty_rows(ocr_engine, prepared, DocType.ID_CARD_FRONT, found, kept)
         assert out["sex"].value == t["fields"]["sex"], t["file"]
         assert out["ethnicity"].value == t["fields"]["ethnicity"], t["file"]
+
+
+def test_a_validity_period_is_chosen_among_those_its_digits_allow():
+    import datetime as dt
+
+    import numpy as np
+
+    from ocr.cells import BACK_ROWS, VALIDITY_NOTE, validity_from_row, validity_periods
+
+    periods = validity_periods(["20450617"], dt.date(2026, 12, 1))
+    # 2045 is no start yet; one digit changed makes 2025.06.17, with each period a card has
+    assert "2025.06.17-2045.06.17" in periods and "2025.06.17-长期" in periods
+    assert not any(p.startswith("2045") for p in periods)
+    card = np.full((631, 1000, 3), 255, np.uint8)
+
+    def score(crops, words):  # the recogniser's likelihoods: the true period far ahead
+        return [[-5.0 if w == "2025.06.17-2045.06.17" else -20.0 for w in words]]
+
+    got = validity_from_row(card, [], BACK_ROWS, lambda c: [("2045.06.17", 0.7)], score,
+                            [".7 2045.06.17"])
+    assert got is not None
+    start, end = got
+    assert (start.value, end.value) == ("2025-06-17", "2045-06-17")
+    assert start.corrections == [VALIDITY_NOTE] and start.raw == "2025.06.17-2045.06.17"
+
+    def flat(crops, words):  # nothing stands out: nothing is chosen
+        return [[-5.0 for _ in words]]
+
+    assert validity_from_row(card, [], BACK_ROWS, lambda c: [("", 0.0)], flat,
+                             ["2025.06.17"]) is None
+
+
+def test_the_birth_date_the_number_encodes_is_taken_only_when_the_row_says_it():
+    import numpy as np
+
+    from ocr.cells import BIRTH_NOTE, FRONT_ROWS, birth_from_row
+
+    card = np.full((631, 1000, 3), 255, np.uint8)
+    seen = []
+
+    def says(text):
+        def score(crops, words):
+            seen.append(list(words))
+            return [[-2.0 if w == text else -12.0 for w in words]]
+        return score
+
+    got = birth_from_row(card, [], FRONT_ROWS, "2005-11-03", "2005-11-13",
+                         lambda c: [("2005年11月13日", 0.8)], says("2005年11月3日"))
+    assert got is not None and got.value == "2005-11-03" and got.corrections == [BIRTH_NOTE]
+    assert got.raw == "2005-11-13"
+    assert seen[-1][0] == "2005年11月3日" and "2005年11月13日" in seen[-1]
+    # the row says the date as read: the number does not overrule it
+    assert birth_from_row(card, [], FRONT_ROWS, "2005-11-03", "2005-11-13",
+                          lambda c: [("2005年11月13日", 0.8)], says("2005年11月13日")) is None
