@@ -134,6 +134,28 @@ def _row_offset(lines: list[OcrLine], rows: dict[str, tuple], height: int) -> fl
     return shift if abs(shift) < (b1 - b0) * height else 0.0
 
 
+def _band(image: np.ndarray, rows: dict[str, tuple], name: str, shift: float
+          ) -> tuple[int, int, int, int] | None:
+    """The pixel box (x0, y0, x1, y1) of row ``name``'s band on a card ``image``, moved
+    down by ``shift``; None when too little of it lies on the card."""
+    h, w = image.shape[:2]
+    _, (fx0, fx1, fy0, fy1) = rows[name]
+    X0, X1 = int(fx0 * w), int(fx1 * w)
+    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
+    return None if Y1 - Y0 < 8 or X1 - X0 < 8 else (X0, Y0, X1, Y1)
+
+
+def _row_crop(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple], name: str):
+    """Row ``name``'s band aligned on the detected rows: (crop, polygon), or None."""
+    box = _band(image, rows, name, _row_offset(lines, rows, image.shape[0]))
+    if box is None:
+        return None
+    X0, Y0, X1, Y1 = box
+    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+               (float(X0), float(Y1))]
+    return np.ascontiguousarray(image[Y0:Y1, X0:X1]), polygon
+
+
 def card_row_lines(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
                    wanted: list[str], read: Callable[[list[np.ndarray]], list[tuple]],
                    threshold: float = 0.0) -> list[OcrLine]:
@@ -141,16 +163,15 @@ def card_row_lines(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
     band as one more line (``image``: the card flattened and upright; ``read``: a
     recogniser of line crops returning (text, score[, alternatives, char_probs]);
     readings scored below ``threshold`` are dropped, as the detector's lines are)."""
-    h, w = image.shape[:2]
-    shift = _row_offset(lines, rows, h)
+    shift = _row_offset(lines, rows, image.shape[0])
     boxes = [bbox(ln) for ln in lines]
     bands, crops = [], []
     for name in wanted:
-        label, (fx0, fx1, fy0, fy1) = rows[name]
-        X0, X1 = int(fx0 * w), int(fx1 * w)
-        Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
-        if Y1 - Y0 < 8:
+        label = rows[name][0]
+        box = _band(image, rows, name, shift)
+        if box is None:
             continue
+        X0, Y0, X1, Y1 = box
         if any(X0 <= (b[0] + b[2]) / 2 <= X1 and Y0 <= (b[1] + b[3]) / 2 <= Y1 for b in boxes):
             continue
         pattern = _ROW_TEXT.get(name)
@@ -222,19 +243,14 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
     card prints it (``rows[row]``, aligned on the detected rows) by scoring each word
     of the list against the crop (``score``: ``OcrEngine.score_texts``); None when no
     word stands out (:func:`closed_word`)."""
-    h, w = image.shape[:2]
-    shift = _row_offset(lines, rows, h)
-    _, (fx0, fx1, fy0, fy1) = rows[row]
-    X0, X1 = int(fx0 * w), int(fx1 * w)
-    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
-    if Y1 - Y0 < 8 or X1 - X0 < 8:
+    band = _row_crop(image, lines, rows, row)
+    if band is None:
         return None
-    scores = score([np.ascontiguousarray(image[Y0:Y1, X0:X1])], [*words, ""])[0]
+    crop, polygon = band
+    scores = score([crop], [*words, ""])[0]
     chosen = closed_word(scores, words)
     if chosen is None:
         return None
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
     return ExtractedField(value=chosen[0], confidence=chosen[1], boxes=[polygon],
                           raw=None, corrections=[CLOSED_NOTE])
 
@@ -311,14 +327,10 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
     row, and the row's band read again) by the recogniser's likelihood of each period
     printed in full on the row's band; None when no period stands out
     (:func:`closed_word`)."""
-    h, w = image.shape[:2]
-    shift = _row_offset(lines, rows, h)
-    _, (fx0, fx1, fy0, fy1) = rows["validity"]
-    X0, X1 = int(fx0 * w), int(fx1 * w)
-    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
-    if Y1 - Y0 < 8:
+    band = _row_crop(image, lines, rows, "validity")
+    if band is None:
         return None
-    crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    crop, polygon = band
     texts = [*raws, read([crop])[0][0]]
     # each date as read (2045.06.17), and the digits of the row run together
     runs = [re.sub(r"\D", "", m) for t in texts for m in _DATE_LIKE.findall(t)]
@@ -333,8 +345,6 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
         return None
     period, share = chosen
     start, end = period.split("-", 1)
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
 
     def field(value: str) -> ExtractedField:
         return ExtractedField(value=value, confidence=share, boxes=[polygon], raw=period,
@@ -365,14 +375,10 @@ def birth_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
     finds it on the birth row far likelier than the date as read (``read_value``) and
     than the row's own best reading; None otherwise. The number decides nothing alone:
     the printed row must say it."""
-    h, w = image.shape[:2]
-    shift = _row_offset(lines, rows, h)
-    _, (fx0, fx1, fy0, fy1) = rows["birth"]
-    X0, X1 = int(fx0 * w), int(fx1 * w)
-    Y0, Y1 = max(int(fy0 * h + shift), 0), min(int(fy1 * h + shift), h)
-    if Y1 - Y0 < 8:
+    band = _row_crop(image, lines, rows, "birth")
+    if band is None:
         return None
-    crop = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    crop, polygon = band
     want = _printed_date(encoded)
     others = {re.sub(r"\s", "", read([crop])[0][0])}
     if read_value:
@@ -384,7 +390,5 @@ def birth_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
     chosen = closed_word(scores, words, PERIOD_MARGIN)
     if chosen is None or chosen[0] != want:
         return None
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
     return ExtractedField(value=encoded, confidence=chosen[1], boxes=[polygon],
                           raw=read_value, corrections=[BIRTH_NOTE])
