@@ -296,14 +296,31 @@ def extract_id_card_back(lines: list[OcrLine]) -> dict[str, ExtractedField]:
                 out["valid_until"] = _field(end_date, [row], raw=row.text)
                 return out
         if m:
-            out["valid_from"] = _field(parse_date(m.group(1)), [row], raw=row.text)
+            out["valid_from"] = _field(parse_date(m.group(1)), [row], raw=row.text,
+                                       penalty=_padding_penalty(m.group(1)))
             until_raw = m.group(2) or ""
             if "长" in until_raw or "期" in until_raw or "长期" in text:
                 until = "长期"
             else:
                 until = parse_date(until_raw) if until_raw else None
-            out["valid_until"] = _field(until, [row], raw=row.text)
+            out["valid_until"] = _field(until, [row], raw=row.text,
+                                        penalty=_padding_penalty(until_raw) if until else 1.0)
     return out
+
+
+#: A card back prints every month and day with two digits (2023.07.31): one read with
+#: one (2023.07.3) lost a digit, and its reading is doubted (a person sees it).
+SHORT_PART_PENALTY = 0.5
+
+
+def _padding_penalty(date_text: str) -> float:
+    """:data:`SHORT_PART_PENALTY` for a back's date read with a one-digit month or day.
+
+    >>> _padding_penalty("2023.07.3"), _padding_penalty("2023.07.31")
+    (0.5, 1.0)
+    """
+    parts = re.findall(r"\d+", date_text)
+    return SHORT_PART_PENALTY if len(parts) == 3 and min(map(len, parts[1:])) < 2 else 1.0
 
 
 def _after_misread_label(authority: str) -> str:
