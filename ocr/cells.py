@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from domain.models import ExtractedField, OcrLine
+from domain.validity import LIFETIME, PERIOD_YEARS, period_ends
 
 from .layout import bbox
 
@@ -265,8 +266,6 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
 # --------------------------------------------------------------------------- validity
 
 VALIDITY_NOTE = "chosen among the validity periods its digits allow by the recogniser's likelihood"
-#: How long a card is valid for (years), besides 长期 (GB 19000 / the ID card law).
-VALIDITY_YEARS = (5, 10, 20)
 #: The margin (natural log) a period must stand out by: a period differs from the next
 #: in a digit or two of twenty characters, a word of a closed list in all of them.
 PERIOD_MARGIN = 2.0
@@ -282,13 +281,6 @@ def _date(text: str) -> dt.date | None:
         return None
 
 
-def _plus_years(day: dt.date, years: int) -> dt.date | None:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return None
-
-
 def validity_periods(digits: list[str], today: dt.date | None = None) -> list[str]:
     """The validity periods as a card prints them (2012.05.30-2032.05.30, or
     2012.05.30-长期) that the digit runs read (``digits``) allow: the first eight digits
@@ -301,7 +293,7 @@ def validity_periods(digits: list[str], today: dt.date | None = None) -> list[st
     88
     """
     today = today or dt.date.today()
-    starts: dict[str, None] = {}
+    starts: dict[dt.date, None] = {}  # in the order found, once each
     for run in digits:
         if len(run) < 8:
             continue
@@ -311,17 +303,13 @@ def validity_periods(digits: list[str], today: dt.date | None = None) -> list[st
         for option in options:
             day = _date(option)
             if day is not None and dt.date(1995, 1, 1) <= day <= today:
-                starts.setdefault(option, None)
+                starts.setdefault(day, None)
     periods = []
-    for start in starts:
-        day = _date(start)
-        assert day is not None
+    for day in starts:
         head = f"{day:%Y.%m.%d}-"
-        for years in VALIDITY_YEARS:
-            end = _plus_years(day, years)
-            if end is not None:
-                periods.append(f"{head}{end:%Y.%m.%d}")
-        periods.append(head + "长期")
+        for years in PERIOD_YEARS:
+            periods += [f"{head}{end:%Y.%m.%d}" for end in sorted(period_ends(day, years))]
+        periods.append(head + LIFETIME)
     return periods[:MAX_PERIODS]
 
 
@@ -357,7 +345,7 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
         return ExtractedField(value=value, confidence=share, boxes=[polygon], raw=period,
                               corrections=[VALIDITY_NOTE])
 
-    return field(start.replace(".", "-")), field(end if end == "长期" else end.replace(".", "-"))
+    return field(start.replace(".", "-")), field(end if end == LIFETIME else end.replace(".", "-"))
 
 
 # --------------------------------------------------------------------------- birth date

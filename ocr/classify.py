@@ -70,10 +70,11 @@ _CARD_PRODUCT_RE = re.compile(r"借记卡|信用卡|储蓄卡|贷记卡|龙卡|�
 _VALID_THRU_RE = re.compile(r"VALID|THRU|MONTH/?YEAR|(?<!\d)(0[1-9]|1[0-2])/\d{2}(?!\d)")
 
 
-def _bank_card_evidence(text: str, lines: list[OcrLine]) -> float:
+def _bank_card_evidence(text: str, lines: list[OcrLine], id_digits: bool) -> float:
     """Score 0..1 for a bank card: the UnionPay mark, a card product, a bank's name, a
     Luhn-valid 16-19 digit number, a valid-thru date. A card carries little text: a page
-    of text (a claim form quotes a bank and an account too) counts half."""
+    of text (a claim form quotes a bank and an account too) counts half. Digits that
+    begin as an ID number's (``id_digits``) are a card front's, not a card's number."""
     from .extract.bankcard import find_bank, number_evidence
 
     score = 0.0
@@ -87,9 +88,8 @@ def _bank_card_evidence(text: str, lines: list[OcrLine]) -> float:
     elif "银行" in text:
         score += 0.15
     number = number_evidence(lines)
-    if number and any(id_number_shaped(run) for ln in lines
-                      for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text))):
-        number = 0  # the digits begin as an ID number's: a card front's, not a card's
+    if id_digits:
+        number = 0
     score += (0.0, 0.1, 0.35)[number]
     if _VALID_THRU_RE.search(text):
         score += 0.1
@@ -113,14 +113,20 @@ def id_number_shaped(run: str) -> bool:
     return 1900 <= year <= 2099 and 1 <= month <= 12 and gb11643.county_code(run[:6])
 
 
-def _front_structure(lines: list[OcrLine]) -> float:
+def _id_digits(lines: list[OcrLine]) -> bool:
+    """Whether a line holds a run of digits that begins as an ID number's."""
+    return any(id_number_shaped(run) for ln in lines
+               for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text)))
+
+
+def _front_structure(lines: list[OcrLine], id_digits: bool) -> float:
     """Evidence for a card front from its values' shapes, when its pale labels are lost:
-    a number that begins as an ID number, an address that begins with a province."""
+    a number that begins as an ID number (``id_digits``), an address that begins with a
+    province."""
     from .extract.idcard import starts_with_province
 
     score = 0.0
-    if any(id_number_shaped(run) for ln in lines
-           for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text))):
+    if id_digits:
         score += 0.2
     if any(starts_with_province(ln.text) for ln in lines):
         score += 0.15
@@ -142,8 +148,9 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
         scores[DocType.ID_CARD_FRONT.value] += 0.2
     if re.search(r"\d{4}年\d{1,2}月\d{1,2}日", text):
         scores[DocType.ID_CARD_FRONT.value] += 0.1
+    id_digits = _id_digits(lines)
     if scores[DocType.ID_CARD_FRONT.value] < 0.3:
-        scores[DocType.ID_CARD_FRONT.value] += _front_structure(lines)
+        scores[DocType.ID_CARD_FRONT.value] += _front_structure(lines, id_digits)
     if _VALIDITY_RE.search(text):
         scores[DocType.ID_CARD_BACK.value] += 0.25
     if "公安局" in text:
@@ -159,7 +166,7 @@ def classify_text(lines: list[OcrLine]) -> tuple[DocType, dict[str, float]]:
         return DocType.MEDICAL_INVOICE, scores
     # --- medical invoice (end) ---
     # --- bank card (begin) ---
-    scores[DocType.BANK_CARD.value] = round(_bank_card_evidence(text, lines), 4)
+    scores[DocType.BANK_CARD.value] = round(_bank_card_evidence(text, lines, id_digits), 4)
     # --- bank card (end) ---
     # A temporary card (临时居民身份证) carries a front's fields under its own title: the
     # title makes it its own type, never a normal card.

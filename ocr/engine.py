@@ -452,9 +452,7 @@ def ctc_log_likelihoods(log_probs: np.ndarray, targets: list[list[tuple[int, ...
     for k, target in enumerate(targets):
         ext[k, 0:2 * len(target) + 1:2, :] = blank
         for j, cols in enumerate(target):
-            if not cols:
-                ext[k, 2 * j + 1, :] = -np.inf
-            else:
+            if cols:  # a character the recogniser cannot write stays impossible (-inf)
                 ext[k, 2 * j + 1, :] = np.logaddexp.reduce(log_probs[:, list(cols)], axis=1)
             # a blank between two different characters may be skipped
             skip[k, 2 * j + 1] = j >= 1 and cols != target[j - 1]

@@ -6,6 +6,7 @@ Pure: no Prefect, no database. One `read_document` call per file.
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -23,13 +24,13 @@ from domain.models import (
     QualityReport,
     RiskReport,
 )
+from domain.validity import LIFETIME, period_years
 
 from .calibration import calibrate_fields
 from .cells import (
     BACK_ROWS,
     FRONT_ROWS,
     ROW_NOTE,
-    VALIDITY_YEARS,
     birth_from_row,
     card_row_lines,
     closed_from_row,
@@ -191,8 +192,10 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
                           for n, words in closed.items()) and (
             doc_type is not DocType.ID_CARD_BACK or _period_ok(found)):
         return found, lines
-    more = card_row_lines(prepared.image, lines, rows, wanted, lambda c: _read(engine, c),
-                          engine.rec_score_thresh)
+    def read(crops: list[np.ndarray]) -> list[tuple]:
+        return _read(engine, crops)
+
+    more = card_row_lines(prepared.image, lines, rows, wanted, read, engine.rec_score_thresh)
     out = dict(found)
     if len(more) > len(lines):
         again = extract(doc_type, more)
@@ -216,15 +219,13 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
         birth = out.get("birth_date")
         if encoded is not None and (birth is None or birth.value != encoded):
             field = birth_from_row(prepared.image, more, rows, encoded,
-                                   birth.value if birth is not None else None,
-                                   lambda c: _read(engine, c), score)
+                                   birth.value if birth is not None else None, read, score)
             if field is not None:
                 out["birth_date"] = field
     if doc_type is DocType.ID_CARD_BACK and score is not None and not _period_ok(out):
         raws = [f.raw for n in ("valid_from", "valid_until")
                 if (f := out.get(n)) is not None and f.raw]
-        chosen = validity_from_row(prepared.image, more, rows, lambda c: _read(engine, c),
-                                   score, raws)
+        chosen = validity_from_row(prepared.image, more, rows, read, score, raws)
         if chosen is not None:
             out["valid_from"], out["valid_until"] = chosen
     return out, more
@@ -241,16 +242,18 @@ def _encoded_birth(number: ExtractedField | None) -> str | None:
 
 
 def _period_ok(fields: dict[str, ExtractedField]) -> bool:
-    """Whether a card back's validity reads as a period a card can have: its end 5, 10
-    or 20 years after its start on the same day, or 长期."""
+    """Whether a card back's validity reads as a period a card can have
+    (:mod:`domain.validity`): 长期, or an end 5, 10 or 20 years after its start."""
     start, end = fields.get("valid_from"), fields.get("valid_until")
     if start is None or end is None or start.value is None or end.value is None:
         return False
-    if end.value == "长期":
+    if end.value == LIFETIME:
         return True
-    a, b = start.value, end.value
-    return a[4:] == b[4:] and b[:4].isdigit() and a[:4].isdigit() and (
-        int(b[:4]) - int(a[:4]) in VALIDITY_YEARS)
+    try:
+        first, last = date.fromisoformat(start.value), date.fromisoformat(end.value)
+    except ValueError:
+        return False
+    return period_years(first, last) is not None
 
 
 def _read_whole(engine: Recognizer, prepared: Prepared):

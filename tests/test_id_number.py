@@ -246,3 +246,11 @@ def test_describe_masks_the_number_in_checks() -> None:
     info = describe_id_number("110105194912310021", today=TODAY)
     assert info["valid"] is False and info["kind"] == "18"
     assert "110105194912310021" not in repr(info["checks"])
+
+
+def test_validity_period_doctests() -> None:
+    """The card's validity periods (domain.validity), shared by the rule and the reader."""
+    from domain import validity
+
+    result = doctest.testmod(validity)
+    assert result.attempted and result.failed == 0

@@ -22,6 +22,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
+from domain.validity import add_years
+
 __all__ = ["add_years", "age_on", "missing", "normalize_name", "parse_date", "same_name", "text"]
 
 _DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
@@ -68,19 +70,6 @@ def same_name(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     return normalize_name(a) == normalize_name(b)
-
-
-def add_years(day: datetime.date, years: int) -> datetime.date:
-    """Return the same calendar day `years` later; 29 February becomes 28 February.
-
-    Past year 9999 the result is clamped to date.max, so that junk never raises.
-    """
-    if day.year + years > datetime.MAXYEAR:
-        return datetime.date.max
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
 
 
 def age_on(birth_date: datetime.date, day: datetime.date) -> int:

@@ -17,7 +17,8 @@ from stdnum.exceptions import ValidationError
 from domain import gb11643
 from domain.ethnic_groups import ethnic_group
 from domain.models import CheckResult, DocType, Severity
-from validators.fields import add_years, age_on, missing, parse_date, text
+from domain.validity import LIFETIME, period_years
+from validators.fields import age_on, missing, parse_date, text
 from validators.registry import Example, RuleContext, failed, passed, rule, skipped
 from validators.rules._samples import BACK, BACK_YOUNG, FRONT, STANDARD_ID
 
@@ -25,7 +26,6 @@ ID_FRONT = DocType.ID_CARD_FRONT
 # A temporary card carries the same fields: the front's rules apply to it too.
 ID_TEMPORARY = DocType.ID_CARD_TEMPORARY
 ID_BACK = DocType.ID_CARD_BACK
-LIFETIME = "长期"
 
 Fields = Mapping[str, str | None]
 
@@ -356,9 +356,8 @@ def validity_period(fields: Fields, ctx: RuleContext) -> list[CheckResult] | Che
         return skipped("validity dates unreadable (see id_card.validity_dates)")
     period = LIFETIME if lifetime else None
     if valid_until is not None:
-        period = next(
-            (str(n) for n in (5, 10, 20) if valid_until in _ends_after(valid_from, n)), None
-        )
+        years = period_years(valid_from, valid_until)
+        period = str(years) if years is not None else None
     if period is None:
         return failed("validity period is not 5, 10 or 20 years, nor 长期")
     length = passed(check="length", period=period)
@@ -409,15 +408,6 @@ def _days_before(day: datetime.date, delta: datetime.timedelta) -> datetime.date
         return day - delta
     except OverflowError:
         return datetime.date.min
-
-
-def _ends_after(valid_from: datetime.date, years: int) -> set[datetime.date]:
-    """The end dates a period of `years` gives; 29 February may end on 28 Feb or 1 Mar."""
-    end = add_years(valid_from, years)
-    ends = {end}
-    if (valid_from.month, valid_from.day) == (2, 29) and end != datetime.date.max:
-        ends.add(end + datetime.timedelta(days=1))
-    return ends
 
 
 @rule(
