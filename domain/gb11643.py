@@ -257,6 +257,59 @@ def authority_known(value: str) -> bool:
     return branch is None or any(branch + tail in place_names() for tail in ("区", "新区", ""))
 
 
+#: The municipalities (直辖市): their districts and counties have no prefecture between.
+_MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
+
+
+def _names(entries: str) -> list[str]:
+    """Every name of stdnum's '[start-end]name,...' history, placeholders left out."""
+    names = [e.split("]", 1)[-1].strip() for e in entries.split(",")]
+    return [n for n in names if n and n not in ("市辖区", "县", "市区", "郊区")
+            and "直辖" not in n and "行政单位" not in n]
+
+
+@functools.cache
+def authority_names() -> tuple[str, ...]:
+    """Every issuing authority a resident identity card prints in GB/T 2260's names
+    (current and former; each passes :func:`authority_known`): a county's or a county
+    city's bureau (托克逊县公安局), a prefecture city's (厦门市公安局), a district's branch
+    of its city's bureau (厦门市公安局思明分局, 上海市公安局浦东分局), and a
+    municipality's county named with it (重庆市梁平县公安局).
+
+    >>> names = authority_names()
+    >>> all(a in names for a in ("托克逊县公安局", "厦门市公安局思明分局", "上海市公安局浦东分局"))
+    True
+    >>> len(names) > 4000
+    True
+    """
+    entries = dict(_walk(_loc_db()))
+    out: set[str] = set()
+    for code, info in entries.items():
+        if len(code) != 6 or code[2:] == "0000" or "county" not in info:
+            continue
+        names = _names(info["county"])
+        if code[4:] == "00":  # a prefecture: its city's bureau
+            out.update(f"{n}公安局" for n in names if n.endswith("市"))
+            continue
+        province = _PROVINCE_NAMES.get(code[:2]) or next(
+            (p for p in _names(entries.get(code[:2], {}).get("province", ""))), "")
+        if code[:2] in _MUNICIPALITIES:
+            cities = [province]
+        else:
+            cities = [n for n in _names(entries.get(code[:4] + "00", {}).get("county", ""))
+                      if n.endswith("市")]
+        for county in names:
+            if county.endswith("区") and cities:
+                stem = county[:-2] if county.endswith("新区") and len(county) > 3 else (
+                    county[:-1] if len(county) > 2 else county)
+                out.update(f"{city}公安局{stem}分局" for city in cities)
+                continue
+            out.add(f"{county}公安局")
+            if code[:2] in _MUNICIPALITIES:
+                out.add(f"{province}{county}公安局")
+    return tuple(sorted(a for a in out if authority_known(a)))
+
+
 #: What a province's full name ends in, dropped in its short form (广西壮族自治区 → 广西).
 _PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
 

@@ -26,6 +26,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from domain.models import ExtractedField, OcrLine
@@ -251,11 +252,12 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
     card prints it (``rows[row]``, aligned on the detected rows) by scoring each word
     of the list against the crop (``score``: ``OcrEngine.score_texts``); None when no
     word stands out (:func:`closed_word`)."""
-    band = _row_crop(image, lines, rows, row)
-    if band is None:
+    # (sex's band starts right after its label: no room before it)
+    found = row_crops(image, lines, rows, row, before=0.0 if row == "sex" else 0.5)
+    if found is None:
         return None
-    crop, polygon = band
-    scores = score([crop], [*words, ""])[0]
+    crops, polygon = found
+    scores = [float(v) for v in np.sum(score(crops, [*words, ""]), axis=0)]
     chosen = closed_word(scores, words)
     if chosen is None:
         return None
@@ -322,11 +324,11 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
     row, and the row's band read again) by the recogniser's likelihood of each period
     printed in full on the row's band; None when no period stands out
     (:func:`closed_word`)."""
-    band = _row_crop(image, lines, rows, "validity")
-    if band is None:
+    found = row_crops(image, lines, rows, "validity")
+    if found is None:
         return None
-    crop, polygon = band
-    texts = [*raws, read([crop])[0][0]]
+    crops, polygon = found
+    texts = [*raws, *(r[0] for r in read(crops))]
     # each date as read (2045.06.17), and the digits of the row run together
     runs = [re.sub(r"\D", "", m) for t in texts for m in _DATE_LIKE.findall(t)]
     runs += [re.sub(r"\D", "", t) for t in texts]
@@ -334,7 +336,7 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
     periods = validity_periods(runs)
     if len(periods) < 2:
         return None
-    scores = score([crop], [*periods, ""])[0]
+    scores = [float(v) for v in np.sum(score(crops, [*periods, ""]), axis=0)]
     chosen = closed_word(scores, periods, PERIOD_MARGIN)
     if chosen is None:
         return None
@@ -387,3 +389,111 @@ def birth_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
         return None
     return ExtractedField(value=encoded, confidence=chosen[1], boxes=[polygon],
                           raw=read_value, corrections=[BIRTH_NOTE])
+
+
+# --------------------------------------------------------------------------- authority
+
+AUTHORITY_NOTE = ("chosen among the real issuing authorities (GB/T 2260) by the "
+                  "recogniser's likelihood of each")
+#: The margin (natural log) the likeliest authority must stand out by.
+AUTHORITY_MARGIN = 3.0
+#: At most this many authorities, those sharing the most characters with what was read,
+#: are scored.
+AUTHORITY_SHORTLIST = 120
+_BUREAU = re.compile("公安局|分局")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+
+
+def authority_shortlist(texts: list[str], names: tuple[str, ...],
+                        size: int = AUTHORITY_SHORTLIST, shortest: int | None = None
+                        ) -> list[str]:
+    """The authorities of ``names`` whose own characters (公安局 and 分局 aside) the
+    readings ``texts`` share the most of; none when the readings hold none of them.
+    An authority shorter than the longest reading (its Chinese characters; or
+    ``shortest``) is left out: the recogniser drops a blurred character far more often
+    than it makes one up, and a shorter name explains a blur by blanks (托克逊县 as 托里县).
+
+    >>> authority_shortlist(["新阳快公安局"], ("新田县公安局", "田东县公安局", "新县公安局"))
+    ['新田县公安局']
+    """
+    seen = set("".join(texts)) - set("公安局分")
+    if not seen:
+        return []
+    if shortest is None:
+        shortest = max(len(re.findall(f"[{_CJK}]", t)) for t in texts)
+    ranked = []
+    for name in names:
+        if len(name) < shortest:
+            continue
+        own = _BUREAU.sub("", name)
+        shared = sum(ch in seen for ch in own)
+        if shared:
+            ranked.append((-shared, len(own), name))
+    ranked.sort()
+    return [name for *_, name in ranked[:size]]
+
+
+def _ink_end(image: np.ndarray, box: tuple[int, int, int, int]) -> int | None:
+    """The x (pixels) where the ink of a band ends: the last column darker than its
+    row's paper by a quarter of the darkest column's contrast; None for a blank band."""
+    X0, Y0, X1, Y1 = box
+    gray = image[Y0:Y1, X0:X1]
+    gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY) if gray.ndim == 3 else gray
+    gray = gray.astype(np.float32)
+    ink = np.clip(np.median(gray) - gray, 0, None).mean(axis=0)
+    cols = np.flatnonzero(ink > 0.25 * ink.max()) if ink.max() > 0 else []
+    return X0 + int(cols[-1]) if len(cols) else None
+
+
+def row_crops(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple], name: str,
+              before: float = 0.5) -> tuple[list[np.ndarray], list[tuple[float, float]]] | None:
+    """Two crops of row ``name``'s band, aligned on the detected rows: the band, and the
+    band with ``before`` (half) a row's height more on the left and cut half a row after
+    its last ink. The recogniser reads a short value at the start of a long band worse than the
+    same value with room before it and no blank after it, and which of the two reads
+    a blurred row better varies: a choice is scored on both. Returns the crops and the
+    band's polygon, or None."""
+    box = _band(image, rows, name, _row_offset(lines, rows, image.shape[0]))
+    if box is None:
+        return None
+    X0, Y0, X1, Y1 = box
+    h = Y1 - Y0
+    crops = [np.ascontiguousarray(image[Y0:Y1, X0:X1])]
+    end = _ink_end(image, box)
+    if end is not None:
+        x0, x1 = max(X0 - int(before * h), 0), min(end + h // 2 + 1, X1)
+        if x1 - x0 >= h:
+            crops.append(np.ascontiguousarray(image[Y0:Y1, x0:x1]))
+    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
+               (float(X0), float(Y1))]
+    return crops, polygon
+
+
+def authority_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                       raws: list[str], names: tuple[str, ...],
+                       read: Callable[[list[np.ndarray]], list[tuple]],
+                       score: Callable[[list[np.ndarray], list[str]], list[list[float]]]
+                       ) -> ExtractedField | None:
+    """A card back's issuing authority chosen among the real ones (``names``,
+    :func:`domain.gb11643.authority_names`) by the recogniser's likelihood of each printed
+    on the authority row (:func:`row_crops`, the log-likelihoods of the crops added):
+    those sharing characters with what was read (``raws``, and the crops read again)
+    are scored, and the likeliest is taken only when it stands out
+    (:func:`closed_word`); None otherwise."""
+    found = row_crops(image, lines, rows, "authority")
+    if found is None:
+        return None
+    crops, polygon = found
+    texts = [*raws, *(r[0] for r in read(crops))]
+    shortlist = authority_shortlist(texts, names)
+    if not shortlist:
+        return None
+    # One name long enough: it must stand out against the others it shares most with.
+    rivals = [] if len(shortlist) > 1 else [
+        n for n in authority_shortlist(texts, names, shortest=0) if n not in shortlist]
+    scores = np.sum(score(crops, [*shortlist, *rivals, ""]), axis=0)
+    chosen = closed_word([float(v) for v in scores], [*shortlist, *rivals], AUTHORITY_MARGIN)
+    if chosen is None or chosen[0] not in shortlist:
+        return None
+    return ExtractedField(value=chosen[0], confidence=chosen[1], boxes=[polygon],
+                          raw=raws[0] if raws else None, corrections=[AUTHORITY_NOTE])

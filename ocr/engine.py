@@ -436,39 +436,53 @@ def ctc_log_likelihood(probs: np.ndarray, target: list[tuple[int, ...]]) -> floa
     return ctc_log_likelihoods(log_probs, [target])[0]
 
 
-def ctc_log_likelihoods(log_probs: np.ndarray, targets: list[list[tuple[int, ...]]]
-                        ) -> list[float]:
+def ctc_log_likelihoods(log_probs: np.ndarray, targets: list[list[tuple[int, ...]]],
+                        chunk: int = 256) -> list[float]:
     """:func:`ctc_log_likelihood` of each target on the same output (``log_probs``: the
-    log of the time steps x characters matrix), the recursion run on every target at
-    once (targets padded to the longest)."""
+    log of the time steps x characters matrix), the recursion run on up to ``chunk``
+    targets at once (padded to the longest); each character's summed columns are taken
+    once for all the targets that hold it."""
     if not targets:
         return []
     steps = log_probs.shape[0]
     blank = log_probs[:, 0]
-    n = 2 * max(1, *(len(t) for t in targets)) + 1  # at least one character's room
-    ext = np.full((len(targets), n, steps), -np.inf)
-    skip = np.zeros((len(targets), n), dtype=bool)
-    last = np.zeros(len(targets), dtype=int)
-    for k, target in enumerate(targets):
-        ext[k, 0:2 * len(target) + 1:2, :] = blank
-        for j, cols in enumerate(target):
-            if cols:  # a character the recogniser cannot write stays impossible (-inf)
-                ext[k, 2 * j + 1, :] = np.logaddexp.reduce(log_probs[:, list(cols)], axis=1)
-            # a blank between two different characters may be skipped
-            skip[k, 2 * j + 1] = j >= 1 and cols != target[j - 1]
-        last[k] = 2 * len(target)
-    alpha = np.full((len(targets), n), -np.inf)
-    alpha[:, 0] = ext[:, 0, 0]
-    alpha[:, 1] = ext[:, 1, 0]
-    for t in range(1, steps):
-        one = np.concatenate([np.full((len(targets), 1), -np.inf), alpha[:, :-1]], axis=1)
-        two = np.concatenate([np.full((len(targets), 2), -np.inf), alpha[:, :-2]], axis=1)
-        two = np.where(skip, two, -np.inf)
-        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + ext[:, :, t]
-    rows = np.arange(len(targets))
-    end = alpha[rows, last]
-    before = np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], -np.inf)
-    return [float(v) for v in np.logaddexp(end, before)]
+    summed: dict[tuple[int, ...], np.ndarray] = {}
+
+    def column(cols: tuple[int, ...]) -> np.ndarray:
+        if cols not in summed:
+            summed[cols] = np.logaddexp.reduce(log_probs[:, list(cols)], axis=1)
+        return summed[cols]
+
+    out: list[float] = []
+    for at in range(0, len(targets), chunk):
+        part = targets[at:at + chunk]
+        n = 2 * max(1, *(len(t) for t in part)) + 1  # at least one character's room
+        ext = np.full((len(part), n, steps), -np.inf)
+        skip = np.zeros((len(part), n), dtype=bool)
+        last = np.zeros(len(part), dtype=int)
+        for k, target in enumerate(part):
+            ext[k, 0:2 * len(target) + 1:2, :] = blank
+            for j, cols in enumerate(target):
+                if cols:  # a character the recogniser cannot write stays impossible (-inf)
+                    ext[k, 2 * j + 1, :] = column(tuple(cols))
+                # a blank between two different characters may be skipped
+                skip[k, 2 * j + 1] = j >= 1 and cols != target[j - 1]
+            last[k] = 2 * len(target)
+        alpha = np.full((len(part), n), -np.inf)
+        alpha[:, 0] = ext[:, 0, 0]
+        alpha[:, 1] = ext[:, 1, 0]
+        pad1 = np.full((len(part), 1), -np.inf)
+        pad2 = np.full((len(part), 2), -np.inf)
+        for t in range(1, steps):
+            one = np.concatenate([pad1, alpha[:, :-1]], axis=1)
+            two = np.concatenate([pad2, alpha[:, :-2]], axis=1)
+            two = np.where(skip, two, -np.inf)
+            alpha = np.logaddexp(np.logaddexp(alpha, one), two) + ext[:, :, t]
+        rows = np.arange(len(part))
+        end = alpha[rows, last]
+        before = np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], -np.inf)
+        out += [float(v) for v in np.logaddexp(end, before)]
+    return out
 
 
 def _is_subsequence(short: str, long: str) -> bool:

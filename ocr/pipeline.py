@@ -31,6 +31,7 @@ from .cells import (
     BACK_ROWS,
     FRONT_ROWS,
     ROW_NOTE,
+    authority_from_row,
     birth_from_row,
     card_row_lines,
     closed_from_row,
@@ -190,7 +191,8 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
     wanted = missing_rows(rows, empty)
     if not wanted and all(found.get(n) is not None and found[n].value in words
                           for n, words in closed.items()) and (
-            doc_type is not DocType.ID_CARD_BACK or _period_ok(found)):
+            doc_type is not DocType.ID_CARD_BACK
+            or (_period_ok(found) and _authority_ok(found))):
         return found, lines
     def read(crops: list[np.ndarray]) -> list[tuple]:
         return _read(engine, crops)
@@ -228,7 +230,23 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
         chosen = validity_from_row(prepared.image, more, rows, read, score, raws)
         if chosen is not None:
             out["valid_from"], out["valid_until"] = chosen
+    if doc_type is DocType.ID_CARD_BACK and score is not None and not _authority_ok(out):
+        # Not the name of a real bureau: the real names its row makes likeliest.
+        authority = out.get("issuing_authority")
+        raws = [authority.raw] if authority is not None and authority.raw else []
+        field = authority_from_row(prepared.image, more, rows, raws,
+                                   gb11643.authority_names(), read, score)
+        if field is not None:
+            out["issuing_authority"] = field
     return out, more
+
+
+def _authority_ok(fields: dict[str, ExtractedField]) -> bool:
+    """Whether a card back's issuing authority was read as a real bureau's name
+    (:func:`domain.gb11643.authority_known`)."""
+    authority = fields.get("issuing_authority")
+    return (authority is not None and authority.value is not None
+            and gb11643.authority_known(authority.value))
 
 
 def _encoded_birth(number: ExtractedField | None) -> str | None:
