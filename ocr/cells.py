@@ -211,6 +211,54 @@ def card_row_lines(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
     return out
 
 
+#: The rows whose value a misread label may run into on one detected line, with the
+#: label as printed and what it reads as when read right. (An address's misread label
+#: is dropped by the province its value starts with: ocr.extract.idcard.province_first.)
+LABELLED_ROWS = {"name": ("姓名", re.compile(r"^姓\s*名"))}
+#: Where a card front's values start, as a fraction of its width (its labels are printed
+#: left of it; :data:`FRONT_ROWS`), less a margin.
+VALUE_COLUMN = 0.16
+
+
+def label_runs_into_value(image: np.ndarray, lines: list[OcrLine],
+                          read: Callable[[list[np.ndarray]], list[tuple]],
+                          rows: dict[str, tuple] = FRONT_ROWS) -> list[OcrLine]:
+    """``lines`` of a flattened card front, each line of the name's row that the
+    detector ran from the label into the value and that does not read as that label (姓6 次仁, 外名赵芳梅, 日当上官清情) read again from where the values
+    start: its text becomes the label as printed and the value's reading, so that no
+    misread label is taken for part of a name."""
+    h, w = image.shape[:2]
+    shift = _row_offset(lines, rows, h)
+    x_value = VALUE_COLUMN * w
+    todo = []
+    for k, ln in enumerate(lines):
+        x0, y0, x1, y1 = bbox(ln)
+        cy = (y0 + y1) / 2
+        for row, (label, pattern) in LABELLED_ROWS.items():
+            box = _band(image, rows, row, shift)
+            if box is None or not box[1] <= cy <= box[3]:
+                continue
+            if x0 < x_value - 0.5 * (y1 - y0) and x1 > x_value + (y1 - y0) and not pattern.match(
+                    ln.text.replace(" ", "")):
+                pad = 0.25 * (y1 - y0)
+                crop = image[max(int(y0 - pad), 0):min(int(y1 + pad), h), int(x_value):int(x1)]
+                todo.append((k, label, np.ascontiguousarray(crop)))
+    if not todo:
+        return lines
+    out = list(lines)
+    for (k, label, _), reading in zip(todo, read([c for *_, c in todo]), strict=True):
+        text, score = reading[0], float(reading[1])
+        if not text.strip():
+            continue
+        alternatives = reading[2] if len(reading) > 2 else []
+        probs = reading[3] if len(reading) > 3 else []
+        out[k] = lines[k].model_copy(update={
+            "text": label + text, "confidence": round(min(score, lines[k].confidence), 4),
+            "alternatives": [[(ch, 1.0)] for ch in label] + list(alternatives) if alternatives else [],
+            "char_probs": [1.0] * len(label) + list(probs) if probs else []})
+    return out
+
+
 # --------------------------------------------------------------------------- closed lists
 
 CLOSED_NOTE = "chosen from its closed list by the recogniser's likelihood of each word"

@@ -35,6 +35,7 @@ from .cells import (
     birth_from_row,
     card_row_lines,
     closed_from_row,
+    label_runs_into_value,
     missing_rows,
     sex_from_cell,
     validity_from_row,
@@ -122,6 +123,9 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         trace.update(image=prepared.image, lines=lines)
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
+    if (doc_type is DocType.ID_CARD_FRONT and prepared.card_quad is not None
+            and isinstance(engine, StagedRecognizer)):
+        lines = label_runs_into_value(prepared.image, lines, lambda crops: _read(engine, crops))
     found = extract(doc_type, lines)
     if (doc_type in _CARD_ROWS and prepared.card_quad is not None
             and isinstance(engine, StagedRecognizer)):

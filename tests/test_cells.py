@@ -312,3 +312,29 @@ def test_the_real_recogniser_finds_the_printed_authority_among_the_real_ones(ocr
                                  authority_names(), lambda crops: [("", 0.0)] * len(crops),
                                  ocr_engine.score_texts)
         assert got is not None and got.value == want, t["file"]
+
+
+def test_a_label_misread_into_the_name_is_read_again_from_where_values_start():
+    import numpy as np
+
+    from ocr.cells import label_runs_into_value
+
+    card = np.full((631, 1000, 3), 255, np.uint8)
+    seen = []
+
+    def read(crops):
+        seen.extend(c.shape for c in crops)
+        return [("赵芳梅", 0.97, [[("赵", 0.9)], [("芳", 0.9)], [("梅", 0.9)]], [0.9, 0.9, 0.9])
+                for _ in crops]
+
+    merged = _line("外名赵芳梅", 70, 85, 300, 130).model_copy(update={"confidence": 0.8})
+    birth = _line("出生1987年7月5日", 70, 230, 480, 270)
+    out = label_runs_into_value(card, [merged, birth], read)
+    assert out[0].text == "姓名赵芳梅" and out[0].confidence == 0.8
+    assert out[0].polygon == merged.polygon and len(out[0].alternatives) == 5
+    assert out[1] == birth  # another row's line is not touched
+    assert len(seen) == 1 and seen[0][1] == 300 - 160  # from the values' column on
+    # the label read right, or a line that starts at the values: nothing to do
+    for line in (_line("姓名赵芳梅", 70, 85, 300, 130), _line("赵芳梅", 170, 85, 300, 130)):
+        assert label_runs_into_value(card, [line, birth], read) == [line, birth]
+    assert len(seen) == 1

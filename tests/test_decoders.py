@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import domain.ethnic_groups as ethnic_groups_module
 import domain.surnames as surnames_module
 import ocr.decoders as decoders_module
+import ocr.extract.idcard as idcard_module
 from domain import cn_amount
 from domain.ethnic_groups import ETHNIC_GROUPS, ethnic_group
 from domain.models import DocType, ExtractedField, OcrLine
@@ -34,6 +35,29 @@ def test_doctests():
     assert doctest.testmod(decoders_module).failed == 0
     assert doctest.testmod(ethnic_groups_module).failed == 0
     assert doctest.testmod(surnames_module).failed == 0
+    assert doctest.testmod(idcard_module).failed == 0
+
+
+def test_a_misread_label_in_the_labels_column_is_no_part_of_the_value():
+    """A flattened front whose 姓名 was read as n名 and 住址 as 佳修 with a stray 20
+    inside it, each in a box of its own left of the value: the name and the address
+    are the values' boxes alone; a name the detector split in two keeps both parts."""
+    lines = [
+        _line("n名", 68, 105, h=43, char_w=43), _line("庄犇涵", 164, 100, h=50, char_w=43),
+        _line("性别", 70, 170, h=45, char_w=45), _line("女", 180, 170, h=45, char_w=45),
+        _line("出生", 71, 243, h=45, char_w=45), _line("1987年7月5日", 164, 238, h=50),
+        _line("佳修", 66, 309, h=30, char_w=37), _line("20", 94, 317, h=7, char_w=12),
+        _line("上海市徐汇区书香名邸20", 171, 300, h=50, char_w=36),
+        _line("栋2单元601号", 173, 350, h=50, char_w=32),
+        _line("公民身份号码", 68, 525, h=42, char_w=29),
+        _line("310104198707054062", 315, 520, h=55, char_w=30),
+    ]
+    out = extract_id_card_front(lines)
+    assert out["name"].value == "庄犇涵"
+    assert out["address"].value == "上海市徐汇区书香名邸20栋2单元601号"
+    split = [ln for ln in lines if ln.text not in ("n名", "庄犇涵")]
+    split += [_line("欧阳", 170, 100, h=50, char_w=43), _line("华", 268, 100, h=50, char_w=43)]
+    assert extract_id_card_front(split)["name"].value == "欧阳华"
 
 
 def _sure(text: str, p: float = 0.99) -> list[list[tuple[str, float]]]:

@@ -95,6 +95,44 @@ def _cjk_only(text: str, keep: str = "·") -> str:
     return re.sub(rf"[^{_CJK}{re.escape(keep)}]", "", text)
 
 
+
+def _label_boxes_cut(row: Row, rows: list[Row]) -> Row:
+    """``row`` without the boxes that lie wholly in the labels' column, left of where
+    its value starts: a label misread (姓名 as n名, 住址 as 佳修 and 20) is no part of
+    the value. The labels' column is where the lines that read as a label start
+    (性别, 出生, 住址, 公民身份号码 on other rows); a box is the label's when it starts
+    there and ends before the row's next box begins. A value split into two boxes
+    (欧阳 | 华) starts right of the labels and is kept whole.
+
+    >>> def ln(text, x0, x1):
+    ...     return OcrLine(text=text, confidence=0.9, polygon=[(x0, 100), (x1, 100), (x1, 140), (x0, 140)])
+    >>> rows = [Row([ln("出生", 71, 186)]), Row([ln("住址", 73, 161)])]
+    >>> _label_boxes_cut(Row([ln("n名", 68, 155), ln("庄犇涵", 164, 294)]), rows).text
+    '庄犇涵'
+    >>> _label_boxes_cut(Row([ln("欧阳", 170, 260), ln("华", 268, 310)]), rows).text
+    '欧阳华'
+    """
+    if len(row.lines) < 2:
+        return row
+    starts = [bbox(ln)[0] for other in rows if other is not row for ln in other.lines
+              if any(p.search(strip_spaces(ln.text)) for k, p in _LABEL_PREFIX.items()
+                     if k != "name")]
+    if not starts:
+        return row
+    column = sorted(starts)[len(starts) // 2]
+    h = max(bbox(ln)[3] - bbox(ln)[1] for ln in row.lines)
+    value = next((ln for ln in sorted(row.lines, key=lambda ln: bbox(ln)[0])
+                  if bbox(ln)[0] > column + h), None)
+    if value is None:
+        return row
+    vx = bbox(value)[0]
+    labels = [ln for ln in row.lines if ln is not value and bbox(ln)[0] <= column + 0.6 * h
+              and bbox(ln)[2] <= vx + 0.3 * h and len(_cjk_only(ln.text)) <= 3]
+    if not labels:
+        return row
+    return Row([ln for ln in row.lines if ln not in labels])
+
+
 def _find_id_row(rows: list[Row]) -> tuple[int, str] | None:
     best: tuple[int, str] | None = None
     for i, row in enumerate(rows):
@@ -150,7 +188,7 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
             name_i = 0
 
     if name_i is not None:
-        row = upper[name_i]
+        row = _label_boxes_cut(upper[name_i], rows)
         text = strip_spaces(row.text)
         text = _LABEL_PREFIX["name"].sub("", text, count=1)
         first = strip_spaces(row.lines[0].text)
@@ -197,7 +235,7 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
             # Lines in the portrait area (right third) are not part of the address.
             kept = [ln for ln in row.lines if bbox(ln)[0] < 0.66 * width]
             if kept:
-                addr_rows.append(Row(kept))
+                addr_rows.append(Row(kept) if addr_rows else _label_boxes_cut(Row(kept), rows))
         parts = []
         for k, row in enumerate(addr_rows):
             text = strip_spaces(row.text)
