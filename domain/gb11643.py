@@ -310,6 +310,36 @@ def authority_names() -> tuple[str, ...]:
     return tuple(sorted(a for a in out if authority_known(a)))
 
 
+@functools.cache
+def address_prefixes() -> tuple[str, ...]:
+    """Every way a card's address may begin in GB/T 2260's names (current and former):
+    its province, its prefecture (none in a municipality or for a county the province
+    administers) and its county, as printed in full (湖南省湘潭市雨湖区,
+    北京市丰台区, 海南省五指山市).
+
+    >>> prefixes = address_prefixes()
+    >>> all(p in prefixes for p in ("湖南省湘潭市雨湖区", "北京市丰台区", "海南省五指山市",
+    ...                             "新疆维吾尔自治区吐鲁番地区托克逊县"))
+    True
+    """
+    entries = dict(_walk(_loc_db()))
+    province_names = _province_names()
+    out: set[str] = set()
+    for code, info in entries.items():
+        if len(code) != 6 or code[4:] == "00" or "county" not in info:
+            continue
+        province = province_names.get(code[:2])
+        if not province:
+            continue
+        prefectures = [] if code[:2] in _MUNICIPALITIES else _names(
+            entries.get(code[:4] + "00", {}).get("county", ""))
+        for county in _names(info["county"]):
+            if not prefectures:
+                out.add(province + county)
+            out.update(province + (p if p != county else "") + county for p in prefectures)
+    return tuple(sorted(out))
+
+
 #: What a province's full name ends in, dropped in its short form (广西壮族自治区 → 广西).
 _PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
 
@@ -322,11 +352,18 @@ def provinces() -> tuple[str, ...]:
     >>> len(provinces()), "新疆维吾尔自治区" in provinces(), "北京市" in provinces()
     (35, True, True)
     """
+    names = _province_names()
+    return tuple(names[code] for code in sorted(names))
+
+
+@functools.cache
+def _province_names() -> dict[str, str]:
+    """The province's full name by its two-digit code."""
     names = dict(_PROVINCE_NAMES)
     for code, info in _walk(_loc_db()):
         if len(code) == 2 and info.get("province") and code not in names:
             names[code] = info["province"].split("]", 1)[-1].strip()
-    return tuple(names[code] for code in sorted(names))
+    return names
 
 
 def province_forms(province: str) -> tuple[str, ...]:

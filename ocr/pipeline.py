@@ -26,6 +26,7 @@ from domain.models import (
 )
 from domain.validity import LIFETIME, period_years
 
+from .address import ADDRESS_NOTE, choose_region
 from .calibration import calibrate_fields
 from .cells import (
     BACK_ROWS,
@@ -46,6 +47,7 @@ from .comb import id_number_from_comb
 from .decode import DecodedPage, Limits, decode
 from .decoders import decode_fields
 from .extract import extract
+from .extract.idcard import address_start
 from .preprocess import (
     ID_CARD_ASPECT,
     Prepared,
@@ -130,6 +132,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     if (doc_type in _CARD_ROWS and prepared.card_quad is not None
             and isinstance(engine, StagedRecognizer)):
         found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
+    if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
+        found, lines = _address_region(engine, prepared, found, lines)
     fields = calibrate_fields(decode_fields(doc_type, found, lines), doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
@@ -251,6 +255,49 @@ def _authority_ok(fields: dict[str, ExtractedField]) -> bool:
     authority = fields.get("issuing_authority")
     return (authority is not None and authority.value is not None
             and gb11643.authority_known(authority.value))
+
+
+def _address_region(engine: StagedRecognizer, prepared: Prepared,
+                    found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """A card front's address that does not begin with a real region (GB/T 2260), its
+    region chosen among the real ones by the recogniser's likelihood on the address's
+    own lines (:mod:`ocr.address`); the rest as read. Returns the fields and the lines,
+    the address's lines as chosen."""
+    address = found.get("address")
+    score = getattr(engine, "score_texts", None)
+    prefixes = gb11643.address_prefixes()
+    if score is None or address is None or not address.value or address.value.startswith(prefixes):
+        return found, lines
+    used: list[int] = []
+    for box in address.boxes:
+        k = next((k for k, ln in enumerate(lines) if ln.polygon == box and k not in used), None)
+        if k is not None:
+            used.append(k)
+    texts = [lines[k].text.replace(" ", "") for k in used]
+    while len(used) > 1 and sum("\u4e00" <= ch <= "\u9fff" for ch in texts[0]) <= 2:
+        used, texts = used[1:], texts[1:]  # a label in a box of its own
+    if not used:
+        return found, lines
+    start = address_start(texts[0])
+    crops = [engine.crop(prepared.image, np.asarray(lines[k].polygon, np.float32)) for k in used]
+    chosen = choose_region([texts[0][start:], *texts[1:]], crops, prefixes, score,
+                           lead=texts[0][:start])
+    if chosen is None:
+        return found, lines
+    split, share = chosen
+    new = list(lines)
+    for n, (k, text) in enumerate(zip(used, split, strict=True)):
+        new[k] = lines[k].model_copy(update={
+            "text": (texts[0][:start] if n == 0 else "") + text,
+            "alternatives": [], "char_probs": []})
+    again = extract(DocType.ID_CARD_FRONT, new).get("address")
+    if again is None or not again.value or not again.value.startswith(prefixes):
+        return found, lines
+    out = dict(found)
+    out["address"] = again.model_copy(update={
+        "raw": address.raw, "confidence": round(min(again.confidence, share), 4),
+        "corrections": [*address.corrections, ADDRESS_NOTE]})
+    return out, new
 
 
 def _encoded_birth(number: ExtractedField | None) -> str | None:

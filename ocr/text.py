@@ -127,7 +127,7 @@ def repair_id_number(raw: str) -> tuple[str, list[str]]:
     ('110105194912310021', [])
     """
     text = strip_spaces(unicodedata.normalize("NFKC", raw))
-    text = re.sub(r"[^0-9A-Za-z|!〇○×乂メ]", "", text)
+    text = re.sub(r"[^0-9A-Za-z|!〇○×乂メ±+]", "", text)
     if id_checksum_ok(text):
         return text, []
     if len(text) != 18:

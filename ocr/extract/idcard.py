@@ -28,7 +28,8 @@ from ..text import (
 )
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
-_ID_RUN = re.compile(r"[0-9A-Za-z|!〇○×乂]{15,}")
+# (± and + are what the recogniser writes for a digit it cannot make out: 5421321953102±±734)
+_ID_RUN = re.compile(r"[0-9A-Za-z|!〇○×乂±+]{15,}")
 _LABEL_PREFIX = {
     "name": re.compile(r"^[姓娃性]?\s*名"),
     "sex": re.compile(r"性\s*[别別]"),
@@ -73,6 +74,20 @@ def province_first(address: str) -> tuple[str, str | None]:
         if address[k:].startswith(names):
             return address[k:], f"dropped {address[:k]} before the province (GB/T 2260)"
     return address, None
+
+
+def address_start(text: str) -> int:
+    """Where the address begins on its first line as read: after its label (住址, or
+    what is left of it before a province's name).
+
+    >>> address_start("住址湖南省浦潭市"), address_start("生湖南省浦潭市"), address_start("去司哈尼族")
+    (2, 1, 0)
+    """
+    label = _LABEL_PREFIX["address"].match(text)
+    if label:
+        return label.end()
+    address, dropped = province_first(text)
+    return len(text) - len(address) if dropped else 0
 
 
 def starts_with_province(text: str) -> bool:

@@ -1,0 +1,138 @@
+"""A card's address begins with its region: chosen among the real ones by the recogniser.
+
+A resident identity card prints the holder's address from its province, its prefecture
+(none in a municipality) and its county in GB/T 2260's names (湖南省湘潭市雨湖区…), over
+two or three lines. On a blurred photo the recogniser misreads a character or two of
+those names (湖南省浦潭市, 四川省甘投藏庆自治州). When the address as read does not begin
+with a real region, the real regions it resembles (:func:`prefix_shortlist`) are put in
+place of its beginning, the rest kept as read, and each such address is scored on the
+address's own line crops by the recogniser's likelihood (CTC, every alignment summed;
+``OcrEngine.score_texts``). The likeliest is taken only when it stands out from every
+other region by :data:`ADDRESS_MARGIN`; the value then says how it was chosen and keeps
+its raw reading. Nothing after the region is changed.
+
+>>> prefix_shortlist("湖南省浦潭市雨湖区翠苑", ("湖南省湘潭市雨湖区", "湖南省湘潭市岳塘区", "河北省保定市"))
+['湖南省湘潭市雨湖区', '湖南省湘潭市岳塘区']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .cells import closed_word
+
+ADDRESS_NOTE = ("its region (province, prefecture, county) chosen among the real ones "
+                "(GB/T 2260) by the recogniser's likelihood of each")
+#: The margin (natural log) by which the likeliest region must beat every other one.
+ADDRESS_MARGIN = 3.0
+#: At most this many regions, those sharing the most characters with the address's
+#: beginning, are scored.
+SHORTLIST = 60
+#: A region is considered when at least this share of its characters appear in the
+#: address's beginning.
+MIN_SHARED = 0.5
+
+
+def prefix_shortlist(text: str, prefixes: tuple[str, ...], size: int = SHORTLIST
+                     ) -> list[str]:
+    """The regions of ``prefixes`` whose characters the beginning of ``text`` (as long
+    as each region, and two more) holds the most of, at least :data:`MIN_SHARED` of them."""
+    ranked = []
+    for prefix in prefixes:
+        head = set(text[:len(prefix) + 2])
+        shared = sum(ch in head for ch in prefix)
+        if shared >= MIN_SHARED * len(prefix):
+            ranked.append((-shared / len(prefix), -len(prefix), prefix))
+    ranked.sort()
+    return [p for *_, p in ranked[:size]]
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def region_end(prefix: str, text: str) -> int:
+    """Where the region ``prefix`` ends in ``text`` as read: the length of the beginning
+    of ``text`` closest to it (edit distance; of equals, the one nearest its length).
+
+    >>> region_end("湖南省湘潭市雨湖区", "湖南省浦潭市雨湖区翠苑"), region_end("四川省甘孜藏族自治州", "四川省甘孜自治州雅江县")
+    (9, 8)
+    """
+    options = range(max(0, len(prefix) - 3), min(len(text), len(prefix) + 3) + 1)
+    return min(options, key=lambda k: (_distance(prefix, text[:k]), abs(k - len(prefix))))
+
+
+def candidate_lines(prefix: str, lines: list[str]) -> list[list[str]]:
+    """The address's lines (``lines``, as read, from the region on) with the region
+    ``prefix`` put in place of what was read of it, the rest as read: the lines keep
+    their breaks after the region; a break inside it is tried where it was read and
+    moved by as many characters as the region's reading was short or long.
+
+    >>> candidate_lines("湖南省湘潭市雨湖区", ["湖南省浦潭市雨湖区翠苑", "29栋6单元"])
+    [['湖南省湘潭市雨湖区翠苑', '29栋6单元']]
+    >>> candidate_lines("四川省甘孜藏族自治州", ["四川省甘孜自治州雅", "江县石桥镇"])
+    [['四川省甘孜藏族自治州雅', '江县石桥镇']]
+    >>> candidate_lines("新疆维吾尔自治区吐鲁番地区托克逊县", ["新疆维尔自治区吐鲁番地", "区托克逊县新华镇"])
+    [['新疆维吾尔自治区吐鲁番', '地区托克逊县新华镇'], ['新疆维吾尔自治区吐鲁番地', '区托克逊县新华镇']]
+    """
+    text = "".join(lines)
+    end = region_end(prefix, text)
+    new = prefix + text[end:]
+    shift = len(prefix) - end
+    breaks = np.cumsum([len(line) for line in lines])[:-1].tolist()
+    options = [[b + shift if b >= end else b for b in breaks]]
+    if any(b < end for b in breaks) and shift:
+        options.append([b + shift for b in breaks])
+    out = []
+    for cuts in options:
+        if any(b <= a for a, b in zip([0, *cuts], [*cuts, len(new)], strict=True)):
+            continue
+        split = [new[a:b] for a, b in zip([0, *cuts], [*cuts, len(new)], strict=True)]
+        if split not in out:
+            out.append(split)
+    return out
+
+
+def choose_region(lines: list[str], crops: list[np.ndarray], prefixes: tuple[str, ...],
+                  score: Callable[[list[np.ndarray], list[str]], list[list[float]]],
+                  lead: str = "") -> tuple[list[str], float] | None:
+    """The address's lines (``lines``, each read from ``crops``, from the region on;
+    ``lead``: what the first crop holds before it, a label as read) with the real region
+    the recogniser finds far likeliest in place of the one read, and that region's
+    share of the likelihood; None when none stands out or the address already begins
+    with a real region."""
+    text = "".join(lines)
+    if not text or text.startswith(prefixes):
+        return None
+    shortlist = prefix_shortlist(text, prefixes)
+    if len(shortlist) < 2:
+        return None
+    options = {p: candidate_lines(p, lines) for p in shortlist}
+    per_line: list[dict[str, float]] = []
+    for i, crop in enumerate(crops):
+        texts = sorted({split[i] for splits in options.values() for split in splits})
+        before = lead if i == 0 else ""
+        scores = score([crop], [before + t for t in texts])[0]
+        per_line.append(dict(zip(texts, scores, strict=True)))
+    best: dict[str, tuple[float, list[str]]] = {}
+    for prefix, splits in options.items():
+        for split in splits:
+            if len(split) != len(crops):
+                continue
+            total = sum(per_line[i][t] for i, t in enumerate(split))
+            if prefix not in best or total > best[prefix][0]:
+                best[prefix] = (total, split)
+    regions = [p for p in shortlist if p in best]
+    chosen = closed_word([best[p][0] for p in regions] + [float("-inf")], regions,
+                         ADDRESS_MARGIN)
+    if chosen is None:
+        return None
+    return best[chosen[0]][1], chosen[1]
