@@ -65,8 +65,11 @@ def region_end(prefix: str, text: str) -> int:
 
     >>> region_end("湖南省湘潭市雨湖区", "湖南省浦潭市雨湖区翠苑"), region_end("四川省甘孜藏族自治州", "四川省甘孜自治州雅江县")
     (9, 8)
+    >>> region_end("内蒙古自治区兴安盟科尔沁右翼前旗", "内蒙古")  # all of a short reading
+    3
     """
-    options = range(max(0, len(prefix) - 3), min(len(text), len(prefix) + 3) + 1)
+    hi = min(len(text), len(prefix) + 3)
+    options = range(min(max(0, len(prefix) - 3), hi), hi + 1)
     return min(options, key=lambda k: (_distance(prefix, text[:k]), abs(k - len(prefix))))
 
 

@@ -45,6 +45,22 @@ def test_a_region_put_back_keeps_the_rest_as_read(prefix, rest, width):
     assert region_end(prefix, text) == len(prefix)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("湖南省湘潭市雨湖区内蒙古某路1号", max_size=14), min_size=1, max_size=3))
+def test_any_reading_gives_candidates_of_as_many_lines(lines):
+    """However short, long or empty the lines read, every candidate has their number
+    of lines and holds the region and the rest of what was read."""
+    prefixes = ("湖南省湘潭市雨湖区", "内蒙古自治区兴安盟科尔沁右翼前旗")
+    for prefix in prefixes:
+        end = region_end(prefix, "".join(lines))
+        for split in candidate_lines(prefix, lines):
+            assert len(split) == len(lines)
+            assert "".join(split) == prefix + "".join(lines)[end:]
+    crops = [np.zeros((48, 300, 3), np.uint8)] * len(lines)
+    got = choose_region(lines, crops, prefixes, lambda b, t: [[-1.0 * len(x) for x in t]])
+    assert got is None or len(got[0]) == len(lines)
+
+
 def test_the_region_is_taken_only_when_it_stands_out():
     prefixes = ("湖南省湘潭市雨湖区", "湖南省湘潭市岳塘区", "湖南省湘潭市湘潭县")
     crops = [np.zeros((48, 400, 3), np.uint8), np.zeros((48, 300, 3), np.uint8)]
