@@ -34,6 +34,7 @@ from .cells import (
     ROW_NOTE,
     authority_from_row,
     birth_from_row,
+    card_from_anchors,
     card_row_lines,
     closed_from_row,
     label_runs_into_value,
@@ -49,6 +50,7 @@ from .decoders import decode_fields
 from .extract import extract
 from .extract.idcard import address_start
 from .preprocess import (
+    CARD_WIDTH,
     ID_CARD_ASPECT,
     Prepared,
     assess_quality,
@@ -121,6 +123,13 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     else:
         best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
+    if (prepared.card_quad is None and doc_type in _ANCHOR_SIDES
+            and isinstance(engine, StagedRecognizer)):
+        # No card outline found (a pale card on a pale desk): its printed lines place it.
+        placed = _place_card(engine, image, prepared, lines, doc_type)
+        if placed is not None:
+            (prepared, lines, doc_type, scores), more = placed
+            passes += more
     if trace is not None:
         trace.update(image=prepared.image, lines=lines)
     # Confidence as a probability (ocr/calibration.json); the score it came from is
@@ -178,6 +187,44 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         risk=report,
         portrait_jpeg=portrait.jpeg if portrait is not None else None,
     )
+
+
+_ANCHOR_SIDES = {DocType.ID_CARD_FRONT: "front", DocType.ID_CARD_BACK: "back"}
+
+
+def _place_card(engine: StagedRecognizer, image: np.ndarray, prepared: Prepared,
+                lines: list[OcrLine], doc_type: DocType):
+    """A card read without its outline, flattened where its printed lines put it
+    (:func:`ocr.cells.card_from_anchors`) and read again: (the reading, passes), or None
+    when no anchor places it, it fills the page upright already (a scan), most of it
+    would lie outside the photo, or the flattened card does not read as the same side."""
+    height = round(CARD_WIDTH / ID_CARD_ASPECT)
+    to_card = card_from_anchors(lines, _ANCHOR_SIDES[doc_type], CARD_WIDTH, height)
+    if to_card is None:
+        return None
+    scale = float(np.sqrt(abs(np.linalg.det(to_card[:2, :2]))))
+    turn = float(np.degrees(np.arctan2(to_card[1, 0], to_card[0, 0])))
+    ph, pw = prepared.image.shape[:2]
+    if CARD_WIDTH / scale >= 0.75 * max(pw, ph) and abs(turn) <= 3.0:
+        return None  # a card that fills the page upright (a scan): nothing to flatten
+    forward = to_card @ np.linalg.inv(prepared.to_original)  # photo -> card
+    back = np.linalg.inv(forward)
+    corners = np.float64([[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, height - 1],
+                          [0, height - 1]])
+    quad = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), back).reshape(-1, 2)
+    ih, iw = image.shape[:2]
+    inside = cv2.intersectConvexConvex(
+        np.float32(quad), np.float32([[0, 0], [iw, 0], [iw, ih], [0, ih]]))[0]
+    if inside < 0.85 * cv2.contourArea(np.float32(quad)):
+        return None
+    card = cv2.warpPerspective(image, forward, (CARD_WIDTH, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
+    placed = Prepared(image=card, to_original=back, card_quad=order_quad(quad),
+                      notes=[*prepared.notes, "card placed by its printed lines"])
+    again, passes = _read_staged(engine, placed)
+    if again[2] is not doc_type:
+        return None
+    return again, passes
 
 
 _CARD_ROWS = {DocType.ID_CARD_FRONT: FRONT_ROWS, DocType.ID_CARD_BACK: BACK_ROWS}

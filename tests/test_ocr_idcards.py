@@ -113,3 +113,29 @@ def test_cli_extract_json_contract(tmp_path):
     assert "not a PNG" in bad["error"] and bad["doc_type"] == "unknown"
     assert "truncated" in cut["error"] or "corrupt" in cut["error"]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_a_card_whose_outline_is_not_found_is_placed_by_its_printed_lines(
+        ocr_engine, idcard_truth, monkeypatch):
+    """Bundled card photos read as if the page finder saw no outline (a pale card on a
+    pale desk): the lines every card prints (中华人民共和国, the number) place the card,
+    it is flattened and read again, every field right and its boxes on the card."""
+    import cv2
+
+    from ocr import pipeline
+    from ocr.preprocess import Prepared
+
+    monkeypatch.setattr(pipeline, "prepare",
+                        lambda image: Prepared(image=image, to_original=np.eye(3)))
+    chosen = [rel for rel in sorted(idcard_truth) if rel.startswith("photo/")][:4]
+    for rel in chosen:
+        truth = idcard_truth[rel]
+        image = cv2.imread(str(IDCARDS / rel))
+        page = pipeline.read_page(image, ocr_engine, risk=False)
+        assert page.quality.card_found, rel
+        assert page.doc_type.value == truth["doc_type"], rel
+        assert {k: f.value for k, f in page.fields.items()} == truth["fields"], rel
+        quad = np.array(truth["card_quad"], dtype=np.float32)
+        for field in page.fields.values():
+            for x, y in field.boxes[0]:
+                assert cv2.pointPolygonTest(quad, (float(x), float(y)), True) > -15, rel
