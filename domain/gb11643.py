@@ -268,6 +268,19 @@ def _names(entries: str) -> list[str]:
             and "直辖" not in n and "行政单位" not in n]
 
 
+_ADMINISTRATIVE = re.compile("公安局|分局|自治|地区|[省市区县旗]")
+
+
+def place_core(name: str) -> str:
+    """A place's or a bureau's name without its administrative words (省, 市, 区, 县, 旗,
+    自治, 地区, 公安局, 分局): the characters that tell it from another.
+
+    >>> place_core("湖南省湘潭市雨湖区"), place_core("厦门市公安局思明分局")
+    ('湖南湘潭雨湖', '厦门思明')
+    """
+    return _ADMINISTRATIVE.sub("", name)
+
+
 @functools.cache
 def authority_names() -> tuple[str, ...]:
     """Every issuing authority a resident identity card prints in GB/T 2260's names

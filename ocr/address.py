@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from domain.gb11643 import place_core
+
 from .cells import closed_word
 
 ADDRESS_NOTE = ("its region (province, prefecture, county) chosen among the real ones "
@@ -30,21 +32,24 @@ ADDRESS_MARGIN = 3.0
 #: At most this many regions, those sharing the most characters with the address's
 #: beginning, are scored.
 SHORTLIST = 60
-#: A region is considered when at least this share of its characters appear in the
-#: address's beginning.
-MIN_SHARED = 0.5
+#: A region is considered when at least this share of its own characters appear in the
+#: address's beginning (湖南省浦潭市雨湖区: 5 of 湖南湘潭雨湖's 6; 咨浦川市浦江区 holds
+#: 1 of 上海松江's 4).
+MIN_SHARED = 0.4
 
 
 def prefix_shortlist(text: str, prefixes: tuple[str, ...], size: int = SHORTLIST
                      ) -> list[str]:
-    """The regions of ``prefixes`` whose characters the beginning of ``text`` (as long
-    as each region, and two more) holds the most of, at least :data:`MIN_SHARED` of them."""
+    """The regions of ``prefixes`` whose own characters (without 省, 市, 县 and the like:
+    :func:`domain.gb11643.place_core`) the beginning of ``text`` (as long as each region,
+    and two more) holds at least :data:`MIN_SHARED` of, those holding the most first."""
     ranked = []
     for prefix in prefixes:
+        own = place_core(prefix)
         head = set(text[:len(prefix) + 2])
-        shared = sum(ch in head for ch in prefix)
-        if shared >= MIN_SHARED * len(prefix):
-            ranked.append((-shared / len(prefix), -len(prefix), prefix))
+        shared = sum(ch in head for ch in own)
+        if own and shared >= MIN_SHARED * len(own):
+            ranked.append((-shared / len(own), -len(prefix), prefix))
     ranked.sort()
     return [p for *_, p in ranked[:size]]
 
