@@ -127,6 +127,13 @@ def verify_models(model_dir: Path, manifest: Path | None = None,
                 )
 
 
+#: Full-width digits and Latin letters (０-９, Ａ-Ｚ, ａ-ｚ), which the recogniser writes now
+#: and then in a run of ordinary ones (1201061992111５6657), as the ordinary ones: one
+#: character for one, so the per-character candidates stay aligned.
+_HALF_WIDTH = {cp: cp - 0xFEE0 for cp in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
+                                          *range(0xFF41, 0xFF5B))}
+
+
 @dataclass(frozen=True)
 class LineReading:
     """One recognised line: its text, score, and per character the recogniser's best
@@ -243,7 +250,9 @@ class OcrEngine:
                 alts = []
             if len(probs) != len(r["rec_text"]):
                 probs = []
-            out[i] = LineReading(r["rec_text"], float(r["rec_score"]), alts, probs)
+            alts = [[(ch.translate(_HALF_WIDTH), p) for ch, p in a] for a in alts]
+            out[i] = LineReading(r["rec_text"].translate(_HALF_WIDTH), float(r["rec_score"]),
+                                 alts, probs)
         return out
 
     def score_texts(self, crops: list[np.ndarray], candidates: list[str]) -> list[list[float]]:

@@ -580,3 +580,21 @@ def test_an_authority_is_only_ever_spelt_from_the_recognisers_candidates(authori
     assert 1 <= len(notes) <= 2
     for ch, cands in zip(new, alts, strict=True):
         assert ch in {c for c, _p in cands}
+
+
+def test_full_width_digits_read_in_a_number_are_the_ordinary_ones():
+    from ocr.engine import _HALF_WIDTH
+
+    assert "1201061992111５6657".translate(_HALF_WIDTH) == "120106199211156657"
+    assert "６５３ＡＢｘ".translate(_HALF_WIDTH) == "653ABx"
+    assert "姓名：钱思伟，（男）".translate(_HALF_WIDTH) == "姓名：钱思伟，（男）"  # not punctuation
+
+
+def test_a_number_not_read_still_ends_the_address_at_its_label():
+    lines = [
+        _line("姓名钱思伟", 60, 83), _line("性别男", 61, 159), _line("民族汉", 311, 155),
+        _line("出生1992年11月15日", 64, 225), _line("住址天津市红桥区中山路30号", 65, 292),
+        _line("公民身份号码", 71, 526), _line("12010619±±", 304, 514),
+    ]
+    out = extract_id_card_front(lines)
+    assert out["address"].value == "天津市红桥区中山路30号"

@@ -171,7 +171,10 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
     width = max(bbox(ln)[2] for ln in lines)
 
     id_hit = _find_id_row(rows)
-    id_index = id_hit[0] if id_hit else len(rows)
+    id_index = id_hit[0] if id_hit else next(
+        # no number read: its label still ends the rows above it (the address's)
+        (i for i, row in enumerate(rows) if re.search("公民身份|身份号码", strip_spaces(row.text))),
+        len(rows))
     if id_hit:
         value, corrections = repair_id_number(id_hit[1])
         penalty = 0.97 if corrections else 1.0
