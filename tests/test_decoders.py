@@ -600,3 +600,16 @@ def test_a_number_not_read_still_ends_the_address_at_its_label():
     ]
     out = extract_id_card_front(lines)
     assert out["address"].value == "天津市红桥区中山路30号"
+
+
+def test_a_misread_label_run_on_into_the_number_is_dropped():
+    lines = [
+        _line("姓名钱思伟", 60, 83), _line("性别男", 61, 159), _line("民族汉", 311, 155),
+        _line("出生1980年7月30日", 64, 225), _line("住址新疆维吾尔自治区吐鲁番地区", 65, 292),
+        _line("R09652122198007307535", 304, 514),
+    ]
+    out = extract_id_card_front(lines)
+    assert out["id_number"].value == "652122198007307535"
+    assert out["id_number"].raw == "R09652122198007307535"
+    assert out["id_number"].corrections == ["dropped R09 before the number (a misread label)"]
+    assert out["address"].value == "新疆维吾尔自治区吐鲁番地区"

@@ -148,6 +148,31 @@ def _label_boxes_cut(row: Row, rows: list[Row]) -> Row:
     return Row([ln for ln in row.lines if ln not in labels])
 
 
+def number_in_run(run: str) -> tuple[str, str | None]:
+    """The number in a run longer than one: the 18 characters of it that make a valid
+    number (GB 11643: check digit, birth date, region), the last such when several. A
+    misread label runs on into the number as letters and digits (公民身份号码 read R09:
+    R09652122198007307535). Returns the number, or the run as it is when no part of it is
+    valid, and the correction made.
+
+    >>> number_in_run("R09652122198007307535")
+    ('652122198007307535', 'dropped R09 before the number (a misread label)')
+    >>> number_in_run("652122198007307535"), number_in_run("12652122198007307536")
+    (('652122198007307535', None), ('12652122198007307536', None))
+    """
+    if len(run) <= 18:
+        return run, None
+    valid = [i for i in range(len(run) - 17) if gb11643.is_valid(run[i:i + 18].upper())]
+    if not valid:
+        return run, None
+    at = valid[-1]
+    before, after = run[:at], run[at + 18:]
+    dropped = " and ".join(part for part in (
+        f"{before} before the number (a misread label)" if before else "",
+        f"{after} after it" if after else "") if part)
+    return run[at:at + 18], f"dropped {dropped}"
+
+
 def _find_id_row(rows: list[Row]) -> tuple[int, str] | None:
     best: tuple[int, str] | None = None
     for i, row in enumerate(rows):
@@ -176,7 +201,9 @@ def extract_id_card_front(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         (i for i, row in enumerate(rows) if re.search("公民身份|身份号码", strip_spaces(row.text))),
         len(rows))
     if id_hit:
-        value, corrections = repair_id_number(id_hit[1])
+        number, trimmed = number_in_run(id_hit[1])
+        value, corrections = repair_id_number(number)
+        corrections = [trimmed, *corrections] if trimmed else corrections
         penalty = 0.97 if corrections else 1.0
         field = _field(value, [rows[id_hit[0]]], raw=id_hit[1], corrections=corrections,
                        penalty=penalty)
