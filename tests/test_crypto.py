@@ -27,7 +27,9 @@ ID = "11010519491231002X"
 NAME = "张三丰"
 ADDRESS = "北京市朝阳区幸福路88号"
 KEY_A, KEY_B = generate_key(), generate_key()
-SECRETS = (ID, NAME, ADDRESS, "幸福路", "0021")
+# (fragments long enough that no random hex hash holds them by chance: "0021" was in
+# one run of five, in the audit chain's hashes)
+SECRETS = (ID, NAME, ADDRESS, "幸福路", "19491231")
 
 
 def _write(engine, sha: str = "a" * 64) -> int:
