@@ -39,6 +39,12 @@ NOTE = "read again from the cell right of its label"
 _SEX_LABEL = re.compile(r"^[性牲][别別]$")
 
 
+def _box_polygon(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    """An axis-aligned box as a polygon, clockwise from its top-left corner."""
+    return [(float(x0), float(y0)), (float(x1), float(y0)), (float(x1), float(y1)),
+            (float(x0), float(y1))]
+
+
 def sex_from_cell(image: np.ndarray, lines: list[OcrLine],
                   read: Callable[[list[np.ndarray]], list[tuple[str, float]]]
                   ) -> ExtractedField | None:
@@ -63,8 +69,7 @@ def sex_from_cell(image: np.ndarray, lines: list[OcrLine],
         found = set(re.findall("[男女]", text))
         if len(found) != 1:
             continue
-        polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-                   (float(X0), float(Y1))]
+        polygon = _box_polygon(X0, Y0, X1, Y1)
         return ExtractedField(value=found.pop(), confidence=round(float(score), 4),
                               boxes=[polygon], raw=text, corrections=[NOTE])
     return None
@@ -205,8 +210,7 @@ def _row_crop(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple], n
     if box is None:
         return None
     X0, Y0, X1, Y1 = box
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
+    polygon = _box_polygon(X0, Y0, X1, Y1)
     return np.ascontiguousarray(image[Y0:Y1, X0:X1]), polygon
 
 
@@ -250,8 +254,7 @@ def card_row_lines(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tupl
             probs = [1.0] * len(label) + list(probs)
         out.append(OcrLine(
             text=label + text, confidence=round(score, 4),
-            polygon=[(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-                     (float(X0), float(Y1))],
+            polygon=_box_polygon(X0, Y0, X1, Y1),
             alternatives=alternatives, char_probs=probs))
     return out
 
@@ -372,8 +375,7 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
     if chosen is None:
         return None
     share = max(c[1] for c in (after, bare) if c is not None)
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
+    polygon = _box_polygon(X0, Y0, X1, Y1)
     return ExtractedField(value=chosen[0], confidence=share, boxes=[polygon],
                           raw=None, corrections=[CLOSED_NOTE])
 
@@ -581,8 +583,7 @@ def row_crops(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple], n
         x0, x1 = max(X0 - int(before * h), 0), min(end + h // 2 + 1, X1)
         if x1 - x0 >= h:
             crops.append(np.ascontiguousarray(image[Y0:Y1, x0:x1]))
-    polygon = [(float(X0), float(Y0)), (float(X1), float(Y0)), (float(X1), float(Y1)),
-               (float(X0), float(Y1))]
+    polygon = _box_polygon(X0, Y0, X1, Y1)
     return crops, polygon
 
 
