@@ -47,6 +47,7 @@ from .address import ADDRESS_NOTE as _REGION_BY_LIKELIHOOD
 from .cells import AUTHORITY_NOTE as _AUTHORITY_BY_LIKELIHOOD
 from .cells import BIRTH_NOTE as _BIRTH_BY_NUMBER
 from .cells import CLOSED_NOTE as _CLOSED_LIST
+from .cells import PRIOR_NOTE as _CLOSED_LIST_AND_PRIOR
 from .cells import ROW_NOTE as _ROW_BAND
 from .cells import VALIDITY_NOTE as _VALIDITY_PERIOD
 from .checkbox import NOTE as _TICK_FROM_PIXELS
@@ -57,7 +58,8 @@ __all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys",
 #: How a value read without the recogniser says so (its note), and its source's name.
 _SOURCES = {_TICK_FROM_PIXELS: "pixels", _ROW_BAND: "row", _CLOSED_LIST: "closed",
             _VALIDITY_PERIOD: "closed", _BIRTH_BY_NUMBER: "closed",
-            _AUTHORITY_BY_LIKELIHOOD: "closed", _REGION_BY_LIKELIHOOD: "closed"}
+            _AUTHORITY_BY_LIKELIHOOD: "closed", _REGION_BY_LIKELIHOOD: "closed",
+            _CLOSED_LIST_AND_PRIOR: "prior"}
 #: The confidence at most of a value from a source the table has no curve for: a
 #: person sees it (below every review threshold).
 UNSEEN_SOURCE_CAP = 0.8

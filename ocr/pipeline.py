@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from domain import gb11643
-from domain.ethnic_groups import ETHNIC_GROUPS
+from domain.ethnic_groups import ETHNIC_GROUPS, ethnic_log_prior
 from domain.fields import FIELDS
 from domain.models import (
     DocType,
@@ -58,6 +58,7 @@ from .preprocess import (
     order_quad,
     prepare,
     text_orientation,
+    zoom_on_text,
 )
 from .risk import assess_risk
 from .text import guessed_by_check_digit
@@ -120,6 +121,15 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         prepared = prepared.rotated(1)  # a card is printed landscape
     if isinstance(engine, StagedRecognizer):
         best, passes = _read_staged(engine, prepared)
+        if prepared.card_quad is None and not _confident(*best[2:]):
+            # No outline and no known text: the text may be too small, or too turned,
+            # for the detector to find its lines.
+            zoomed = zoom_on_text(best[0], [ln.polygon for ln in best[1]])
+            if zoomed is not None:
+                again, more = _read_staged(engine, zoomed)
+                passes += more
+                if _attempt_key(*again[2:], again[1]) > _attempt_key(*best[2:], best[1]):
+                    best = again
     else:
         best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
@@ -231,6 +241,9 @@ _CARD_ROWS = {DocType.ID_CARD_FRONT: FRONT_ROWS, DocType.ID_CARD_BACK: BACK_ROWS
 #: The fields of a card printed from a closed list, and the list.
 _CLOSED_LISTS = {DocType.ID_CARD_FRONT: {"sex": ["男", "女"],
                                          "ethnicity": sorted(ETHNIC_GROUPS)}}
+#: What is known of a closed list's words before the card is looked at (男 and 女 are
+#: as likely as each other).
+_CLOSED_PRIORS = {"ethnicity": ethnic_log_prior}
 
 
 def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
@@ -268,7 +281,8 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
         # A reading outside the list (集汉, 渡) is tried again the same way.
         for name, words in closed.items():
             if out.get(name) is None or out[name].value not in words:
-                field = closed_from_row(prepared.image, more, rows, name, words, score)
+                field = closed_from_row(prepared.image, more, rows, name, words, score,
+                                        _CLOSED_PRIORS.get(name))
                 if field is not None:
                     out[name] = field
     if doc_type is DocType.ID_CARD_FRONT and score is not None:

@@ -273,6 +273,69 @@ def prepare(image: np.ndarray) -> Prepared:
     return Prepared(image=warped, to_original=back, card_quad=quad)
 
 
+#: The detector's input side (``OcrEngine.det_limit_side_len``): a region of text is
+#: zoomed to it when it holds less than :data:`ZOOM_MIN` of it.
+ZOOM_SIDE = 960
+ZOOM_MIN = 1.4
+ZOOM_MAX = 3.0
+#: room kept around the text, as a share of the text's longer side (a card front's
+#: portrait side prints no text)
+ZOOM_PAD = 0.3
+#: text turned less than this (degrees) is not levelled
+LEVEL_MIN_DEG = 4.0
+
+
+def text_angle(polys: list[Polygon]) -> float:
+    """The median slope (degrees, -45 to 45) of the long edges of lines at least twice
+    as long as they are high; 0 when none is."""
+    angles = []
+    for poly in polys:
+        pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        (_cx, _cy), (w, h), _a = cv2.minAreaRect(pts.astype(np.float32))
+        if max(w, h) < 2.0 * max(min(w, h), 1.0):
+            continue
+        edges = np.diff(np.vstack([pts, pts[:1]]), axis=0)
+        dx, dy = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
+        angle = float(np.degrees(np.arctan2(dy, dx)))
+        angles.append((angle + 45.0) % 90.0 - 45.0)
+    return float(np.median(angles)) if angles else 0.0
+
+
+def zoom_on_text(prepared: Prepared, polys: list[Polygon]) -> Prepared | None:
+    """The page's text levelled and enlarged to the detector's side, when it is small in
+    the frame (a card far from the camera, no outline found): the detector misses lines
+    a few pixels high that it finds at twice the size. None when the text fills the
+    frame already (or there is none)."""
+    pts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polys]
+    if not pts:
+        return None
+    angle = text_angle(polys)
+    if abs(angle) < LEVEL_MIN_DEG:
+        angle = 0.0
+    allpts = np.vstack(pts)
+    center = allpts.mean(axis=0)
+    turn = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), angle, 1.0)
+    level = np.vstack([turn, [0.0, 0.0, 1.0]])
+    moved = cv2.transform(allpts.reshape(-1, 1, 2), turn).reshape(-1, 2)
+    x0, y0 = moved.min(axis=0)
+    x1, y1 = moved.max(axis=0)
+    pad = ZOOM_PAD * max(x1 - x0, y1 - y0)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    scale = min(ZOOM_MAX, ZOOM_SIDE / max(x1 - x0, y1 - y0, 1.0))
+    if scale < ZOOM_MIN and angle == 0.0:
+        return None
+    scale = max(scale, 1.0)
+    fit = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale], [0.0, 0.0, 1.0]])
+    forward = fit @ level
+    size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+    image = cv2.warpAffine(prepared.image, forward[:2], size, flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REPLICATE)
+    note = f"text levelled by {angle:.0f}° and enlarged {scale:.1f} times"
+    return Prepared(image=image, to_original=prepared.to_original @ np.linalg.inv(forward),
+                    card_quad=prepared.card_quad, rotation=prepared.rotation,
+                    notes=[*prepared.notes, note])
+
+
 def text_orientation(polys: list[Polygon]) -> str:
     """'horizontal' or 'vertical', from the shapes of detected text boxes."""
     tall = wide = 0

@@ -118,6 +118,68 @@ def test_a_closed_list_word_is_taken_only_when_it_stands_out():
     check()
 
 
+def test_a_prior_tips_only_an_undecided_reading_of_a_word_the_crop_holds():
+    """With the ethnic groups' shares as a prior, the word taken still stands out by the
+    margin (posterior), its likelihood is no further below a blank than without it, and
+    the rows' reader weighs the prior in only when the pixels alone decide nothing: a
+    word the recogniser makes far likelier is kept however rare, a choice the prior
+    tipped says so and is capped below every review threshold."""
+    import numpy as np
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from domain.ethnic_groups import ethnic_log_prior
+    from ocr.calibration import UNSEEN_SOURCE_CAP, calibrate_fields
+    from ocr.cells import (
+        CLOSED_EMPTY_SLACK,
+        CLOSED_MARGIN,
+        CLOSED_NOTE,
+        FRONT_ROWS,
+        PRIOR_NOTE,
+        closed_from_row,
+        closed_word,
+    )
+
+    words = ["汉", "土", "京", "回"]
+
+    @given(st.lists(st.floats(-40, 0), min_size=len(words) + 1, max_size=len(words) + 1))
+    def check(scores):
+        got = closed_word(scores, words, prior=ethnic_log_prior)
+        *ws, empty = scores
+        post = [w + ethnic_log_prior(x) for w, x in zip(ws, words, strict=True)]
+        ranked = sorted(post, reverse=True)
+        best = post.index(ranked[0])
+        stands_out = (ranked[0] - ranked[1] >= CLOSED_MARGIN
+                      and ws[best] >= empty - CLOSED_EMPTY_SLACK)
+        assert (got is not None) == stands_out
+        if got is not None:
+            assert got[0] == words[best]
+
+    check()
+
+    card = np.full((631, 1000, 3), 230, np.uint8)
+
+    def scorer(table):
+        # the same log-likelihoods on every crop: words in `table`, others far behind
+        return lambda crops, cands: [[table.get(c[-1:] if c else "", -40.0) if c not in
+                                      ("民族", "") else table["blank"] for c in cands]
+                                     for _ in crops]
+
+    rare = scorer({"土": -8.0, "汉": -14.0, "京": -13.0, "回": -15.0, "blank": -9.0})
+    field = closed_from_row(card, [], FRONT_ROWS, "ethnicity", words, rare, ethnic_log_prior)
+    assert field is not None and field.value == "土" and field.corrections == [CLOSED_NOTE]
+    undecided = scorer({"土": -9.0, "汉": -9.5, "京": -8.5, "回": -9.2, "blank": -7.0})
+    assert closed_from_row(card, [], FRONT_ROWS, "ethnicity", words, undecided) is None
+    field = closed_from_row(card, [], FRONT_ROWS, "ethnicity", words, undecided,
+                            ethnic_log_prior)
+    assert field is not None and field.value == "汉" and field.corrections == [PRIOR_NOTE]
+    routed = calibrate_fields({"ethnicity": field}, "id_card_front")["ethnicity"]
+    assert routed.confidence <= UNSEEN_SOURCE_CAP
+    blank = scorer({"土": -19.0, "汉": -19.5, "京": -18.5, "回": -19.2, "blank": -7.0})
+    assert closed_from_row(card, [], FRONT_ROWS, "ethnicity", words, blank,
+                           ethnic_log_prior) is None
+
+
 def test_ctc_likelihood_is_the_sum_over_every_alignment():
     import itertools
 

@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 from conftest import FIXTURES
 
-from ocr.preprocess import Prepared, assess_quality, find_document_quad, prepare
+from ocr.preprocess import (
+    Prepared,
+    assess_quality,
+    find_document_quad,
+    prepare,
+    text_angle,
+    zoom_on_text,
+)
 
 
 def _truth():
@@ -111,3 +118,44 @@ def test_a_bright_page_with_black_print_is_not_overexposed():
     washed = np.full((800, 600, 3), 251, np.uint8)
     cv2.putText(washed, "FORM 12345", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (200, 200, 200), 3)
     assert assess_quality(washed, prepare(washed)).metrics["brightness"].verdict == "fail"
+
+
+def _line(cx: float, cy: float, length: float, height: float, degrees: float):
+    """A text line's quadrilateral: ``length`` by ``height`` about (cx, cy), turned."""
+    a = np.radians(degrees)
+    u, v = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    c = np.array([cx, cy])
+    return [tuple(c + sx * length / 2 * u + sy * height / 2 * v)
+            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+
+
+def test_the_slope_of_text_lines_is_their_long_edges():
+    assert abs(text_angle([_line(300, 200, 200, 20, 35), _line(320, 240, 150, 20, 37)]) - 36) < 0.5
+    assert abs(text_angle([_line(300, 200, 200, 20, -20)]) + 20) < 0.5
+    # lines turned a quarter count as level: the quarter turn is decided elsewhere
+    assert abs(text_angle([_line(300, 200, 200, 20, 90)])) < 0.5
+    assert text_angle([_line(300, 200, 30, 25, 20)]) == 0.0  # no line long enough
+
+
+def test_small_turned_text_is_levelled_and_enlarged_with_its_mapping_kept():
+    page = np.full((1000, 800, 3), 200, np.uint8)
+    lines = [_line(400, 500, 180, 14, 30), _line(390, 530, 140, 14, 30)]
+    zoomed = zoom_on_text(Prepared(image=page, to_original=np.eye(3)), lines)
+    assert zoomed is not None and max(zoomed.image.shape[:2]) <= 961
+    # the text's centre lands inside the zoomed view, and maps back where it was
+    forward = np.linalg.inv(zoomed.to_original)
+    for quad in lines:
+        pts = np.float64(quad).reshape(-1, 1, 2)
+        there = cv2.perspectiveTransform(pts, forward).reshape(-1, 2)
+        h, w = zoomed.image.shape[:2]
+        assert (there >= 0).all() and (there[:, 0] < w).all() and (there[:, 1] < h).all()
+        back = zoomed.map_polygon(there.tolist())
+        assert np.allclose(back, quad, atol=0.2)
+        # and it is level: the long edge runs along x
+        dx, dy = there[1] - there[0]
+        assert abs(dy) < 0.02 * abs(dx)
+        assert np.hypot(dx, dy) > 2.0 * 180 * 0.7  # enlarged
+    # text that fills the frame already, level: nothing to do
+    wide = [_line(400, 300 + 40 * k, 700, 20, 0) for k in range(8)]
+    assert zoom_on_text(Prepared(image=page, to_original=np.eye(3)), wide) is None
+    assert zoom_on_text(Prepared(image=page, to_original=np.eye(3)), []) is None
