@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from domain import gb11643
 from domain.ethnic_groups import ETHNIC_GROUPS, ethnic_log_prior
-from domain.fields import FIELDS
+from domain.fields import FIELDS, FieldFamily, field_family
 from domain.models import (
     DocType,
     ExtractedField,
@@ -24,6 +24,7 @@ from domain.models import (
     QualityReport,
     RiskReport,
 )
+from domain.surnames import surnames
 from domain.validity import LIFETIME, period_years
 
 from .address import ADDRESS_NOTE, choose_region
@@ -49,6 +50,7 @@ from .decode import DecodedPage, Limits, decode
 from .decoders import decode_fields
 from .extract import extract
 from .extract.idcard import address_start
+from .names import SURE_NAME, SURNAME_NOTE, choose_name
 from .preprocess import (
     CARD_WIDTH,
     ID_CARD_ASPECT,
@@ -153,6 +155,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
     if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found, lines = _address_region(engine, prepared, found, lines)
+    if isinstance(engine, StagedRecognizer):
+        found = _surnames(engine, prepared, doc_type, found, lines)
     fields = calibrate_fields(decode_fields(doc_type, found, lines), doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
@@ -359,6 +363,36 @@ def _address_region(engine: StagedRecognizer, prepared: Prepared,
         "raw": address.raw, "confidence": round(min(again.confidence, share), 4),
         "corrections": [*address.corrections, ADDRESS_NOTE]})
     return out, new
+
+
+def _surnames(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
+              found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """Each person's name read with doubt, its surname chosen among the known ones by
+    the recogniser's likelihood on the name's line (:mod:`ocr.names`)."""
+    score = getattr(engine, "score_texts", None)
+    if score is None:
+        return found
+    out = dict(found)
+    for name in FIELDS.get(doc_type, ()):
+        field = found.get(name)
+        if (field is None or not field.value or field_family(name) is not FieldFamily.NAME
+                or field.confidence >= SURE_NAME or len(field.boxes) != 1):
+            continue
+        line = next((ln for ln in lines if ln.polygon == field.boxes[0]), None)
+        text = line.text.replace(" ", "") if line is not None else ""
+        at = text.find(field.value)
+        if at < 0:
+            continue
+        crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
+        chosen = choose_name(field.value, crop, sorted(surnames()), score,
+                             lead=text[:at], tail=text[at + len(field.value):])
+        if chosen is None:
+            continue
+        out[name] = field.model_copy(update={
+            "value": chosen[0], "raw": field.raw or field.value,
+            "confidence": round(min(field.confidence, chosen[1]), 4),
+            "corrections": [*field.corrections, SURNAME_NOTE]})
+    return out
 
 
 def _encoded_birth(number: ExtractedField | None) -> str | None:
