@@ -51,6 +51,7 @@ from .cells import PRIOR_NOTE as _CLOSED_LIST_AND_PRIOR
 from .cells import ROW_NOTE as _ROW_BAND
 from .cells import VALIDITY_NOTE as _VALIDITY_PERIOD
 from .checkbox import NOTE as _TICK_FROM_PIXELS
+from .names import GIVEN_NOTE as _GIVEN_NAME_BY_LIKELIHOOD
 from .names import SURNAME_NOTE as _SURNAME_BY_LIKELIHOOD
 
 __all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys",
@@ -60,7 +61,8 @@ __all__ = ["Curve", "calibrate", "calibrate_fields", "curve_for", "curve_keys",
 _SOURCES = {_TICK_FROM_PIXELS: "pixels", _ROW_BAND: "row", _CLOSED_LIST: "closed",
             _VALIDITY_PERIOD: "closed", _BIRTH_BY_NUMBER: "closed",
             _AUTHORITY_BY_LIKELIHOOD: "closed", _REGION_BY_LIKELIHOOD: "closed",
-            _CLOSED_LIST_AND_PRIOR: "prior", _SURNAME_BY_LIKELIHOOD: "closed"}
+            _CLOSED_LIST_AND_PRIOR: "prior", _SURNAME_BY_LIKELIHOOD: "closed",
+            _GIVEN_NAME_BY_LIKELIHOOD: "prior"}
 #: The confidence at most of a value from a source the table has no curve for: a
 #: person sees it (below every review threshold).
 UNSEEN_SOURCE_CAP = 0.8

@@ -72,3 +72,48 @@ def choose_name(name: str, crop: np.ndarray, surnames: Iterable[str],
     if chosen is None or chosen[0] == name:
         return None
     return chosen
+
+
+# --------------------------------------------------------------------------- given names
+
+GIVEN_NOTE = ("a character of its given name chosen by the recogniser's likelihood and "
+              "how common each is in given names")
+#: How many of the commonest given-name characters are tried at each place (99.7% of
+#: the characters of real given names).
+GIVEN_VOCABULARY = 3000
+#: The margin (natural log) by which a character must beat the one read, likelihood
+#: and prior together, to replace it. At 3, rare characters read right on clean and
+#: photographed forms of dev seed 869 were replaced by their common look-alikes (禛 by
+#: 祯); at 4 none was, and as many misread ones were put right (字 -> 宇, 阐 -> 明).
+GIVEN_MARGIN = 4.0
+#: The weight of the prior against the recogniser's log-likelihood.
+GIVEN_WEIGHT = 1.0
+
+
+def choose_given(name: str, start: int, crop: np.ndarray,
+                 score: Callable[[list[np.ndarray], list[str]], list[list[float]]],
+                 vocabulary: tuple[str, ...], prior: Callable[[str], float],
+                 lead: str = "", tail: str = "", weight: float = GIVEN_WEIGHT,
+                 margin: float = GIVEN_MARGIN) -> tuple[str, float] | None:
+    """``name`` with each character of its given name (from ``start``, after the surname)
+    replaced by the character of ``vocabulary`` whose likelihood on ``crop`` (read
+    between ``lead`` and ``tail``), plus ``weight`` times its log ``prior``, beats the
+    character read by ``margin``; one place at a time, the others as chosen so far.
+    Returns the name and the least share a chosen character had of its place's
+    posterior; None when nothing changes."""
+    if not _HAN_NAME.fullmatch(name) or start >= len(name):
+        return None
+    current, least = name, 1.0
+    for i in range(start, len(name)):
+        read = current[i]
+        chars = [read, *(c for c in vocabulary if c != read)]
+        texts = [lead + current[:i] + c + current[i + 1:] + tail for c in chars]
+        likelihood = np.asarray(score([crop], texts)[0], dtype=np.float64)
+        posterior = likelihood + weight * np.array([prior(c) for c in chars])
+        best = int(np.argmax(posterior))
+        if best == 0 or posterior[best] - posterior[0] < margin:
+            continue
+        z = posterior - posterior[best]
+        least = min(least, 1.0 / float(np.exp(z[np.isfinite(z)]).sum()))
+        current = current[:i] + chars[best] + current[i + 1:]
+    return None if current == name else (current, round(least, 4))

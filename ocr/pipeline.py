@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from domain import gb11643
 from domain.ethnic_groups import ETHNIC_GROUPS, ethnic_log_prior
 from domain.fields import FIELDS, FieldFamily, field_family
+from domain.given_names import common_given_chars, given_char_log_prior
 from domain.models import (
     DocType,
     ExtractedField,
@@ -24,7 +25,7 @@ from domain.models import (
     QualityReport,
     RiskReport,
 )
-from domain.surnames import surnames
+from domain.surnames import surname_of, surnames
 from domain.validity import LIFETIME, period_years
 
 from .address import ADDRESS_NOTE, choose_region
@@ -50,7 +51,14 @@ from .decode import DecodedPage, Limits, decode
 from .decoders import decode_fields
 from .extract import extract
 from .extract.idcard import address_start
-from .names import SURE_NAME, SURNAME_NOTE, choose_name
+from .names import (
+    GIVEN_NOTE,
+    GIVEN_VOCABULARY,
+    SURE_NAME,
+    SURNAME_NOTE,
+    choose_given,
+    choose_name,
+)
 from .preprocess import (
     CARD_WIDTH,
     ID_CARD_ASPECT,
@@ -156,7 +164,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found, lines = _address_region(engine, prepared, found, lines)
     if isinstance(engine, StagedRecognizer):
-        found = _surnames(engine, prepared, doc_type, found, lines)
+        found = _names(engine, prepared, doc_type, found, lines)
     fields = calibrate_fields(decode_fields(doc_type, found, lines), doc_type)
     if doc_type is DocType.CLAIM_FORM and fields["relationship"].value is None:
         # A tick the recogniser did not read: the boxes' pixels may show it.
@@ -365,10 +373,11 @@ def _address_region(engine: StagedRecognizer, prepared: Prepared,
     return out, new
 
 
-def _surnames(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
-              found: dict[str, ExtractedField], lines: list[OcrLine]):
-    """Each person's name read with doubt, its surname chosen among the known ones by
-    the recogniser's likelihood on the name's line (:mod:`ocr.names`)."""
+def _names(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
+           found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """Each person's name read with doubt, its surname chosen among the known ones and
+    then each character of its given name among the common ones, by the recogniser's
+    likelihood on the name's line (:mod:`ocr.names`)."""
     score = getattr(engine, "score_texts", None)
     if score is None:
         return found
@@ -384,14 +393,21 @@ def _surnames(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
         if at < 0:
             continue
         crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
-        chosen = choose_name(field.value, crop, sorted(surnames()), score,
-                             lead=text[:at], tail=text[at + len(field.value):])
-        if chosen is None:
-            continue
-        out[name] = field.model_copy(update={
-            "value": chosen[0], "raw": field.raw or field.value,
-            "confidence": round(min(field.confidence, chosen[1]), 4),
-            "corrections": [*field.corrections, SURNAME_NOTE]})
+        lead, tail = text[:at], text[at + len(field.value):]
+        value, share, notes = field.value, 1.0, []
+        chosen = choose_name(value, crop, sorted(surnames()), score, lead=lead, tail=tail)
+        if chosen is not None:
+            (value, share), notes = chosen, [SURNAME_NOTE]
+        given = choose_given(value, len(surname_of(value) or value[:1]), crop, score,
+                             common_given_chars(GIVEN_VOCABULARY), given_char_log_prior,
+                             lead=lead, tail=tail)
+        if given is not None:
+            value, share, notes = given[0], min(share, given[1]), [*notes, GIVEN_NOTE]
+        if notes:
+            out[name] = field.model_copy(update={
+                "value": value, "raw": field.raw or field.value,
+                "confidence": round(min(field.confidence, share), 4),
+                "corrections": [*field.corrections, *notes]})
     return out
 
 
