@@ -288,8 +288,11 @@ def label_runs_into_value(image: np.ndarray, lines: list[OcrLine],
                 continue
             if x0 < x_value - 0.5 * (y1 - y0) and x1 > x_value + (y1 - y0) and not pattern.match(
                     ln.text.replace(" ", "")):
+                # with a margin of paper on either side, as every line is cropped
+                # (OcrEngine.crop): cut at the first stroke, 石燕 reads as 66
                 pad = 0.25 * (y1 - y0)
-                crop = image[max(int(y0 - pad), 0):min(int(y1 + pad), h), int(x_value):int(x1)]
+                crop = image[max(int(y0 - pad), 0):min(int(y1 + pad), h),
+                             int(x_value - pad):min(int(x1 + 2 * pad), w)]
                 todo.append((k, label, np.ascontiguousarray(crop)))
     if not todo:
         return lines
