@@ -377,13 +377,10 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
     when the likelihood alone names no word: a word the pixels make far likelier is
     taken however rare (土 against 汉)."""
     label = rows[row][0]
-    box = _band(image, rows, row, _row_offset(lines, rows, image.shape[0]))
-    if box is None:
+    found = _closed_crops(image, lines, rows, row)
+    if found is None:
         return None
-    X0, Y0, X1, Y1 = box
-    x0 = int(LABEL_STARTS.get(row, X0 / image.shape[1]) * image.shape[1])
-    labelled = np.ascontiguousarray(image[Y0:Y1, x0:X1])
-    alone = np.ascontiguousarray(image[Y0:Y1, X0:X1])
+    labelled, alone, polygon = found
     scored = (score([labelled], [*(label + w for w in words), label])[0],
               score([alone], [*words, ""])[0])
     after, bare = (closed_word(s, words) for s in scored)
@@ -399,9 +396,54 @@ def closed_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tup
     if chosen is None:
         return None
     share = max(c[1] for c in (after, bare) if c is not None)
-    polygon = _box_polygon(X0, Y0, X1, Y1)
     return ExtractedField(value=chosen[0], confidence=share, boxes=[polygon],
                           raw=None, corrections=[note])
+
+
+def _closed_crops(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple], row: str):
+    """Row ``row`` from its label on, and its value's band alone, with the band's
+    polygon; None when the band is off the card."""
+    box = _band(image, rows, row, _row_offset(lines, rows, image.shape[0]))
+    if box is None:
+        return None
+    X0, Y0, X1, Y1 = box
+    x0 = int(LABEL_STARTS.get(row, X0 / image.shape[1]) * image.shape[1])
+    return (np.ascontiguousarray(image[Y0:Y1, x0:X1]),
+            np.ascontiguousarray(image[Y0:Y1, X0:X1]), _box_polygon(X0, Y0, X1, Y1))
+
+
+SEX_BY_NUMBER_NOTE = ("the sex its ID number encodes, which the recogniser finds the likelier "
+                      "of the two on the card's sex row")
+
+
+def sex_by_number(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
+                  encoded: str,
+                  score: Callable[[list[np.ndarray], list[str]], list[list[float]]]
+                  ) -> ExtractedField | None:
+    """男 or 女 as a valid ID number encodes it (``encoded``: its 17th digit, odd for
+    a man), for a sex the pixels alone did not decide (:func:`closed_from_row`: no
+    word stood out, or the crop looked blank), when the recogniser finds that word at
+    least as likely as the other both after the row's label and alone on the value's
+    band: the pixels lean the number's way, however faintly. None when they lean the
+    other way (a card whose printed sex and number disagree is a person's to see).
+    The share is the pixels' own: how far the encoded word leads, both crops added."""
+    words = ["男", "女"]
+    if encoded not in words:
+        return None
+    found = _closed_crops(image, lines, rows, "sex")
+    if found is None:
+        return None
+    labelled, alone, polygon = found
+    label = rows["sex"][0]
+    after = score([labelled], [label + w for w in words])[0]
+    bare = score([alone], words)[0]
+    mine, other = words.index(encoded), 1 - words.index(encoded)
+    if after[mine] < after[other] or bare[mine] < bare[other]:
+        return None
+    lead = float(after[mine] - after[other] + bare[mine] - bare[other])
+    share = 1.0 / (1.0 + float(np.exp(-lead)))
+    return ExtractedField(value=encoded, confidence=round(share, 4), boxes=[polygon],
+                          raw=None, corrections=[SEX_BY_NUMBER_NOTE])
 
 
 # --------------------------------------------------------------------------- validity

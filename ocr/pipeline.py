@@ -41,6 +41,7 @@ from .cells import (
     closed_from_row,
     label_runs_into_value,
     missing_rows,
+    sex_by_number,
     sex_from_cell,
     validity_from_row,
 )
@@ -297,6 +298,14 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
                                         _CLOSED_PRIORS.get(name))
                 if field is not None:
                     out[name] = field
+    sex = out.get("sex")
+    encoded_sex = _encoded_sex(out.get("id_number"))
+    if (doc_type is DocType.ID_CARD_FRONT and score is not None and encoded_sex is not None
+            and (sex is None or sex.value not in ("男", "女"))):
+        # Still no sex: the number says which it is; the pixels must not say otherwise.
+        field = sex_by_number(prepared.image, more, rows, encoded_sex, score)
+        if field is not None:
+            out["sex"] = field
     if doc_type is DocType.ID_CARD_FRONT and score is not None:
         encoded = _encoded_birth(out.get("id_number"))
         birth = out.get("birth_date")
@@ -409,6 +418,15 @@ def _names(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
                 "confidence": round(min(field.confidence, share), 4),
                 "corrections": [*field.corrections, *notes]})
     return out
+
+
+def _encoded_sex(number: ExtractedField | None) -> str | None:
+    """男 or 女 as a number read whole and valid encodes it; None for a number not
+    read, invalid, or made valid by its check digit alone."""
+    if _encoded_birth(number) is None:
+        return None
+    digit = number.value[16] if len(number.value) == 18 else number.value[14]
+    return "男" if int(digit) % 2 else "女"
 
 
 def _encoded_birth(number: ExtractedField | None) -> str | None:

@@ -402,3 +402,39 @@ def test_a_label_misread_into_the_name_is_read_again_from_where_values_start():
     for line in (_line("姓名赵芳梅", 70, 85, 300, 130), _line("赵芳梅", 170, 85, 300, 130)):
         assert label_runs_into_value(card, [line, birth], read) == [line, birth]
     assert len(seen) == 1
+
+
+def test_a_sex_the_pixels_leave_undecided_is_the_numbers_when_they_lean_its_way():
+    """Both words score far below a blank (a faint 男 alone in a wide band): no word is
+    taken by the pixels alone. The valid number says 男: taken when 男 leads on both
+    crops, however faintly; not when 女 leads on either. Routed to a person."""
+    import numpy as np
+
+    from domain.models import ExtractedField
+    from ocr.calibration import UNSEEN_SOURCE_CAP, calibrate_fields
+    from ocr.cells import FRONT_ROWS, SEX_BY_NUMBER_NOTE, closed_from_row, sex_by_number
+    from ocr.pipeline import _encoded_sex
+
+    card = np.full((631, 1000, 3), 230, np.uint8)
+
+    def scorer(after: dict, bare: dict):
+        def score(crops, texts):
+            table = after if texts[0].startswith("性别") else bare
+            return [[table.get(t.removeprefix("性别"), -3.0) for t in texts] for _ in crops]
+        return score
+
+    faint = scorer({"男": -30.9, "女": -31.2, "": -24.0}, {"男": -9.4, "女": -11.4, "": -3.3})
+    assert closed_from_row(card, [], FRONT_ROWS, "sex", ["男", "女"], faint) is None
+    got = sex_by_number(card, [], FRONT_ROWS, "男", faint)
+    assert got is not None and got.value == "男" and got.corrections == [SEX_BY_NUMBER_NOTE]
+    assert 0.5 <= got.confidence < 1.0
+    assert sex_by_number(card, [], FRONT_ROWS, "女", faint) is None  # the pixels lean to 男
+    split = scorer({"男": -30.0, "女": -31.0}, {"男": -12.0, "女": -11.0})
+    assert sex_by_number(card, [], FRONT_ROWS, "男", split) is None
+    routed = calibrate_fields({"sex": got}, "id_card_front")["sex"]
+    assert routed.confidence <= UNSEEN_SOURCE_CAP
+    # the number's 17th digit (the 15th of a first-generation number): odd for a man
+    assert _encoded_sex(ExtractedField(value="11010519491231002X")) == "女"
+    assert _encoded_sex(ExtractedField(value="110105194912311014")) == "男"
+    assert _encoded_sex(ExtractedField(value="110105194912311015")) is None  # invalid
+    assert _encoded_sex(ExtractedField(value="110105491231003")) == "男"
