@@ -58,6 +58,10 @@ def test_a_misread_label_in_the_labels_column_is_no_part_of_the_value():
     split = [ln for ln in lines if ln.text not in ("n名", "庄犇涵")]
     split += [_line("欧阳", 170, 100, h=50, char_w=43), _line("华", 268, 100, h=50, char_w=43)]
     assert extract_id_card_front(split)["name"].value == "欧阳华"
+    # the label read twice on the value's line (a photo of seed 872): no part of the name
+    twice = [ln for ln in lines if ln.text not in ("n名", "庄犇涵")]
+    twice.append(_line("姓姓名令狐妍珍", 68, 100, h=50, char_w=43))
+    assert extract_id_card_front(twice)["name"].value == "令狐妍珍"
 
 
 def _sure(text: str, p: float = 0.99) -> list[list[tuple[str, float]]]:

@@ -31,7 +31,7 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 # (± and + are what the recogniser writes for a digit it cannot make out: 5421321953102±±734)
 _ID_RUN = re.compile(r"[0-9A-Za-z|!〇○×乂±+]{15,}")
 _LABEL_PREFIX = {
-    "name": re.compile(r"^[姓娃性]?\s*名"),
+    "name": re.compile(r"^[姓娃性]{0,2}\s*名"),  # 姓姓名: a label read twice
     "sex": re.compile(r"性\s*[别別]"),
     "ethnicity": re.compile(r"[民尺]\s*族"),
     "birth": re.compile(r"^出\s*生"),
