@@ -225,17 +225,17 @@ def _place_card(engine: StagedRecognizer, image: np.ndarray, prepared: Prepared,
     to_card = card_from_anchors(lines, _ANCHOR_SIDES[doc_type], CARD_WIDTH, height)
     if to_card is None:
         return None
-    scale = float(np.sqrt(abs(np.linalg.det(to_card[:2, :2]))))
-    turn = float(np.degrees(np.arctan2(to_card[1, 0], to_card[0, 0])))
-    ph, pw = prepared.image.shape[:2]
-    if CARD_WIDTH / scale >= 0.75 * max(pw, ph) and abs(turn) <= 3.0:
-        return None  # a card that fills the page upright (a scan): nothing to flatten
     forward = to_card @ np.linalg.inv(prepared.to_original)  # photo -> card
+    # judged in the photo's pixels: the page read may be a part of it, enlarged
+    scale = float(np.sqrt(abs(np.linalg.det(forward[:2, :2]))))
+    turn = float(np.degrees(np.arctan2(forward[1, 0], forward[0, 0])))
+    ih, iw = image.shape[:2]
+    if CARD_WIDTH / scale >= 0.75 * max(iw, ih) and abs(turn) <= 3.0:
+        return None  # a card that fills the page upright (a scan): nothing to flatten
     back = np.linalg.inv(forward)
     corners = np.float64([[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, height - 1],
                           [0, height - 1]])
     quad = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), back).reshape(-1, 2)
-    ih, iw = image.shape[:2]
     inside = cv2.intersectConvexConvex(
         np.float32(quad), np.float32([[0, 0], [iw, 0], [iw, ih], [0, ih]]))[0]
     if inside < 0.85 * cv2.contourArea(np.float32(quad)):
