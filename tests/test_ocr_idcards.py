@@ -178,3 +178,21 @@ def test_a_small_card_turned_in_a_large_photo_is_read_after_its_text_is_levelled
     assert zoomed == [True]
     assert reading.doc_type.value == "id_card_back"
     assert {k: f.value for k, f in reading.fields.items()} == idcard_truth[rel]["fields"]
+
+
+def test_a_card_whose_enlarged_text_is_read_is_still_placed_by_its_printed_lines(
+        ocr_engine, idcard_truth):
+    """A bundled hard front, small in its photo and with no outline found, whose number
+    alone is read at first: its text is enlarged and read again, and the card is then
+    placed by that number, flattened and read whole. (Judging from the enlarged view
+    whether the card fills the page took it for a scan, and left it unplaced.)"""
+    import cv2
+
+    from ocr import pipeline
+
+    rel = "hard/s2026_0005_front.jpg"
+    page = pipeline.read_page(cv2.imread(str(IDCARDS / rel)), ocr_engine, risk=False)
+    assert page.quality.card_found
+    want = idcard_truth[rel]["fields"]
+    for name in ("sex", "ethnicity", "address", "id_number"):
+        assert page.fields[name].value == want[name], name
