@@ -45,6 +45,9 @@ ETHNIC_POPULATION: dict[str, float] = {
 }
 
 
+_PEOPLE = sum(ETHNIC_POPULATION.values())
+
+
 def ethnic_log_prior(group: str) -> float:
     """The natural log of ``group``'s share of the population (:data:`ETHNIC_POPULATION`):
     what a reader knows before looking at a blurred 民族 cell, that 汉 is printed on
@@ -56,4 +59,4 @@ def ethnic_log_prior(group: str) -> float:
     people = ETHNIC_POPULATION.get(group)
     if people is None:
         return float("-inf")
-    return math.log(people / sum(ETHNIC_POPULATION.values()))
+    return math.log(people / _PEOPLE)

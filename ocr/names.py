@@ -59,9 +59,8 @@ def choose_name(name: str, crop: np.ndarray, surnames: Iterable[str],
                 score: Callable[[list[np.ndarray], list[str]], list[list[float]]],
                 lead: str = "", tail: str = "") -> tuple[str, float] | None:
     """``name`` (read from ``crop`` between ``lead`` and ``tail``: a label and whatever
-    else the line holds, as read)
-    with the known surname the recogniser finds far likeliest, and its share of the
-    candidates' likelihood; None when that is the reading itself, no name stands out,
+    else the line holds, as read) with the known surname the recogniser finds far
+    likeliest, and its share of the candidates' likelihood; None when that is the reading itself, no name stands out,
     or ``name`` is not a name of Chinese characters alone (扎西·顿珠 and the like are
     left as read)."""
     if not _HAN_NAME.fullmatch(name):
@@ -103,13 +102,16 @@ def choose_given(name: str, start: int, crop: np.ndarray,
     posterior; None when nothing changes."""
     if not _HAN_NAME.fullmatch(name) or start >= len(name):
         return None
+    vocab = np.array(vocabulary)
+    vocab_prior = np.array([prior(c) for c in vocabulary])  # once, not per place
     current, least = name, 1.0
     for i in range(start, len(name)):
         read = current[i]
-        chars = [read, *(c for c in vocabulary if c != read)]
+        others = vocab != read
+        chars = [read, *vocab[others].tolist()]
         texts = [lead + current[:i] + c + current[i + 1:] + tail for c in chars]
         likelihood = np.asarray(score([crop], texts)[0], dtype=np.float64)
-        posterior = likelihood + weight * np.array([prior(c) for c in chars])
+        posterior = likelihood + weight * np.concatenate([[prior(read)], vocab_prior[others]])
         best = int(np.argmax(posterior))
         if best == 0 or posterior[best] - posterior[0] < margin:
             continue

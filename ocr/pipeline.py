@@ -301,7 +301,7 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
     sex = out.get("sex")
     encoded_sex = _encoded_sex(out.get("id_number"))
     if (doc_type is DocType.ID_CARD_FRONT and score is not None and encoded_sex is not None
-            and (sex is None or sex.value not in ("男", "女"))):
+            and (sex is None or sex.value not in closed["sex"])):
         # Still no sex: the number says which it is; the pixels must not say otherwise.
         field = sex_by_number(prepared.image, more, rows, encoded_sex, score)
         if field is not None:
@@ -425,8 +425,7 @@ def _encoded_sex(number: ExtractedField | None) -> str | None:
     read, invalid, or made valid by its check digit alone."""
     if _encoded_birth(number) is None:
         return None
-    digit = number.value[16] if len(number.value) == 18 else number.value[14]
-    return "男" if int(digit) % 2 else "女"
+    return gb11643.get_sex(number.value)
 
 
 def _encoded_birth(number: ExtractedField | None) -> str | None:
