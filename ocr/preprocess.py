@@ -411,7 +411,8 @@ def _glare_fraction(img: np.ndarray) -> float:
 
     White paper is bright too, so only clipped areas that do not touch the image edge
     (the paper margin and a scanner bed do), survive an opening and outshine the paper
-    around them count.
+    around them count, and of each only the share whose print is washed out
+    (:func:`_washed_share`): paper clipped by strong uneven light keeps its ink black.
     """
     h, w = img.shape[:2]
     if max(h, w) > 1000:  # the share of the area does not need full resolution
@@ -420,6 +421,7 @@ def _glare_fraction(img: np.ndarray) -> float:
                          interpolation=cv2.INTER_AREA)
     smooth = cv2.medianBlur(img, 5)
     floor = smooth.min(axis=2)
+    ink = img.min(axis=2)  # not smoothed: a median filter lifts thin strokes
     if np.median(floor) >= 245:
         # The paper itself is clipped white (a flat scan): a reflection cannot be told
         # from the paper, and a scanner makes none; white cells enclosed by a form's or
@@ -429,7 +431,7 @@ def _glare_fraction(img: np.ndarray) -> float:
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     h, w = mask.shape
-    area = 0
+    area = 0.0
     for i in range(1, count):
         x, y, bw, bh, a = stats[i]
         if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
@@ -438,12 +440,65 @@ def _glare_fraction(img: np.ndarray) -> float:
             # The paper around it is as white: a white cell of a form's rules in a
             # brightly lit photo, not a reflection (which outshines the paper around it).
             continue
-        area += int(a)
+        area += int(a) * _washed_share(ink, labels, i, (x, y, bw, bh))
     return area / float(h * w)
 
 
 #: The paper around a clipped area at least this bright: the area is white paper too.
 GLARE_PAPER_WHITE = 244
+#: The side (pixels, on the page scaled to 1,000) of the tiles a clipped area's print is
+#: judged in, and the print a tile must hold to be judged (pixels not clipped).
+GLARE_TILE = 32
+GLARE_TILE_PRINT = 8
+#: The closing (pixels) that joins a clipped area's parts across the print between them.
+GLARE_CLOSE = 15
+#: Darker than this is print (or print washed out), not paper short of clipping.
+GLARE_PRINT = 232
+#: A clipped area filling this share of its bounding box is a rectangle: a form's cell.
+GLARE_CELL_FILL = 0.9
+#: Print whose darkest pixel is lighter than this is washed out.
+GLARE_WASHED = 185
+#: Pixels this near the page's edge are not print.
+GLARE_EDGE = 12
+
+
+def _washed_share(ink: np.ndarray, labels: np.ndarray, i: int, box) -> float:
+    """The share of clipped area ``i`` that a reflection washed out, from 0 to 1.
+
+    - A rectangle (its parts, joined across the print between them, fill at least
+      :data:`GLARE_CELL_FILL` of their bounding box; the page is levelled): a white cell
+      of a form's rules, brighter than the shaded band of labels above it. 0.
+    - Otherwise, of the tiles of the area that hold print (pixels between its parts
+      darker than :data:`GLARE_PRINT`, not on the page's edge), the share whose darkest
+      pixel is lighter than :data:`GLARE_WASHED`: a reflection adds light to the ink as
+      to the paper (under a highlight that clips paper of 230 a black stroke is lighter
+      than 195), while paper clipped by strong uneven light keeps its print dark.
+    - An area with no print in it counts whole: what it hides cannot be told. 1.
+    """
+    x, y, bw, bh = (int(v) for v in box)
+    H, W = labels.shape
+    pad = GLARE_CLOSE // 2 + 1
+    X0, Y0, X1, Y1 = max(x - pad, 0), max(y - pad, 0), min(x + bw + pad, W), min(y + bh + pad, H)
+    blob = (labels[Y0:Y1, X0:X1] == i).astype(np.uint8)
+    closed = cv2.morphologyEx(blob, cv2.MORPH_CLOSE, np.ones((GLARE_CLOSE, GLARE_CLOSE), np.uint8))
+    if int(closed.sum()) >= GLARE_CELL_FILL * bw * bh:
+        return 0.0
+    region = ink[Y0:Y1, X0:X1]
+    held = (closed > 0) & (blob == 0) & (region < GLARE_PRINT)
+    judged = washed = 0
+    edge = np.zeros_like(held)  # the page's own edge: a shadow, a cut margin
+    edge[max(0, GLARE_EDGE - Y0):max(0, H - GLARE_EDGE - Y0),
+         max(0, GLARE_EDGE - X0):max(0, W - GLARE_EDGE - X0)] = True
+    held &= edge
+    for ty in range(0, Y1 - Y0, GLARE_TILE):
+        for tx in range(0, X1 - X0, GLARE_TILE):
+            tile = held[ty:ty + GLARE_TILE, tx:tx + GLARE_TILE]
+            if int(tile.sum()) < GLARE_TILE_PRINT:
+                continue
+            judged += 1
+            washed += int(region[ty:ty + GLARE_TILE, tx:tx + GLARE_TILE][tile].min()
+                          > GLARE_WASHED)
+    return washed / judged if judged else 1.0
 
 
 def _paper_around(floor: np.ndarray, labels: np.ndarray, i: int, box) -> float:
