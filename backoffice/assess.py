@@ -98,6 +98,32 @@ def on_record_vouched(checks: list[CheckResult], fields: Mapping[str, ExtractedF
     return out
 
 
+def agreeing_confidence(fields: Mapping[str, ExtractedField]) -> dict[str, float]:
+    """Each name's confidence, raised to that of a surer name of the same person
+    (:data:`SAME_PERSON`, either way) read alike from another line of the page.
+
+    Two readings of two lines that give the same name letter for letter are the same
+    name read twice: the doubted one is right when the sure one is (a misread that lands
+    on another field's value does not happen by chance). A name read once for two
+    fields (the same line) proves nothing, nor do two doubted readings that agree (a
+    rare character is misread the same way twice: 仝 as 全)."""
+    from validators.fields import same_name
+
+    out = {name: f.confidence for name, f in fields.items()}
+    for name, others in SAME_PERSON.items():
+        for other in others:
+            a, b = fields.get(name), fields.get(other)
+            if (a is None or b is None or not a.value or not same_name(a.value, b.value)
+                    or not a.boxes or not b.boxes or any(box in b.boxes for box in a.boxes)):
+                continue
+            # Each from the other's own reading: not from a third line through it (the
+            # claimant's line raising the insured, then the insured the account read
+            # from the claimant's line).
+            out[name] = max(out[name], b.confidence)
+            out[other] = max(out[other], a.confidence)
+    return out
+
+
 def numbers_vouched(checks: list[CheckResult]) -> set[str]:
     """The identity numbers that independent evidence vouches for: a card's number whose
     check digit is right and whose birth date and sex agree with the card's own printed
@@ -160,6 +186,7 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
         name for name, f in fields.items()
         if decided_by_constraint(f.corrections) or guessed_by_check_digit(f.corrections)}
     optional = OPTIONAL_FIELDS.get(doc_type, frozenset())
+    confidence = agreeing_confidence(fields)
     for name, f in fields.items():
         if f.value is None:
             if name not in optional:
@@ -168,18 +195,19 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
         if name in vouched or target_error is not None:
             continue  # with a target, the page's fields are judged together (below)
         threshold = _threshold(name, min_confidence, min_id_confidence, target_error)
-        if f.confidence < threshold:
+        sure = confidence[name]
+        if sure < threshold:
             # As many decimals as the threshold needs (0.85, 0.995), and as the value
             # needs to be seen below it (0.849 below 0.85).
             t = max(2, len(f"{threshold:.6f}".rstrip("0").split(".")[1]))
             c = t
-            while c < 6 and round(f.confidence, c) >= round(threshold, t):
+            while c < 6 and round(sure, c) >= round(threshold, t):
                 c += 1
             reasons.append(RouteReason(
-                text=f"{name}: confidence {f.confidence:.{c}f} below {threshold:.{t}f}",
+                text=f"{name}: confidence {sure:.{c}f} below {threshold:.{t}f}",
                 field=name))
     if target_error is not None:
-        reasons += expected_error_reasons(fields, vouched, target_error)
+        reasons += expected_error_reasons(fields, vouched, target_error, confidence)
     for check in checks:
         if not check.passed and check.severity >= Severity.WARNING:
             reasons.append(RouteReason(
@@ -199,7 +227,8 @@ FIELD_FLOOR_FACTOR = 10
 
 
 def expected_error_reasons(fields: Mapping[str, ExtractedField], vouched: set[str],
-                           target_error: float) -> list[RouteReason]:
+                           target_error: float,
+                           confidence: Mapping[str, float] | None = None) -> list[RouteReason]:
     """Why a page misses the target error, or nothing when it meets it.
 
     Confidences are calibrated probabilities of being right, so the expected share of
@@ -208,9 +237,11 @@ def expected_error_reasons(fields: Mapping[str, ExtractedField], vouched: set[st
     mean is at most ``target_error``, and no field is below ``1 - FIELD_FLOOR_FACTOR x
     target_error``: the fields that go through are then wrong at most ``target_error``
     of the time, as far as the calibration holds. The reasons name the fields that
-    weigh most.
+    weigh most. ``confidence``: the fields' confidences when not their own
+    (:func:`agreeing_confidence`).
     """
-    risks = {name: 0.0 if name in vouched else 1.0 - f.confidence
+    confidence = confidence or {}
+    risks = {name: 0.0 if name in vouched else 1.0 - confidence.get(name, f.confidence)
              for name, f in fields.items() if f.value is not None}
     if not risks:
         return []

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from backoffice.assess import route, validate_fields
 from domain.models import DocType, ExtractedField
 
@@ -124,3 +127,68 @@ def test_a_cards_name_on_the_core_systems_record_is_vouched_for():
     assert route(DocType.ID_CARD_FRONT, fields, checks, None, **KW).status == "approved"
     alone = validate_fields(DocType.ID_CARD_FRONT, values, today=date(2025, 6, 1))
     assert route(DocType.ID_CARD_FRONT, fields, alone, None, **KW).status == "in_review"
+
+
+# --- a name read alike on two lines -----------------------------------------------------
+
+def _line(row: int) -> list[list[float]]:
+    return [[10.0, row], [200.0, row], [200.0, row + 20.0], [10.0, row + 20.0]]
+
+
+def _names_route(names: dict[str, tuple[str, float, int]], target_error=None):
+    """The route of a claim form whose names are (value, confidence, line) and whose
+    other fields are sure; no systems of record."""
+    from validators.rules._samples import CLAIM
+
+    values = {**CLAIM, **{k: v for k, (v, _, _) in names.items()}}
+    checks = validate_fields(DocType.CLAIM_FORM, values, today=date(2025, 6, 1))
+    fields = {k: ExtractedField(value=v, confidence=0.999, boxes=[_line(900)])
+              for k, v in values.items()}
+    for k, (v, conf, row) in names.items():
+        fields[k] = ExtractedField(value=v, confidence=conf, boxes=[_line(row)])
+    return route(DocType.CLAIM_FORM, fields, checks, None, **KW, target_error=target_error)
+
+
+def test_a_doubted_name_read_alike_on_a_surer_line_takes_its_confidence():
+    """The account holder read at 0.56, the claimant on another line at 0.996: the same
+    name twice (牛平, wide forms seed 717), so both go through."""
+    names = {"claimant_name": ("王芳", 0.996, 100), "account_name": ("王芳", 0.56, 500)}
+    for target in (None, 0.005):
+        decision = _names_route({**names, "relationship": ("配偶", 0.999, 300)}, target)
+        assert not [r for r in decision.reasons if r.field], decision.reasons
+    # either way round
+    names = {"claimant_name": ("王芳", 0.56, 100), "account_name": ("王芳", 0.996, 500)}
+    decision = _names_route({**names, "relationship": ("配偶", 0.999, 300)})
+    assert not [r for r in decision.reasons if r.field], decision.reasons
+
+
+def test_one_line_read_for_two_names_or_two_doubted_readings_vouch_for_nothing():
+    same_line = {"claimant_name": ("王芳", 0.996, 100), "account_name": ("王芳", 0.56, 100),
+                 "relationship": ("配偶", 0.999, 300)}
+    decision = _names_route(same_line)
+    assert [r.field for r in decision.reasons if r.field] == ["account_name"]
+    doubted = {"claimant_name": ("王芳", 0.6, 100), "account_name": ("王芳", 0.56, 500),
+               "relationship": ("配偶", 0.999, 300)}
+    decision = _names_route(doubted)
+    assert {r.field for r in decision.reasons if r.field} == {"claimant_name", "account_name"}
+    other = {"claimant_name": ("王芳", 0.996, 100), "account_name": ("王方", 0.56, 500),
+             "relationship": ("配偶", 0.999, 300)}
+    assert "account_name" in {r.field for r in _names_route(other).reasons}
+
+
+NAMES = ("insured_name", "claimant_name", "account_name")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["王芳", "李秀英", "张伟"]),
+                          st.floats(0.0, 1.0), st.integers(0, 3)), min_size=3, max_size=3))
+def test_agreeing_confidence_only_raises_a_name_to_a_surer_reading_of_it(readings):
+    from backoffice.assess import agreeing_confidence
+
+    fields = {name: ExtractedField(value=v, confidence=c, boxes=[_line(100 * row)])
+              for name, (v, c, row) in zip(NAMES, readings, strict=True)}
+    out = agreeing_confidence(fields)
+    for name, f in fields.items():
+        assert out[name] >= f.confidence
+        if out[name] > f.confidence:  # raised to another line's reading of the same name
+            assert any(o.value == f.value and o.boxes != f.boxes and o.confidence == out[name]
+                       for o in fields.values())
