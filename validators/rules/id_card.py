@@ -229,16 +229,21 @@ def back_required_fields(fields: Fields, ctx: RuleContext) -> CheckResult:
     doc_types={ID_BACK},
     reads=("issuing_authority",),
     severity=Severity.WARNING,
-    examples=[Example(BACK, True), Example({"issuing_authority": "北京市朝阳区人民政府"}, False)],
+    examples=[Example(BACK, True), Example({"issuing_authority": "北京市公安局朝阳分局"}, True),
+              Example({"issuing_authority": "北京市朝阳区人民政府"}, False),
+              Example({"issuing_authority": "宁分局"}, False,
+                      note="the end of 上海市公安局长宁分局 read alone from a hard photo")],
 )
 def issuing_authority(fields: Fields, ctx: RuleContext) -> CheckResult:
-    """The issuing authority is a public security organ (公安局, 分局)."""
+    """The issuing authority is a public security bureau (X公安局) or a branch of one
+    (X市公安局Y分局): its name holds 公安局. A branch's name alone (宁分局) is a part of
+    the line read without the rest, and the place rule cannot check it."""
     value = text(fields, "issuing_authority")
     if value is None:
         return skipped("no issuing_authority")
-    if "公安" in value or value.endswith("分局"):
+    if "公安局" in value:
         return passed()
-    return failed("issuing authority is not a public security organ (公安局/分局)")
+    return failed("issuing authority is not a public security bureau or its branch (公安局)")
 
 
 @rule(
