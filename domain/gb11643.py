@@ -353,6 +353,38 @@ def address_prefixes() -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+@functools.cache
+def _address_starts() -> frozenset[str]:
+    """:func:`address_prefixes`, and a province with each prefecture that has no county
+    under it (广东省东莞市: its towns follow)."""
+    entries = dict(_walk(_loc_db()))
+    province_names = _province_names()
+    parents = {code[:4] for code, info in entries.items()
+               if len(code) == 6 and code[4:] != "00" and "county" in info}
+    out = set(address_prefixes())
+    for code, info in entries.items():
+        if (len(code) == 6 and code[4:] == "00" and code[2:4] != "00" and "county" in info
+                and code[:4] not in parents and code[:2] in province_names):
+            out.update(province_names[code[:2]] + p for p in _names(info["county"]))
+    return frozenset(out)
+
+
+def address_start_known(address: str) -> bool:
+    """Whether an address begins with its province, prefecture and county as GB/T 2260
+    names them in full (:func:`address_prefixes`), or with a province and a prefecture
+    that has no county (广东省东莞市); a part dropped or misread between them is not
+    (湖南省怀化市沅镇: 沅陵县平安 dropped).
+
+    >>> address_start_known("湖南省怀化市沅陵县平安镇杨柳村82号")
+    True
+    >>> address_start_known("湖南省怀化市沅镇杨柳村82号"), address_start_known("广东省东莞市虎门镇1号")
+    (False, True)
+    """
+    starts = _address_starts()
+    text = "".join(address.split())
+    return any(text[:n] in starts for n in range(4, min(len(text), 40) + 1))
+
+
 #: What a province's full name ends in, dropped in its short form (广西壮族自治区 → 广西).
 _PROVINCE_SUFFIX_RE = re.compile(r"(壮族|回族|维吾尔)?自治区$|特别行政区$|地区$|省$|市$")
 

@@ -164,6 +164,36 @@ def address_province(fields: Fields, ctx: RuleContext) -> CheckResult:
 
 
 @rule(
+    "id_card.address_county",
+    doc_types={ID_FRONT, ID_TEMPORARY},
+    reads=("address",),
+    severity=Severity.WARNING,
+    examples=[
+        Example(FRONT, True),
+        Example({"address": "湖南省怀化市沅镇杨柳村82号"}, False,
+                note="沅陵县平安 dropped from a hard photo"),
+        Example({"address": "广东省东莞市虎门镇连升路1号"}, True,
+                note="a prefecture without counties: its towns follow"),
+    ],
+)  # fmt: skip
+def address_county(fields: Fields, ctx: RuleContext) -> CheckResult:
+    """The address begins with its province, prefecture and county as GB/T 2260 names them
+    in full, as a card prints them: a part dropped or misread between them (湖南省怀化市沅镇,
+    沅陵县平安 left out of a hard photo's reading) is caught. A county renamed after the
+    data (python-stdnum's) was made is flagged too: hence a warning."""
+    address = text(fields, "address")
+    if address is None:
+        return skipped("no address")
+    address = "".join(address.split())
+    if not any(address.startswith(p) for p in gb11643.provinces()):
+        return skipped("the address does not begin with a province's full name")
+    if gb11643.address_start_known(address):
+        return passed()
+    return failed("the address names no county of its province and prefecture (GB/T 2260) "
+                  "after them: a part dropped or misread?")
+
+
+@rule(
     "id_card.ethnicity_known",
     doc_types={ID_FRONT, ID_TEMPORARY},
     reads=("ethnicity",),
