@@ -124,6 +124,16 @@ def agreeing_confidence(fields: Mapping[str, ExtractedField]) -> dict[str, float
     return out
 
 
+def one_reading_for_two(fields: Mapping[str, ExtractedField]) -> list[tuple[str, str]]:
+    """Pairs of fields given the same value from the same line: one line's reading taken
+    for two fields, so one of them has another's value (a two-column form whose right
+    column's 申请日期 value sits on the row of the left column's 事故发生日期 label:
+    both dates read 2025-05-22, seed 876)."""
+    found = [(name, f) for name, f in fields.items() if f.value and f.boxes]
+    return [(a, b) for i, (a, fa) in enumerate(found) for b, fb in found[i + 1:]
+            if fa.value == fb.value and any(box in fb.boxes for box in fa.boxes)]
+
+
 def numbers_vouched(checks: list[CheckResult]) -> set[str]:
     """The identity numbers that independent evidence vouches for: a card's number whose
     check digit is right and whose birth date and sex agree with the card's own printed
@@ -208,6 +218,9 @@ def route(doc_type: DocType, fields: Mapping[str, ExtractedField], checks: list[
                 field=name))
     if target_error is not None:
         reasons += expected_error_reasons(fields, vouched, target_error, confidence)
+    for a, b in one_reading_for_two(fields):
+        reasons.append(RouteReason(text=f"{a}, {b}: one line's reading taken for both",
+                                   field=b))
     for check in checks:
         if not check.passed and check.severity >= Severity.WARNING:
             reasons.append(RouteReason(

@@ -166,7 +166,7 @@ def test_one_line_read_for_two_names_or_two_doubted_readings_vouch_for_nothing()
     same_line = {"claimant_name": ("王芳", 0.996, 100), "account_name": ("王芳", 0.56, 100),
                  "relationship": ("配偶", 0.999, 300)}
     decision = _names_route(same_line)
-    assert [r.field for r in decision.reasons if r.field] == ["account_name"]
+    assert {r.field for r in decision.reasons if r.field} == {"account_name"}
     doubted = {"claimant_name": ("王芳", 0.6, 100), "account_name": ("王芳", 0.56, 500),
                "relationship": ("配偶", 0.999, 300)}
     decision = _names_route(doubted)
@@ -192,3 +192,25 @@ def test_agreeing_confidence_only_raises_a_name_to_a_surer_reading_of_it(reading
         if out[name] > f.confidence:  # raised to another line's reading of the same name
             assert any(o.value == f.value and o.boxes != f.boxes and o.confidence == out[name]
                        for o in fields.values())
+
+
+def test_one_lines_reading_taken_for_two_fields_goes_to_a_person():
+    """A two-column form: the right column's 申请日期 value sits on the row of the left
+    column's 事故发生日期 label, and both dates were read from it (seed 876)."""
+    from validators.rules._samples import CLAIM
+
+    values = {**CLAIM, "accident_date": "2025-05-22", "application_date": "2025-05-22"}
+    checks = validate_fields(DocType.CLAIM_FORM, values, today=date(2025, 6, 1))
+    fields = {k: ExtractedField(value=v, confidence=0.999, boxes=[_line(100 + 40 * i)])
+              for i, (k, v) in enumerate(values.items())}
+    assert route(DocType.CLAIM_FORM, fields, checks, None, **KW).status == "approved"
+    fields["application_date"] = fields["application_date"].model_copy(
+        update={"boxes": fields["accident_date"].boxes})
+    decision = route(DocType.CLAIM_FORM, fields, checks, None, **KW)
+    assert decision.status == "in_review"
+    assert [r.text for r in decision.reasons] == [
+        "accident_date, application_date: one line's reading taken for both"]
+    # The same line holding two values (a label between them) is no such thing.
+    fields["application_date"] = fields["application_date"].model_copy(
+        update={"value": "2025-05-30"})
+    assert route(DocType.CLAIM_FORM, fields, checks, None, **KW).status == "approved"
