@@ -605,3 +605,18 @@ def test_a_name_under_its_label_with_the_next_cells_boxes_beside_it():
     assert got["claimant_name"] == "于家春"
     assert got["relationship"] == "配偶"
     assert got["phone"] == "17866284166"
+
+
+def test_two_columns_whose_rows_do_not_line_up_keep_each_value_under_its_label():
+    """Values under their labels, in two columns whose rows are offset: the right
+    column's date lies on the row of the left column's label (seed 876, 事故发生日期 was
+    given 申请日期's 2025-05-22)."""
+    lines = [_line("申请日期:", 637, 906), _line("2025年05月22日", 646, 939, char_w=16),
+             _line("事故发生日期:", 118, 934), _line("2025年05月02日", 131, 970, char_w=16)]
+    got = _values(lines)
+    assert got["accident_date"] == "2025-05-02"
+    assert got["application_date"] == "2025-05-22"
+    # The same date right of the label, with no label over it, is the label's own.
+    assert _values([_line("事故发生日期:", 118, 934), _line("2025年05月02日", 646, 939,
+                                                          char_w=16)])["accident_date"] == (
+        "2025-05-02")

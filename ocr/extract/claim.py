@@ -636,6 +636,17 @@ def _beside(ln: _Line, anchor: _Anchor) -> bool:
                                          and anchor.y0 <= ln.cy <= anchor.y1)
 
 
+def _under_other_label(ln: _Line, anchor: _Anchor, anchors: list[_Anchor]) -> bool:
+    """Whether ``ln`` starts right under another label of a column to the right of this
+    one, a label with no value after it on its own line: that label's value, on a row a
+    little lower than its label's (a two-column form whose columns' rows do not line up:
+    申请日期's date on the row of 事故发生日期, seed 876)."""
+    h = anchor.end.h
+    return any(a is not anchor and a.x0 > anchor.x1 and not a.rest.strip("：: ")
+               and a.y1 <= ln.y0 + 0.5 * h and ln.y0 - a.y1 < 1.0 * h
+               and a.x0 - 0.5 * h <= ln.x0 < a.x1 for a in anchors)
+
+
 def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
                 label_lines: set[int]):
     rest = anchor.rest.strip("：: ")
@@ -648,7 +659,8 @@ def _candidates(anchor: _Anchor, items: list[_Line], anchors: list[_Anchor],
     # more when the two boxes share the colon between them: 大写金额： / ：玖佰捌拾壹元整).
     right = [ln for ln in items if id(ln) not in label_lines
              and ln.x0 >= anchor.x1 - (1.0 if ln.text[:1] in "：:" else 0.6) * anchor.end.h
-             and ln.x0 < next_label_x and _beside(ln, anchor)]
+             and ln.x0 < next_label_x and _beside(ln, anchor)
+             and not _under_other_label(ln, anchor, anchors)]
     right.sort(key=lambda ln: ln.x0)
     if right:
         tail = _wrapped_tail(anchor.field, right, items, label_lines)
