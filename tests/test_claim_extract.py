@@ -620,3 +620,15 @@ def test_two_columns_whose_rows_do_not_line_up_keep_each_value_under_its_label()
     assert _values([_line("事故发生日期:", 118, 934), _line("2025年05月02日", 646, 939,
                                                           char_w=16)])["accident_date"] == (
         "2025-05-02")
+
+
+def test_an_option_behind_an_empty_box_is_never_the_relationship():
+    """A row of options split by the detector whose tick was read as an empty box: the
+    option alone after its own empty box (□子女) was taken for the relationship at
+    0.999 and went straight through (seed 877; 其他 was ticked)."""
+    lines = [_line("与被保险人关系:□本人 □配偶", 94, 436, char_w=20),
+             _line("□子女", 410, 439, char_w=20), _line("口其他", 580, 440, char_w=20)]
+    assert _values(lines).get("relationship") is None
+    assert normalise("relationship", "□子女") is None
+    assert normalise("relationship", "☑子女") == "子女"
+    assert normalise("relationship", "子女") == "子女"

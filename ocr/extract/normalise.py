@@ -189,8 +189,11 @@ def normalise(field: str, raw: str) -> str | None:
         ticked = checked_option(value, _RELATIONS)
         if ticked is not None:
             return ticked
-        if len(_option_marks(value, _RELATIONS)) >= 2:
+        marks = _option_marks(value, _RELATIONS)
+        if len(marks) >= 2:
             return None  # a row of options whose tick cannot be told: a person decides
+        if marks and marks[0][0] and marks[0][0] not in CHECKED:
+            return None  # one option behind an empty box (□子女 of a wrapped row): not ticked
         rel = re.sub(rf"[^{CJK}]", "", value)
         return rel if rel in _RELATIONS or (1 <= len(rel) <= 4 and rel.endswith(("父", "母", "子", "女"))) else None
     if field == "hospital":
