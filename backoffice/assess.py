@@ -98,6 +98,11 @@ def on_record_vouched(checks: list[CheckResult], fields: Mapping[str, ExtractedF
     return out
 
 
+def _one_line(a: ExtractedField, b: ExtractedField) -> bool:
+    """Whether two fields were read, at least in part, from the same line."""
+    return any(box in b.boxes for box in a.boxes)
+
+
 def agreeing_confidence(fields: Mapping[str, ExtractedField]) -> dict[str, float]:
     """Each name's confidence, raised to that of a surer name of the same person
     (:data:`SAME_PERSON`, either way) read alike from another line of the page.
@@ -114,7 +119,7 @@ def agreeing_confidence(fields: Mapping[str, ExtractedField]) -> dict[str, float
         for other in others:
             a, b = fields.get(name), fields.get(other)
             if (a is None or b is None or not a.value or not same_name(a.value, b.value)
-                    or not a.boxes or not b.boxes or any(box in b.boxes for box in a.boxes)):
+                    or not a.boxes or not b.boxes or _one_line(a, b)):
                 continue
             # Each from the other's own reading: not from a third line through it (the
             # claimant's line raising the insured, then the insured the account read
@@ -131,7 +136,7 @@ def one_reading_for_two(fields: Mapping[str, ExtractedField]) -> list[tuple[str,
     both dates read 2025-05-22, seed 876)."""
     found = [(name, f) for name, f in fields.items() if f.value and f.boxes]
     return [(a, b) for i, (a, fa) in enumerate(found) for b, fb in found[i + 1:]
-            if fa.value == fb.value and any(box in fb.boxes for box in fa.boxes)]
+            if fa.value == fb.value and _one_line(fa, fb)]
 
 
 def numbers_vouched(checks: list[CheckResult]) -> set[str]:

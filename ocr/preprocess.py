@@ -484,12 +484,11 @@ def _washed_share(ink: np.ndarray, labels: np.ndarray, i: int, box) -> float:
     if int(closed.sum()) >= GLARE_CELL_FILL * bw * bh:
         return 0.0
     region = ink[Y0:Y1, X0:X1]
-    held = (closed > 0) & (blob == 0) & (region < GLARE_PRINT)
+    inside = np.zeros_like(blob, dtype=bool)  # not the page's own edge (a shadow, a cut)
+    inside[max(0, GLARE_EDGE - Y0):max(0, H - GLARE_EDGE - Y0),
+           max(0, GLARE_EDGE - X0):max(0, W - GLARE_EDGE - X0)] = True
+    held = (closed > 0) & (blob == 0) & (region < GLARE_PRINT) & inside
     judged = washed = 0
-    edge = np.zeros_like(held)  # the page's own edge: a shadow, a cut margin
-    edge[max(0, GLARE_EDGE - Y0):max(0, H - GLARE_EDGE - Y0),
-         max(0, GLARE_EDGE - X0):max(0, W - GLARE_EDGE - X0)] = True
-    held &= edge
     for ty in range(0, Y1 - Y0, GLARE_TILE):
         for tx in range(0, X1 - X0, GLARE_TILE):
             tile = held[ty:ty + GLARE_TILE, tx:tx + GLARE_TILE]
