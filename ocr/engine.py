@@ -19,6 +19,8 @@ import numpy as np
 
 from domain.models import OcrLine
 
+from .lexicon import DOUBT
+
 DET_MODEL = "PP-OCRv5_mobile_det"
 #: The recogniser: PP-OCRv6 small, run by ONNX Runtime through PaddleOCR's own
 #: `engine="onnxruntime"`. On unseen claim forms it reads rare characters and small
@@ -382,20 +384,32 @@ class _CtcDecode:
 
     def _alternatives(self, probs: np.ndarray, best: np.ndarray, texts: list[str]):
         """Per line, per emitted character (the frames CTC keeps: not blank, not a repeat),
-        the recogniser's best candidates at that frame with their probabilities. Only
-        the lines :data:`_WITH_CANDIDATES` names get them; others get []."""
+        the recogniser's best candidates at that frame with their probabilities. The
+        lines :data:`_WITH_CANDIDATES` names get them for every character; other lines
+        only for the characters the recogniser doubts (below ``lexicon.DOUBT``, for
+        weighing them by the words they make), and [] when it doubts none."""
         chars = self.inner.character
         out = []
         for b in range(best.shape[0]):
-            if not _WITH_CANDIDATES.search(texts[b].replace(" ", "")):
+            frames = self._frames(best[b])
+            every = bool(_WITH_CANDIDATES.search(texts[b].replace(" ", "")))
+            rows = probs[b, frames]
+            doubted = rows[np.arange(len(frames)), best[b, frames]] < DOUBT
+            if not every and not doubted.any():
                 out.append([])
                 continue
-            frames = self._frames(best[b])
-            rows = probs[b, frames]
             line = []
             if len(frames):
-                top = np.argpartition(rows, -self.TOP_K, axis=1)[:, -self.TOP_K:]
-                for row, idx in zip(rows, top, strict=True):
+                pick = np.ones(len(frames), dtype=bool) if every else doubted
+                top = np.argpartition(rows[pick], -self.TOP_K, axis=1)[:, -self.TOP_K:]
+                tops = iter(zip(rows[pick], top, strict=True))
+                for n, frame in enumerate(frames):
+                    if not pick[n]:
+                        # (a line read only for its doubted characters: the sure ones
+                        # alone, as sure as the recogniser is)
+                        line.append([(chars[best[b, frame]], float(rows[n, best[b, frame]]))])
+                        continue
+                    row, idx = next(tops)
                     cands = sorted(((chars[i], float(row[i])) for i in idx
                                     if i != 0 and row[i] >= self.MIN_ALTERNATIVE),
                                    key=lambda c: -c[1])

@@ -160,3 +160,53 @@ def test_ticks_read_from_the_pixels_of_real_forms(ocr_engine):
             decided += 1
             assert field.value == want, key
     assert decided >= 2
+
+
+def test_a_slanted_row_with_small_boxes_and_no_glyph_read_for_the_ticked_one():
+    """Seed 721, photo 0026: a row at 8 degrees whose ticked box (before 本人) the
+    recogniser did not read, the boxes 18 px in a line box 43 px tall. Unlevelled, the
+    line's bounding box was twice as tall again and no box was found."""
+    page = np.full((260, 760, 3), 255, np.uint8)
+    for i in range(4):
+        x, y = 60 + 150 * i, 120
+        cv2.rectangle(page, (x, y), (x + 18, y + 18), (0, 0, 0), 2)
+        cv2.rectangle(page, (x + 26, y + 2), (x + 70, y + 16), (90, 90, 90), -1)
+        if i == 0:
+            cv2.line(page, (x + 3, y + 9), (x + 8, y + 15), (0, 0, 0), 2)
+            cv2.line(page, (x + 8, y + 15), (x + 16, y + 2), (0, 0, 0), 2)
+    # the text starts after the first box: its glyph was not read
+    level = np.float32([(82, 108), (700, 108), (700, 151), (82, 151)])
+    turn = cv2.getRotationMatrix2D((380.0, 130.0), 8.0, 1.0)
+    slanted = cv2.warpAffine(page, turn, (760, 260), borderValue=(255, 255, 255))
+    polygon = [tuple(map(float, p)) for p in cv2.transform(level[None], turn)[0]]
+    line = OcrLine(text="本人 □配偶 □子女 □父母", confidence=0.86, polygon=polygon)
+    found = ticked_by_pixels(slanted, line)
+    assert found is not None and found[0] == "本人"
+
+
+def test_a_row_wrapped_onto_a_second_line_is_read_as_one_row():
+    """Seed 879, clean 0011: □本人 □父母 □配偶 □子女 on one line and ☑其他 (a √ read
+    as an empty box) on the next; the tick is in the box of the second line."""
+    page = np.full((160, 620, 3), 255, np.uint8)
+
+    def box(x: int, y: int, ticked: bool = False) -> None:
+        cv2.rectangle(page, (x, y), (x + 22, y + 22), (0, 0, 0), 2)
+        cv2.rectangle(page, (x + 30, y + 3), (x + 80, y + 19), (90, 90, 90), -1)
+        if ticked:
+            cv2.line(page, (x + 4, y + 11), (x + 10, y + 19), (0, 0, 0), 3)
+            cv2.line(page, (x + 10, y + 19), (x + 20, y + 3), (0, 0, 0), 3)
+
+    for i in range(4):
+        box(20 + 140 * i, 30)
+    box(20, 80, ticked=True)
+    first = OcrLine(text="□本人 □父母 □配偶 □子女", confidence=0.93,
+                    polygon=[(15, 24), (560, 24), (560, 58), (15, 58)])
+    second = OcrLine(text="□其他", confidence=0.97,
+                     polygon=[(15, 74), (110, 74), (110, 108), (15, 108)])
+    assert ticked_by_pixels(page, first) is None  # alone, its boxes are all empty
+    field = relationship_from_boxes(page, [first, second])
+    assert field is not None and field.value == "其他"
+    assert field.boxes == [first.polygon, second.polygon]
+    # a line under the row that is not made of options only is no part of it
+    prose = second.model_copy(update={"text": "□其他 本人声明"})
+    assert relationship_from_boxes(page, [first, prose]) is None

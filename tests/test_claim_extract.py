@@ -408,6 +408,32 @@ def test_a_name_is_scored_by_its_own_characters():
     assert extract_claim_form([plain])["insured_name"].confidence == 0.93
 
 
+def test_a_diagnosis_s_doubted_character_is_weighed_by_the_words_it_makes():
+    """Seed 721, photo 0009: 右膝前交叉韧带损伤 with 叉 at 0.75 (又 0.19, 义 0.06) went to
+    a person, though 交叉 is a word and 交又 is none. A misread that makes no word
+    (大咬伤 for 犬咬伤) is not raised; one that breaks a word its candidate makes is
+    lowered."""
+    from ocr.lexicon import LEXICON_NOTE
+
+    def diagnosis(value: str, at: int, cands: list[tuple[str, float]]):
+        text = "疾病诊断：" + value
+        probs = [1.0] * len(text)
+        alts = [[(c, 1.0)] for c in text]
+        probs[5 + at], alts[5 + at] = cands[0][1], cands
+        line = OcrLine(text=text, confidence=0.97, char_probs=probs, alternatives=alts,
+                       polygon=[(50, 100), (50 + 30 * len(text), 100),
+                                (50 + 30 * len(text), 130), (50, 130)])
+        return extract_claim_form([line])["diagnosis"]
+
+    right = diagnosis("右膝前交叉韧带损伤", 4, [("叉", 0.749), ("又", 0.19), ("义", 0.06)])
+    assert right.value == "右膝前交叉韧带损伤" and right.confidence > 0.95
+    assert right.corrections == [LEXICON_NOTE]
+    broken = diagnosis("右膝前交又韧带损伤", 4, [("又", 0.6), ("叉", 0.35)])
+    assert broken.value == "右膝前交又韧带损伤" and broken.confidence < 0.6
+    misread = diagnosis("大咬伤", 0, [("大", 0.61), ("犬", 0.35)])
+    assert misread.confidence <= 0.61 and misread.corrections == []
+
+
 def test_a_name_is_never_a_row_of_check_boxes_a_label_or_a_ticked_option():
     from ocr.extract.normalise import normalise
 

@@ -25,6 +25,7 @@ from domain.fields import FieldFamily, field_family
 from domain.models import ExtractedField, OcrLine
 
 from ..layout import text_skew
+from ..lexicon import LEXICON_NOTE, lexical_score
 from ..text import fold_name
 from .normalise import _RELATIONS, CHECKED, CJK, UNCHECKED, char_offsets, fold_text, normalise
 
@@ -577,6 +578,7 @@ _OWN_SCORE = (FieldFamily.NAME, FieldFamily.TEXT)
 def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
     score = min(s.line.confidence for s in sources)
     family = field_family(field)
+    notes: list[str] = []
     if family in _OWN_SCORE and len(sources) == 1:
         # A name or a text (hospital, diagnosis, bank) read from one line: scored by its
         # own characters, not the label's; a name with the characters mainland names
@@ -590,11 +592,19 @@ def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
             if family is FieldFamily.NAME:
                 value = fold_name("".join(unicodedata.normalize("NFKC", line.text[i])
                                           for i in at))
+            elif own is not None and len(line.alternatives) == len(line.text):
+                # A text's doubted characters weighed by the words they make (交叉, not
+                # 交又): its own curve calibrates the weighed score.
+                weighed = lexical_score(value, [line.alternatives[i] for i in at],
+                                        [line.char_probs[i] for i in at])
+                if weighed is not None and abs(weighed - own) > 1e-4:
+                    score, notes = weighed, [LEXICON_NOTE]
     return ExtractedField(
         value=value,
         confidence=round(score, 4),
         boxes=[s.line.polygon for s in sources],
         raw=" ".join(s.line.text for s in sources),
+        corrections=notes,
     )
 
 

@@ -1,0 +1,122 @@
+"""The word prior on a text's doubted characters (ocr.lexicon)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ocr import lexicon
+from ocr.lexicon import DOUBT, in_word, lexical_score, words
+
+
+def sure(text: str) -> list[list[tuple[str, float]]]:
+    return [[(c, 1.0)] for c in text]
+
+
+def test_the_word_list_holds_jieba_words_and_place_names():
+    known = words()
+    assert {"交叉", "韧带", "支气管", "巴音郭楞蒙古自治州", "巴音郭楞"} <= known
+    assert "交又" not in known
+
+
+def test_a_doubted_character_that_makes_a_word_is_surer():
+    # 右膝前交叉韧带损伤, phone photo, seed 721: 叉 0.75, 又 0.19, 义 0.06
+    value = "右膝前交叉韧带损伤"
+    alts = sure(value)
+    alts[4] = [("叉", 0.749), ("又", 0.19), ("义", 0.06)]
+    probs = [1.0] * len(value)
+    probs[4] = 0.749
+    weighed = lexical_score(value, alts, probs)
+    assert weighed is not None and weighed > 0.95
+
+
+def test_a_doubted_character_that_breaks_a_word_its_candidate_makes_is_less_sure():
+    value = "右膝前交又韧带损伤"
+    alts = sure(value)
+    alts[4] = [("又", 0.6), ("叉", 0.35)]
+    probs = [1.0] * len(value)
+    probs[4] = 0.6
+    weighed = lexical_score(value, alts, probs)
+    assert weighed is not None and weighed < 0.6
+
+
+def test_a_misread_outside_any_word_is_not_raised():
+    # 犬咬伤 read 大咬伤 (seed 721): 大 makes no word with 咬伤, nor does 犬
+    alts = [[("大", 0.61), ("犬", 0.35)], [("咬", 1.0)], [("伤", 1.0)]]
+    weighed = lexical_score("大咬伤", alts, [0.61, 1.0, 1.0])
+    assert weighed is not None and weighed <= 0.61 + 1e-9
+
+
+def test_sure_characters_keep_their_probability():
+    value = "郫都区人民医院"
+    probs = [0.96, 1.0, 1.0, 1.0, 1.0, 0.97, 1.0]
+    assert lexical_score(value, sure(value), probs) == pytest.approx(0.96)
+
+
+def test_no_candidates_for_a_doubted_character_is_nothing_to_weigh():
+    value = "交叉"
+    assert lexical_score(value, [[("交", 1.0)], []], [1.0, 0.7]) is None
+    assert lexical_score(value, [[("交", 1.0)]], [1.0, 0.7]) is None
+
+
+# Characters from the private use area: words only where the test says so.
+_CHARS = st.sampled_from([chr(c) for c in range(0xE000, 0xE008)])
+
+
+@st.composite
+def readings(draw):
+    value = draw(st.text(_CHARS, min_size=1, max_size=8))
+    probs, alts = [], []
+    for ch in value:
+        p = draw(st.floats(0.05, 1.0))
+        others = draw(st.lists(st.tuples(_CHARS.filter(lambda c, ch=ch: c != ch),
+                                         st.floats(0.0, 1.0)), max_size=2, unique_by=lambda t: t[0]))
+        room = 1.0 - p
+        scaled = [(c, q * room / max(1.0, sum(q for _, q in others))) for c, q in others]
+        probs.append(p)
+        alts.append([(ch, p), *scaled])
+    return value, alts, probs
+
+
+@contextmanager
+def vocabulary_of(vocabulary: frozenset[str]):
+    """The word list replaced for one example."""
+    saved = lexicon.words
+    lexicon.words = lambda: vocabulary
+    try:
+        yield
+    finally:
+        lexicon.words = saved
+
+
+@given(readings())
+def test_without_words_the_score_is_the_least_probability(reading):
+    value, alts, probs = reading
+    with vocabulary_of(frozenset()):
+        assert lexical_score(value, alts, probs) == pytest.approx(min(probs))
+
+
+@given(readings(), st.sets(st.text(_CHARS, min_size=2, max_size=3), max_size=6))
+def test_words_raise_a_doubted_character_that_makes_one_and_lower_one_that_breaks_one(
+        reading, vocabulary):
+    value, alts, probs = reading
+    with vocabulary_of(frozenset(vocabulary)):
+        weighed = lexical_score(value, alts, probs)
+        assert weighed is not None and 0.0 <= weighed <= 1.0
+        # a sure character keeps its probability, so the score is never above it
+        assert weighed <= min((p for p in probs if p >= DOUBT), default=1.0) + 1e-12
+        for i, p in enumerate(probs):
+            if p >= DOUBT:
+                continue
+            alone = sure(value)
+            alone[i] = alts[i]
+            score = lexical_score(value, alone, [1.0] * i + [p] + [1.0] * (len(value) - i - 1))
+            mine = in_word(value, i)
+            theirs = any(in_word(value[:i] + c + value[i + 1:], i) for c, _ in alts[i][1:])
+            if mine and not theirs:
+                assert score >= p - 1e-12
+            if theirs and not mine:
+                assert score <= p + 1e-12
