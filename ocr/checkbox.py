@@ -4,8 +4,8 @@ A row of options (`□本人 □配偶 □子女 ...`) is read as text, and a ti
 comes out as ☑ or ■; but a √ written inside a box is often read as an empty □, and a pen
 tick over a box sometimes swallows the box glyph altogether. The image still shows which
 box holds ink: each box's outline is found as straight strokes (a morphological opening
-with a line as long as 0.3 x the row's height, across and down), and the ink inside the
-outline is measured. The row decides only when it shows as many boxes as the text names
+with a line as long as 0.4 x the row's height, across and down; 0.3 when none fit), and
+the ink inside the outline is measured. The row decides only when it shows as many boxes as the text names
 options, and exactly one box is clearly fuller than every other; otherwise a person
 decides, as before.
 
@@ -51,10 +51,12 @@ def box_fills(image: np.ndarray, polygon) -> list[float]:
     return [fill for _x, fill in _boxes(image, polygon)]
 
 
-#: A box's side is at least this share of its line's height (the detector's box around a
-#: line is about twice as tall as the text when the text is small: 43 px around 20 px
-#: characters and 18 px boxes, seed 721 photo 0026).
-MIN_SIDE = 0.3
+#: A box's side is at least this share of its line's height: the first, and the second
+#: when no boxes fit at the first. The detector's box around a line is about twice as
+#: tall as the text when the text is small (43 px around 20 px characters and 18 px
+#: boxes, seed 721 photo 0026); but at the second, the strokes of some characters pass
+#: for boxes too (本, 配: seed 721 photo 0011, which the first reads).
+MIN_SIDES = (0.4, 0.3)
 #: A line turned more than this many degrees is levelled before its boxes are looked for.
 LEVEL_ANGLE = 1.0
 
@@ -78,7 +80,8 @@ def _levelled(image: np.ndarray, polygon) -> tuple[np.ndarray, list[tuple[float,
     return turned, [tuple(map(float, pt)) for pt in cv2.transform(p[None], m)[0]]
 
 
-def _boxes(image: np.ndarray, polygon) -> list[tuple[float, float]]:
+def _boxes(image: np.ndarray, polygon, min_side: float = MIN_SIDES[0]
+           ) -> list[tuple[float, float]]:
     """(centre x in the image, share of ink inside) of each check box on a text line,
     left to right."""
     p = np.asarray(polygon, np.float32)
@@ -95,14 +98,14 @@ def _boxes(image: np.ndarray, polygon) -> list[tuple[float, float]]:
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
                                 int(h) | 1, 15)
-    k = max(int(MIN_SIDE * h), 5)
+    k = max(int(min_side * h), 5)
     across = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
     down = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_or(across, down))
     boxes = []
     for i in range(1, n):
         x, y, w, bh = (int(v) for v in stats[i][:4])
-        if not (MIN_SIDE * h <= w <= 1.2 * h and MIN_SIDE * h <= bh <= 1.4 * h
+        if not (min_side * h <= w <= 1.2 * h and min_side * h <= bh <= 1.4 * h
                 and 0.6 <= w / bh):
             continue
         # The square's own sides: a pen tick's straight end over the box's corner (√
@@ -118,7 +121,7 @@ def _boxes(image: np.ndarray, polygon) -> list[tuple[float, float]]:
             continue
         x, y, w, bh = x + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0]) + 1, int(
             rows[-1] - rows[0]) + 1
-        if not (MIN_SIDE * h <= w <= 1.2 * h and MIN_SIDE * h <= bh <= 1.2 * h
+        if not (min_side * h <= w <= 1.2 * h and min_side * h <= bh <= 1.2 * h
                 and 0.75 <= w / bh <= 1.33):
             continue
         # An outline: a stroke along each side of the square.
@@ -169,18 +172,28 @@ def _fills_by_option(image: np.ndarray, line: OcrLine, options: tuple[str, ...]
         return None
     ys = [y for _x, y in line.polygon]
     h = max(ys) - min(ys)
-    boxes = _boxes(image, line.polygon)
-    if len(boxes) < len(named) or len(boxes) > len(named) + 4:
+    for min_side in MIN_SIDES:
+        fills = _matched(_boxes(image, line.polygon, min_side), where, h)
+        if fills is not None:
+            return named, fills
+    return None
+
+
+def _matched(boxes: list[tuple[float, float]], where: list[float], h: float
+             ) -> list[float] | None:
+    """The ink of the boxes that fit the places ``where`` the text puts them (see
+    :func:`_fills_by_option`), one per place; None when none or two fits disagree."""
+    if len(boxes) < len(where) or len(boxes) > len(where) + 4:
         return None
-    if len(named) == 1:
+    if len(where) == 1:
         # A row's last option wrapped onto a line of its own: nothing to fit a stretch
         # to, so the one box near where its glyph was read.
         near = [fill for x, fill in boxes if abs(x - where[0]) <= h / 3]
-        return (named, near) if len(near) == 1 else None
+        return near if len(near) == 1 else None
     fits = []
     w = np.asarray(where, float)
     design = np.vstack([w, np.ones_like(w)]).T
-    for combo in combinations(range(len(boxes)), len(named)):
+    for combo in combinations(range(len(boxes)), len(where)):
         bx = np.asarray([boxes[i][0] for i in combo], float)
         (scale, shift), *_ = np.linalg.lstsq(design, bx, rcond=None)
         residual = float(np.abs(design @ (scale, shift) - bx).max())
@@ -191,7 +204,7 @@ def _fills_by_option(image: np.ndarray, line: OcrLine, options: tuple[str, ...]
     fits.sort(key=lambda f: f[0])
     if len({int(np.argmax(f)) for _r, f in fits}) > 1:
         return None
-    return named, fits[0][1]
+    return fits[0][1]
 
 
 def tick_score(best: float, second: float) -> float:
