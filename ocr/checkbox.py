@@ -242,11 +242,16 @@ def _ticked(named: list[str], fills: list[float]) -> tuple[str, float] | None:
     return named[order[0]], tick_score(best, second)
 
 
-def _a_row_of_boxes(marks: list[tuple[str, str]]) -> bool:
+def _a_row_of_boxes(marks: list[tuple[str, str]], text: str) -> bool:
     """Whether a line's options read as a row of check boxes: two options or more, one
-    of them with its box glyph read. Prose names options too (本人授权贵公司向医疗机构及其
-    他有关单位查询), and its characters' strokes can pass for small boxes."""
-    return len(marks) >= 2 and any(mark for mark, _option in marks)
+    of them with its box glyph read, or three or more and nothing else on the line
+    (本人 配偶子女 父母 其他: filled and empty boxes the recogniser read as nothing).
+    Prose names options too (本人授权贵公司向医疗机构及其他有关单位查询), and its
+    characters' strokes can pass for small boxes."""
+    if len(marks) < 2:
+        return False
+    return any(mark for mark, _option in marks) or (
+        len(marks) >= 3 and re.sub(r"\s+", "", text) == "".join(m + o for m, o in marks))
 
 
 def relationship_from_boxes(image: np.ndarray, lines: list[OcrLine]) -> ExtractedField | None:
@@ -285,7 +290,7 @@ def _rows_of_boxes(lines: list[OcrLine]) -> list[list[OcrLine]]:
     rows = []
     for ln in lines:
         marks = _option_marks(ln.text, _RELATIONS)
-        if not _a_row_of_boxes(marks):
+        if not _a_row_of_boxes(marks, ln.text):
             continue
         row = [ln]
         below = [o for o in lines if o is not ln and _continues(ln, o)]

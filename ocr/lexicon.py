@@ -6,7 +6,8 @@ diagnosis to a person. A reader settles it by the word: 交叉 is a word, 交又
 are not. Here each doubted character's probability is weighed again, every candidate
 the recogniser gave it by whether it makes a word with its neighbours in the value
 (Bayes, with a word prior :data:`NON_WORD` times smaller for a character that makes
-none):
+none, or whose words cover less of the value than another candidate's: 湘西凤凰支行
+segments into words whole, 湘西风凰支行 does not, though 西风 is a word):
 
     P(c | pixels, words) = p(c) w(c) / sum over candidates c' of p(c') w(c')
 
@@ -86,8 +87,33 @@ def in_word(text: str, i: int) -> bool:
     return False
 
 
-def _weight(text: str, i: int, char: str) -> float:
-    return 1.0 if in_word(text[:i] + char + text[i + 1:], i) else NON_WORD
+def coverage(text: str) -> int:
+    """How many characters of ``text`` the words cover at best (words that do not
+    overlap, as a reader would segment it).
+
+    >>> coverage("湘西凤凰支行"), coverage("湘西风凰支行")
+    (6, 4)
+    """
+    known = words()
+    best = [0] * (len(text) + 1)
+    for j in range(1, len(text) + 1):
+        best[j] = best[j - 1]
+        for a in range(max(0, j - MAX_WORD), j - 1):
+            if text[a:j] in known:
+                best[j] = max(best[j], best[a] + j - a)
+    return best[-1]
+
+
+def _weights(text: str, i: int, chars: Sequence[str]) -> list[float]:
+    """The word prior of each candidate for the character at ``i``: 1 for one that makes
+    a word with its neighbours and lets the words cover as much of the text as any
+    candidate does (湘西凤凰, not 湘西风凰, though 西风 is a word), else :data:`NON_WORD`."""
+    texts = [text[:i] + c + text[i + 1:] for c in chars]
+    makes = [in_word(t, i) for t in texts]
+    covered = [coverage(t) if m else -1 for t, m in zip(texts, makes, strict=True)]
+    top = max(covered)
+    return [1.0 if m and c == top else NON_WORD
+            for m, c in zip(makes, covered, strict=True)]
 
 
 def lexical_score(value: str, alternatives: Sequence[Sequence[tuple[str, float]]],
@@ -118,7 +144,9 @@ def lexical_score(value: str, alternatives: Sequence[Sequence[tuple[str, float]]
             return None
         others = [(fold_chinese(c), q) for c, q in cands if fold_chinese(c) != char]
         rest = max(0.0, 1.0 - p - sum(q for _, q in others))
-        mine = p * _weight(value, i, char)
-        total = mine + sum(q * _weight(value, i, c) for c, q in others) + NON_WORD * rest
+        weights = _weights(value, i, [char, *(c for c, _ in others)])
+        mine = p * weights[0]
+        total = mine + sum(q * w for (_, q), w in zip(others, weights[1:], strict=True)
+                           ) + NON_WORD * rest
         least = min(least, mine / total if total > 0 else p)
     return least

@@ -29,6 +29,8 @@ from domain.surnames import surname_of, surnames
 from domain.validity import LIFETIME, period_years
 
 from .address import ADDRESS_NOTE, choose_region
+from .around_labels import NOTE as AROUND_LABEL_NOTE
+from .around_labels import lines_around
 from .calibration import calibrate_fields
 from .cells import (
     BACK_ROWS,
@@ -51,6 +53,7 @@ from .comb import id_number_from_comb
 from .decode import DecodedPage, Limits, decode
 from .decoders import decode_fields
 from .extract import extract
+from .extract.claim import label_boxes
 from .extract.idcard import address_start
 from .names import (
     GIVEN_NOTE,
@@ -159,6 +162,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
             and isinstance(engine, StagedRecognizer)):
         lines = label_runs_into_value(prepared.image, lines, lambda crops: _read(engine, crops))
     found = extract(doc_type, lines)
+    if doc_type is DocType.CLAIM_FORM and isinstance(engine, StagedRecognizer):
+        found, lines = _values_around_labels(engine, prepared, found, lines)
     if (doc_type in _CARD_ROWS and prepared.card_quad is not None
             and isinstance(engine, StagedRecognizer)):
         found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
@@ -329,6 +334,34 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
         if field is not None:
             out["issuing_authority"] = field
     return out, more
+
+
+def _values_around_labels(engine: StagedRecognizer, prepared: Prepared,
+                          found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """A form's fields with a label on the page and no value, looked for again around
+    their labels (:mod:`ocr.around_labels`): the fields found before are kept; those
+    found now say how. Returns the fields and the lines with the new ones added."""
+    empty = [name for name in FIELDS[DocType.CLAIM_FORM]
+             if found.get(name) is None or found[name].value is None]
+    if not empty:
+        return found, lines
+    boxes = label_boxes(lines)
+    labels = [box for name in empty for box in boxes.get(name, ())]
+    if not labels:
+        return found, lines
+    more = lines_around(prepared.image, lines, labels, engine.detect, engine.crop,
+                        lambda crops: _read(engine, crops), engine.rec_score_thresh)
+    if not more:
+        return found, lines
+    lines = [*lines, *more]
+    again = extract(DocType.CLAIM_FORM, lines)
+    out = dict(found)
+    for name in empty:
+        field = again.get(name)
+        if field is not None and field.value is not None:
+            out[name] = field.model_copy(
+                update={"corrections": [*field.corrections, AROUND_LABEL_NOTE]})
+    return out, lines
 
 
 def _authority_ok(fields: dict[str, ExtractedField]) -> bool:

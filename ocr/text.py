@@ -61,21 +61,40 @@ def _mainland(char: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1)
+def _jp2t():
+    import opencc
+
+    return opencc.OpenCC("jp2t")
+
+
+def _japanese_form(char: str) -> str:
+    """The mainland (GB 2312) character a Japanese form stands for (麹 for 麴), or
+    ``char`` itself."""
+    if _mainland(char):
+        return char
+    full = _jp2t().convert(char)
+    if len(full) != 1 or full == char:
+        return char
+    mainland = full if _mainland(full) else fold_chinese(full)
+    return mainland if len(mainland) == 1 and _mainland(mainland) else char
+
+
 def fold_name(text: str) -> str:
     """A person's name folded as :func:`fold_chinese` folds, except the characters that
     mainland names are written with (GB 2312): OpenCC takes 麴 and 於 for traditional
     forms of 曲 and 于, but as surnames they are printed as they are. A traditional form
     the recogniser writes for a simplified one (禎 for 祯) is outside GB 2312 and is
-    folded.
+    folded; so is a Japanese form it writes for a mainland one (麹 for the surname 麴).
 
-    >>> fold_name("麴禎"), fold_chinese("麴禎")
-    ('麴祯', '曲祯')
+    >>> fold_name("麴禎"), fold_chinese("麴禎"), fold_name("麹红")
+    ('麴祯', '曲祯', '麴红')
     """
     text = unicodedata.normalize("NFKC", text)
     folded = fold_chinese(text)
     if len(folded) != len(text):
         return folded
-    return "".join(o if o != f and _mainland(o) else f
+    return "".join(o if o != f and _mainland(o) else _japanese_form(f)
                    for o, f in zip(text, folded, strict=True))
 
 

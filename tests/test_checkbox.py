@@ -210,3 +210,16 @@ def test_a_row_wrapped_onto_a_second_line_is_read_as_one_row():
     # a line under the row that is not made of options only is no part of it
     prose = second.model_copy(update={"text": "□其他 本人声明"})
     assert relationship_from_boxes(page, [first, prose]) is None
+
+
+def test_a_row_of_options_with_no_box_glyph_read_is_still_a_row():
+    """Seed 724, clean 0027: filled and empty boxes read as nothing (本人 配偶子女 父母
+    其他): a line of three options or more and nothing else is a row of boxes. Two
+    options, or options in prose, are not."""
+    page, line = _row(["", "", "f", ""])
+    bare = line.model_copy(update={"text": "本人 配偶 子女 父母"})
+    field = relationship_from_boxes(page, [bare])
+    assert field is not None and field.value == "子女"
+    assert relationship_from_boxes(page, [bare.model_copy(update={"text": "本人 配偶"})]) is None
+    prose = bare.model_copy(update={"text": "本人授权配偶子女父母查询"})
+    assert relationship_from_boxes(page, [prose]) is None

@@ -197,6 +197,26 @@ def test_a_value_run_into_the_next_label_is_cut_before_it():
     assert find_labels("中国邮政储蓄银行重庆分行") == []  # a bank's name holds no label
 
 
+def test_a_value_run_into_a_label_read_by_its_words_is_cut_before_it():
+    """Seed 724, clean 0013: the hospital's value and the next column's 事故发生时间：
+    (a label the table does not know) read as one line. The line is no hospital label;
+    it is the hospital and the accident date's label, and the diagnosis under it is the
+    diagnosis's."""
+    from ocr.extract.claim import find_labels, label_by_words
+
+    assert label_by_words("天津市中心医院事故发生时间：") is None
+    assert [(s, f) for s, f, _l, _e in find_labels("天津市中心医院事故发生时间：")] == [
+        (7, "accident_date")]
+    lines = [_line("医院名称：", 77, 890, 38), _line("天津市中心医院 事故发生时间：", 349, 893, 32),
+             _line("2026.05.07", 869, 893, 33, 16), _line("社区获得性肺炎", 347, 939, 31),
+             _line("诊断结果：", 77, 937, 39)]
+    got = _values(lines)
+    assert (got["hospital"], got["accident_date"], got["diagnosis"]) == (
+        "天津市中心医院", "2026-05-07", "社区获得性肺炎")
+    # a label read by its words after another one, as before: 与被保人关系 after a value
+    assert [f for _s, f, _l, _e in find_labels("18876583954与被保人关系：")] == ["relationship"]
+
+
 def test_payee_name_is_the_account_holder_unless_the_form_asks_for_that_too():
     """领款人姓名 names the payee. On a form that asks nothing else about the account's
     name, that is the account holder; on a form that also has 账户名称, it is the

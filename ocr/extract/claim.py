@@ -181,6 +181,8 @@ _LABEL_HEADS = ("姓名", "名称", "人", "号", "号码", "编号", "日期", 
                 "小写", "（元）", "诊断", "结果", "机构")
 _QUALIFIED_HEADS = {"医院": ("就诊", "就医", "治疗", "住院", "诊治"),
                     "银行": ("开户", "收款", "领款")}
+#: Words that end a value (a hospital's or a bank's name) as well as begin labels.
+_VALUE_ENDS = tuple(_QUALIFIED_HEADS)
 _WORDS_LABEL_RE = re.compile(rf"^[{CJK}（）]{{2,14}}$")
 _LABEL_BEFORE_VALUE = re.compile(rf"^([{CJK}（）]{{2,10}})(?=[0-9A-Za-z¥])")
 
@@ -233,9 +235,11 @@ def label_by_words(text: str) -> tuple[str, str, int] | None:
     # A value run into the next label by the detector (重庆市中心医院诊断结果：) is no
     # label: the table's label at its end is, and the line is cut before it.
     # (A qualifier in brackets is no such label: 人民币（大写）.)
+    # So is one run into a label read by its words (天津市中心医院 事故发生时间：).
     if not starts_like_label(label) and any(
-            match_label(label[i:], words=False) for i in range(4, len(label) - 1)
-            if label[i - 1] != "（"):
+            match_label(label[i:], words=False)
+            or (starts_like_label(label[i:]) and label_by_words(label[i:]))
+            for i in range(4, len(label) - 1) if label[i - 1] != "（"):
         return None
     asks = re.sub(r"（[^（）]*）$", "", label)  # 与被保险人关系（请勾选）
     if "关系" in asks and not asks.endswith("关系"):
@@ -296,12 +300,20 @@ def find_labels(text: str) -> list[tuple[int, str, str, int]]:
                 # comma, only before a colon: prose (…，被保险人体检发现异常).
                 if not (colon or (exact and text[i - 1] in " 　：:;；|")):
                     hit = None
-        if hit is None and (i == 0 or text[i - 1] in " 　，,;；|"):
+        if hit is None and (i == 0 or text[i - 1] in " 　，,;；|" or (
+                starts_like_label(text[i:]) and not text.startswith(_VALUE_ENDS, i))):
             # A label not in the table: by its words, and (inside a line) only before
-            # a colon.
+            # a colon, after a separator or where a label would begin (a value the
+            # detector ran into the next label: 天津市中心医院 事故发生时间：); not at
+            # a word that ends values (重庆市中心医院 | 诊断结果：).
             hit = label_by_words(text[i:])
             if hit and i > 0 and "：" not in text[i:i + hit[2]]:
                 hit = None
+            if hit and i > 0 and text[i - 1] not in " 　，,;；|" and any(
+                    starts_like_label(text[j:]) and (later := label_by_words(text[j:]))
+                    and later[0] != hit[0] and j + later[2] == i + hit[2]
+                    for j in range(i + 1, i + len(hit[1]) - 1)):
+                hit = None  # another label begins further on (医院 | 事故发生时间：)
         if hit and text[i + hit[2]:i + hit[2] + 1] in _VERBS:
             hit = None  # 诊断为肺炎: prose (diagnosed as), not a label and its value
         if hit:
@@ -608,9 +620,9 @@ def _field(field: str, value: str, sources: list[_Line]) -> ExtractedField:
     )
 
 
-def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
-    """All claim-form fields that can be found, in normal form."""
-    # Geometry is taken with the text's own skew undone: a photo's rows are not level.
+def _levelled_items(lines: list[OcrLine]) -> tuple[list[_Line], float]:
+    """The lines cut at their labels, in a frame turned by the text's own skew (a
+    photo's rows are not level), and that skew."""
     angle = text_skew(lines)
     cos_a, sin_a = math.cos(angle), math.sin(angle)
     items = []
@@ -618,6 +630,31 @@ def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
         xs = [x * cos_a + y * sin_a for x, y in line.polygon]
         ys = [-x * sin_a + y * cos_a for x, y in line.polygon]
         items += _split_at_labels(_Line(line, fold_text(line.text), min(xs), min(ys), max(xs), max(ys)))
+    return items, angle
+
+
+def label_boxes(lines: list[OcrLine]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Where each field's labels are on the page: field -> the labels' boxes (x0, y0,
+    x1, y1 in the lines' pixels, upright around the skew). A label that only says
+    "amount" stands for both amounts."""
+    items, angle = _levelled_items(lines)
+    cos_a, sin_a = math.cos(angle), math.sin(angle)
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
+    for a in _anchors(items):
+        if a.field == IGNORE:
+            continue
+        corners = [(x * cos_a - y * sin_a, x * sin_a + y * cos_a)
+                   for x in (a.x0, a.x1) for y in (a.y0, a.y1)]
+        xs, ys = [x for x, _ in corners], [y for _, y in corners]
+        for field in (("claim_amount", "claim_amount_in_words") if a.field == AMOUNT
+                      else (a.field,)):
+            out.setdefault(field, []).append((min(xs), min(ys), max(xs), max(ys)))
+    return out
+
+
+def extract_claim_form(lines: list[OcrLine]) -> dict[str, ExtractedField]:
+    """All claim-form fields that can be found, in normal form."""
+    items, _angle = _levelled_items(lines)
     anchors = _anchors(items)
     label_lines = {id(a.start) for a in anchors} | {id(a.end) for a in anchors}
     label_lines |= {id(ln) for ln in items if match_label(ln.text, fuzzy=True)}
