@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from domain.models import ExtractedField
+from ocr.around_labels import NOTE as AROUND_LABEL_NOTE
 from ocr.calibration import reading_source
+from ocr.lexicon import LEXICON_NOTE
+
+#: The notes of a reading a benchmark's field records keep, by a short tag: how a
+#: value was weighed or found (never a value: change notes name characters).
+_TAGGED_NOTES = {"lexicon": LEXICON_NOTE, "around_label": AROUND_LABEL_NOTE}
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:
@@ -118,8 +124,9 @@ class RouteTable:
         Each field's record keeps both scores: ``confidence`` (as routed: calibrated) and
         ``ocr_confidence`` (the recogniser's, before calibration: what a calibration is
         fitted on; None when no value was read), ``corrected`` (a repair or decoder
-        changed the value) and ``source`` (``pixels``: read another way than by the
-        recogniser, calibrated by curves of its own; None: by the recogniser)."""
+        changed the value), ``source`` (``pixels``: read another way than by the
+        recogniser, calibrated by curves of its own; None: by the recogniser) and
+        ``notes`` (how a reading was weighed or found, :data:`_TAGGED_NOTES`)."""
         tier = truth.get("variant", "all")
         right_type = doc_type == truth["doc_type"]
         wrong = 0
@@ -129,11 +136,14 @@ class RouteTable:
             field = fields.get(name) if right_type else None
             source = (reading_source(field.corrections)
                       if isinstance(field, ExtractedField) and field.value is not None else None)
+            notes = ([tag for tag, note in _TAGGED_NOTES.items() if note in field.corrections]
+                     if isinstance(field, ExtractedField) and field.value is not None else [])
             ok = got == want
             wrong += not ok
             self.fields.append({"doc_type": truth["doc_type"], "tier": tier, "field": name,
                                 "confidence": confidence, "ocr_confidence": raw,
-                                "corrected": corrected, "source": source, "correct": ok,
+                                "corrected": corrected, "source": source, "notes": notes,
+                                "correct": ok,
                                 "straight_through": decision == "approved",
                                 "file": truth["file"], "seed": truth.get("seed")})
         self.docs.append({"doc_type": truth["doc_type"], "tier": tier, "decision": decision,
