@@ -37,7 +37,9 @@ from .extract.normalise import fold_text, normalise
 from .layout import bbox, text_skew
 
 NOTE = "read again as one line across the boxes of its comb"
-_FRAGMENT = re.compile(r"^[0-9Xx]{1,8}$")
+#: A piece of the number (the detector cuts it at the walls, or keeps a run of boxes
+#: whole: 310109201 / 1 / 0 / 0 / 2 / 28362X, seed 724 photo 0024).
+_FRAGMENT = re.compile(r"^[0-9Xx]{1,17}$")
 
 
 def _same_row(a, b) -> bool:
@@ -136,8 +138,11 @@ def id_number_from_comb(image: np.ndarray, lines: list[OcrLine],
     labels = [b for ln, b in boxes if _id_label(fold_text(ln.text))]
     fragments = [(ln, b) for ln, b in boxes if _FRAGMENT.match(ln.text.replace(" ", ""))]
     for label in labels:
-        row = sorted(((ln, b) for ln, b in fragments if b[0] > label[0] and _same_row(b, label)),
-                     key=lambda t: t[1][0])
+        beside = [b for _ln, b in fragments if b[0] > label[0] and _same_row(b, label)]
+        # and the fragments on the row of those (the second line of a wrapped label,
+        # 被保险人 / 证件号码：, sits lower than the comb's smaller pieces)
+        row = sorted(((ln, b) for ln, b in fragments if b[0] > label[0]
+                      and any(_same_row(b, o) for o in beside)), key=lambda t: t[1][0])
         if len(row) < 3:
             continue
         x0 = min(b[0] for _, b in row)

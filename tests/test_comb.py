@@ -70,6 +70,24 @@ def test_only_a_valid_number_on_the_insured_id_row_is_taken():
     assert id_number_from_comb(page, [other, *pieces], reads("110117200612316773")) is None
 
 
+def test_a_wrapped_label_below_the_comb_and_a_long_piece_of_it():
+    """Seed 724, photo 0024: the label wrapped (被保险人 / 证件号码：), its second line
+    lower than the comb's one-digit pieces, and the first nine boxes read as one piece:
+    the row is that of the pieces beside the label and of the pieces on their row, and a
+    piece up to 17 characters long is a piece."""
+    page = _comb_page("31010920100228362X")
+    label = _line("证件号码：", 120, 40, 250, 66)
+    pieces = [_line("310109201", 300, 21, 570, 56), _line("0", 570, 26, 600, 50),
+              _line("0", 600, 26, 630, 50), _line("2", 630, 26, 660, 50),
+              _line("28362X", 690, 21, 840, 56)]
+    got = id_number_from_comb(page, [label, *pieces],
+                              lambda crops: [("31010920100228362X", 0.99) for _ in crops])
+    assert got is not None and got.value == "31010920100228362X"
+    # the pieces alone on the label's row (two) are too few for a comb
+    assert id_number_from_comb(page, [label, pieces[0], pieces[4]],
+                               lambda crops: [("31010920100228362X", 0.99)]) is None
+
+
 @pytest.mark.ocr
 @pytest.mark.slow
 def test_a_table_form_with_its_id_number_in_boxes_reads_the_number(ocr_engine, tmp_path):

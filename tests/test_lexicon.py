@@ -33,6 +33,21 @@ def test_a_doubted_character_that_makes_a_word_is_surer():
     assert weighed is not None and weighed > 0.95
 
 
+def test_the_candidate_whose_words_cover_the_value_wins_over_one_that_makes_a_word_too():
+    """Seed 724, photo 0043: 中国邮政储蓄银行湘西凤凰支行, 凤 0.53 against 风 0.47. Both
+    make a word (凤凰; 西风), but only 凤 lets the words cover the name as a reader
+    segments it (湘西|凤凰|支行); read 风, 凰 is left alone."""
+    value = "中国邮政储蓄银行湘西凤凰支行"
+    at = value.index("凤")
+    alts, probs = sure(value), [1.0] * len(value)
+    alts[at], probs[at] = [("凤", 0.526), ("风", 0.474)], 0.526
+    assert lexical_score(value, alts, probs) > 0.9
+    misread = value.replace("凤", "风")
+    alts[at] = [("风", 0.526), ("凤", 0.474)]
+    assert lexical_score(misread, alts, probs) < 0.2
+    assert lexicon.coverage("湘西凤凰支行") == 6 > lexicon.coverage("湘西风凰支行")
+
+
 def test_a_doubted_character_that_breaks_a_word_its_candidate_makes_is_less_sure():
     value = "右膝前交又韧带损伤"
     alts = sure(value)
