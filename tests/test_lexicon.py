@@ -67,8 +67,8 @@ def test_a_misread_outside_any_word_is_not_raised():
 
 def test_sure_characters_keep_their_probability():
     value = "郫都区人民医院"
-    probs = [0.96, 1.0, 1.0, 1.0, 1.0, 0.97, 1.0]
-    assert lexical_score(value, sure(value), probs) == pytest.approx(0.96)
+    probs = [DOUBT + 0.003, 1.0, 1.0, 1.0, 1.0, DOUBT + 0.005, 1.0]
+    assert lexical_score(value, sure(value), probs) == pytest.approx(DOUBT + 0.003)
 
 
 def test_no_candidates_for_a_doubted_character_is_nothing_to_weigh():
