@@ -12,11 +12,12 @@ from typing import Any
 from domain.models import ExtractedField
 from ocr.around_labels import NOTE as AROUND_LABEL_NOTE
 from ocr.calibration import reading_source
-from ocr.lexicon import LEXICON_NOTE
+from ocr.lexicon import LEXICON_NOTE, PLACE_NOTE
 
 #: The notes of a reading a benchmark's field records keep, by a short tag: how a
 #: value was weighed or found (never a value: change notes name characters).
-_TAGGED_NOTES = {"lexicon": LEXICON_NOTE, "around_label": AROUND_LABEL_NOTE}
+_TAGGED_NOTES = {"lexicon": LEXICON_NOTE, "around_label": AROUND_LABEL_NOTE,
+                 "near_county": PLACE_NOTE}
 
 
 def load_truth(path: Path) -> dict[str, dict[str, Any]]:

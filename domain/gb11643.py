@@ -282,6 +282,28 @@ def place_core(name: str) -> str:
 
 
 @functools.cache
+def prefecture_counties() -> dict[str, frozenset[str]]:
+    """Each prefecture's short name (阜阳) and the short names of its counties and
+    districts (颍州, 颍东, 颍泉, 临泉 ...), current and former, as :func:`place_core`
+    gives them: what a bank's branch or a hospital names after its city.
+
+    >>> {"颍东", "颍州", "临泉"} <= prefecture_counties()["阜阳"]
+    True
+    """
+    entries = dict(_walk(_loc_db()))
+    out: dict[str, set[str]] = {}
+    for code, info in entries.items():
+        if len(code) != 6 or code[4:] == "00" or code[2:4] == "00" or "county" not in info:
+            continue
+        counties = {place_core(n) for n in _names(info["county"])}
+        for prefecture in _names(entries.get(code[:4] + "00", {}).get("county", "")):
+            core = place_core(prefecture)
+            if len(core) >= 2:
+                out.setdefault(core, set()).update(c for c in counties if len(c) >= 2)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@functools.cache
 def authority_names() -> tuple[str, ...]:
     """Every issuing authority a resident identity card prints in GB/T 2260's names
     (current and former; each passes :func:`authority_known`): a county's or a county

@@ -52,6 +52,7 @@ from .cells import ROW_NOTE as _ROW_BAND
 from .cells import SEX_BY_NUMBER_NOTE as _SEX_BY_NUMBER
 from .cells import VALIDITY_NOTE as _VALIDITY_PERIOD
 from .checkbox import NOTE as _TICK_FROM_PIXELS
+from .lexicon import PLACE_NOTE as _NEAR_COUNTY
 from .names import GIVEN_NOTE as _GIVEN_NAME_BY_LIKELIHOOD
 from .names import SURNAME_NOTE as _SURNAME_BY_LIKELIHOOD
 
@@ -63,7 +64,8 @@ _SOURCES = {_TICK_FROM_PIXELS: "pixels", _ROW_BAND: "row", _CLOSED_LIST: "closed
             _VALIDITY_PERIOD: "closed", _BIRTH_BY_NUMBER: "closed",
             _AUTHORITY_BY_LIKELIHOOD: "closed", _REGION_BY_LIKELIHOOD: "closed",
             _CLOSED_LIST_AND_PRIOR: "prior", _SURNAME_BY_LIKELIHOOD: "closed",
-            _GIVEN_NAME_BY_LIKELIHOOD: "prior", _SEX_BY_NUMBER: "prior"}
+            _GIVEN_NAME_BY_LIKELIHOOD: "prior", _SEX_BY_NUMBER: "prior",
+            _NEAR_COUNTY: "place"}
 #: The confidence at most of a value from a source the table has no curve for: a
 #: person sees it (below every review threshold).
 UNSEEN_SOURCE_CAP = 0.8

@@ -135,3 +135,57 @@ def test_words_raise_a_doubted_character_that_makes_one_and_lower_one_that_break
                 assert score >= p - 1e-12
             if theirs and not mine:
                 assert score <= p + 1e-12
+
+
+def test_a_near_miss_of_a_county_of_the_city_named_before_it():
+    """Seed 724, clean and photo 0042: 交通银行阜阳颍东支行 read 颖东 at 0.965 and 0.9945.
+    颍东 is a district of 阜阳; 颖东 is no place. The county in its place is offered; a
+    real county, the city's own 市, or a name after a city that is no near miss of one
+    of its counties offers nothing."""
+    from ocr.lexicon import near_counties
+
+    assert near_counties("交通银行阜阳颖东支行") == ["交通银行阜阳颍东支行"]
+    assert near_counties("交通银行阜阳颍东支行") == []
+    assert near_counties("锦州市中心医院") == []  # 市中 is no near miss of 绥中: 市 is the city's
+    assert near_counties("招商银行乌鲁木齐人民路支行") == []
+    assert near_counties("中国建设银行拉萨城东支行") == ["中国建设银行拉萨城关支行"]  # the
+    # recogniser's likelihood decides that one (ocr.pipeline._near_counties)
+
+
+def test_a_near_county_doubts_the_value_only_when_the_recogniser_finds_it_nearly_as_likely():
+    import numpy as np
+
+    from domain.models import ExtractedField, OcrLine
+    from ocr.calibration import UNSEEN_SOURCE_CAP, calibrate_fields
+    from ocr.lexicon import PLACE_NOTE
+    from ocr.pipeline import PLACE_MARGIN, _near_counties
+
+    box = [(0.0, 0.0), (300.0, 0.0), (300.0, 30.0), (0.0, 30.0)]
+    line = OcrLine(text="开户行：交通银行阜阳颖东支行", confidence=0.99, polygon=box)
+    field = ExtractedField(value="交通银行阜阳颖东支行", confidence=0.99, boxes=[box])
+
+    class Engine:
+        rec_score_thresh = 0.5
+
+        def __init__(self, gap):
+            self.gap, self.asked = gap, []
+
+        def crop(self, image, poly):
+            return image
+
+        def score_texts(self, crops, texts):
+            self.asked.append(texts)
+            return [[-0.01, -0.01 - self.gap]]
+
+    class Prepared:
+        image = np.zeros((30, 300, 3), np.uint8)
+
+    close = Engine(PLACE_MARGIN - 1)
+    got = _near_counties(close, Prepared, {"bank_name": field}, [line])["bank_name"]
+    assert close.asked == [["开户行：交通银行阜阳颖东支行", "开户行：交通银行阜阳颍东支行"]]
+    assert got.value == field.value and PLACE_NOTE in got.corrections and got.confidence <= 0.99
+    # no curve for such a reading: a person confirms it
+    calibrated = calibrate_fields({"bank_name": got}, "claim_form")["bank_name"]
+    assert calibrated.confidence <= UNSEEN_SOURCE_CAP
+    far = Engine(PLACE_MARGIN + 1)
+    assert _near_counties(far, Prepared, {"bank_name": field}, [line])["bank_name"] == field
