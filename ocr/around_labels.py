@@ -24,6 +24,8 @@ import numpy as np
 
 from domain.models import OcrLine
 
+from .layout import bbox
+
 #: The note a value found this way carries. It is no calibration source of its own:
 #: the value is the recogniser's reading of a line, paired with its label by the
 #: extractor's geometry, as any other.
@@ -60,13 +62,13 @@ def regions(labels: list[tuple[float, float, float, float]], shape: tuple[int, .
     return [tuple(m) for m in merged]
 
 
-def _box(polygon) -> tuple[float, float, float, float]:
-    pts = np.asarray(polygon, float).reshape(-1, 2)
-    return pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()
+def _poly_box(poly: np.ndarray) -> tuple[float, float, float, float]:
+    (x0, y0), (x1, y1) = poly.min(axis=0), poly.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _is_new(poly: np.ndarray, known: list[tuple[float, float, float, float]]) -> bool:
-    x0, y0, x1, y1 = _box(poly)
+    x0, y0, x1, y1 = _poly_box(poly)
     area = max((x1 - x0) * (y1 - y0), 1e-6)
     for a0, b0, a1, b1 in known:
         w, h = min(x1, a1) - max(x0, a0), min(y1, b1) - max(y0, b0)
@@ -85,14 +87,14 @@ def lines_around(image: np.ndarray, lines: list[OcrLine],
     in each neighbourhood (:func:`regions`, at most :data:`MAX_REGIONS`), read, and
     kept when read at ``threshold`` or better. ``read`` gives (text, score[,
     alternatives, char_probs]) per crop."""
-    known = [_box(ln.polygon) for ln in lines]
+    known = [bbox(ln) for ln in lines]
     found: list[np.ndarray] = []
     for x0, y0, x1, y1 in regions(labels, image.shape)[:MAX_REGIONS]:
         for poly in detect(np.ascontiguousarray(image[y0:y1, x0:x1])):
             poly = np.asarray(poly, np.float32).reshape(4, 2) + np.float32((x0, y0))
             if _is_new(poly, known):
                 found.append(poly)
-                known.append(_box(poly))
+                known.append(_poly_box(poly))
     if not found:
         return []
     out = []

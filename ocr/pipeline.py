@@ -418,6 +418,22 @@ def _address_region(engine: StagedRecognizer, prepared: Prepared,
     return out, new
 
 
+def _value_on_line(engine: StagedRecognizer, prepared: Prepared, field: ExtractedField,
+                   lines: list[OcrLine]) -> tuple[np.ndarray, str, str] | None:
+    """The crop of the one line a field's value was read from, and what the line holds
+    before and after the value (a label, the next cell's text), for scoring readings of
+    the value on it; None when the value is not one line's or not in its text."""
+    if len(field.boxes) != 1 or not field.value:
+        return None
+    line = next((ln for ln in lines if ln.polygon == field.boxes[0]), None)
+    text = line.text.replace(" ", "") if line is not None else ""
+    at = text.find(field.value)
+    if at < 0:
+        return None
+    crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
+    return crop, text[:at], text[at + len(field.value):]
+
+
 def _names(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
            found: dict[str, ExtractedField], lines: list[OcrLine]):
     """Each person's name read with doubt, its surname chosen among the known ones and
@@ -432,13 +448,10 @@ def _names(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,
         if (field is None or not field.value or field_family(name) is not FieldFamily.NAME
                 or field.confidence >= SURE_NAME or len(field.boxes) != 1):
             continue
-        line = next((ln for ln in lines if ln.polygon == field.boxes[0]), None)
-        text = line.text.replace(" ", "") if line is not None else ""
-        at = text.find(field.value)
-        if at < 0:
+        on_line = _value_on_line(engine, prepared, field, lines)
+        if on_line is None:
             continue
-        crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
-        lead, tail = text[:at], text[at + len(field.value):]
+        crop, lead, tail = on_line
         value, share, notes = field.value, 1.0, []
         chosen = choose_name(value, crop, sorted(surnames()), score, lead=lead, tail=tail)
         if chosen is not None:
@@ -475,18 +488,13 @@ def _near_counties(engine: StagedRecognizer, prepared: Prepared,
     out = dict(found)
     for name in ("bank_name", "hospital"):
         field = found.get(name)
-        if field is None or not field.value or len(field.boxes) != 1:
+        if field is None or not field.value:
             continue
         near = near_counties(field.value)
-        line = next((ln for ln in lines if ln.polygon == field.boxes[0]), None)
-        if not near or line is None:
+        on_line = _value_on_line(engine, prepared, field, lines) if near else None
+        if on_line is None:
             continue
-        text = line.text.replace(" ", "")
-        at = text.rfind(field.value)
-        if at < 0:
-            continue
-        lead, tail = text[:at], text[at + len(field.value):]
-        crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
+        crop, lead, tail = on_line
         ll = np.asarray(score([crop], [lead + v + tail for v in (field.value, *near)])[0],
                         dtype=np.float64)
         if not np.isfinite(ll[0]) or ll[1:].max() < ll[0] - PLACE_MARGIN:
