@@ -128,7 +128,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
     the text does not look like a known document (so a straight scan costs one pass).
     ``risk``: compute the fraud and risk signals (and crop an ID front's portrait).
     ``trace``: a dict that receives the page as read, for a benchmark that measures a
-    stage on it (``image``: the levelled page, ``lines``: its lines in that frame)."""
+    stage on it (``image``: the levelled page, ``lines``: its lines in that frame,
+    ``to_original``: the 3x3 matrix from that frame to the page's pixels)."""
     start = time.perf_counter()
     prepared = prepare(image)
     h, w = prepared.image.shape[:2]
@@ -156,7 +157,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
             (prepared, lines, doc_type, scores), more = placed
             passes += more
     if trace is not None:
-        trace.update(image=prepared.image, lines=lines)
+        trace.update(image=prepared.image, lines=lines, to_original=prepared.to_original)
     # Confidence as a probability (ocr/calibration.json); the score it came from is
     # kept in ocr_confidence.
     if (doc_type is DocType.ID_CARD_FRONT and prepared.card_quad is not None
