@@ -7,6 +7,7 @@ import re
 from domain import gb11643
 from domain.models import DocType, OcrLine
 
+from .layout import bbox
 from .text import choose_id_number, id_checksum_ok, repair_id_number, run_alternatives
 
 # Keywords printed on each document type; OCR may drop a character, so each keyword
@@ -119,14 +120,23 @@ def _id_digits(lines: list[OcrLine]) -> bool:
                for run in _DIGIT_RUN_RE.findall(re.sub(r"\s", "", ln.text)))
 
 
+def _number_row(lines: list[OcrLine]) -> bool:
+    """Whether a run of 15 digits or more stands on the row of a 公民身份号码 label: a card
+    front's number row, whatever its digits came out as."""
+    labels = [bbox(ln) for ln in lines if _fuzzy_in("公民身份号码", ln.text.replace(" ", ""))]
+    runs = [bbox(ln) for ln in lines if re.search(r"\d{15,}", re.sub(r"\s", "", ln.text))]
+    return any(min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1])
+               for a in labels for b in runs)
+
+
 def _front_structure(lines: list[OcrLine], id_digits: bool) -> float:
     """Evidence for a card front from its values' shapes, when its pale labels are lost:
-    a number that begins as an ID number (``id_digits``), an address that begins with a
-    province."""
+    a number that begins as an ID number (``id_digits``), or any long number on the row
+    of the number's label; an address that begins with a province."""
     from .extract.idcard import starts_with_province
 
     score = 0.0
-    if id_digits:
+    if id_digits or _number_row(lines):
         score += 0.2
     if any(starts_with_province(ln.text) for ln in lines):
         score += 0.15

@@ -43,6 +43,9 @@ from .cells import (
     closed_from_row,
     label_runs_into_value,
     missing_rows,
+    number_from_line,
+    number_note,
+    printed_lines,
     sex_by_number,
     sex_from_cell,
     validity_from_row,
@@ -76,7 +79,7 @@ from .preprocess import (
     zoom_on_text,
 )
 from .risk import assess_risk
-from .text import guessed_by_check_digit
+from .text import GUESSED_CONFIDENCE, guessed_by_check_digit
 
 
 class Recognizer(Protocol):
@@ -146,6 +149,13 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
                 passes += more
                 if _attempt_key(*again[2:], again[1]) > _attempt_key(*best[2:], best[1]):
                     best = again
+        if not _confident(*best[2:]) and hasattr(engine, "score_texts"):
+            # Its labels all misread: the lines every card prints may still be there.
+            anchored = printed_lines(best[0].image, best[1], engine.crop, engine.score_texts)
+            if anchored is not None:
+                told = classify_text(anchored)
+                if _attempt_key(*told, anchored) > _attempt_key(*best[2:], best[1]):
+                    best = (best[0], anchored, *told)
     else:
         best, passes = _read_whole(engine, prepared)
     prepared, lines, doc_type, scores = best
@@ -171,6 +181,8 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
     if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found, lines = _address_region(engine, prepared, found, lines)
+    if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
+        found = _number_on_line(engine, prepared, found, lines)
     if isinstance(engine, StagedRecognizer):
         found = _names(engine, prepared, doc_type, found, lines)
     if doc_type is DocType.CLAIM_FORM and isinstance(engine, StagedRecognizer):
@@ -433,6 +445,33 @@ def _value_on_line(engine: StagedRecognizer, prepared: Prepared, field: Extracte
         return None
     crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
     return crop, text[:at], text[at + len(field.value):]
+
+
+def _number_on_line(engine: StagedRecognizer, prepared: Prepared,
+                    found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """A card front's ID number read with a digit dropped or misread, put right by the
+    recogniser's likelihood of the valid numbers one character from it on its line
+    (:func:`ocr.cells.number_from_line`); it goes to a person, as a number chosen by its
+    check digit does."""
+    score = getattr(engine, "score_texts", None)
+    field = found.get("id_number")
+    if score is None or field is None or not field.value or gb11643.is_valid(field.value):
+        return found
+    # its own line (the field's boxes may hold the label's too)
+    box = next((ln.polygon for ln in lines if ln.polygon in field.boxes
+                and field.value in ln.text.replace(" ", "")), None)
+    on_line = (_value_on_line(engine, prepared, field.model_copy(update={"boxes": [box]}), lines)
+               if box is not None else None)
+    if on_line is None:
+        return found
+    chosen = number_from_line(field.value, *on_line, score)
+    if chosen is None:
+        return found
+    number, share = chosen
+    return {**found, "id_number": field.model_copy(update={
+        "value": number, "raw": field.raw or field.value,
+        "confidence": round(min(field.confidence, share, GUESSED_CONFIDENCE), 4),
+        "corrections": [*field.corrections, number_note(field.value, number)]})}
 
 
 def _names(engine: StagedRecognizer, prepared: Prepared, doc_type: DocType,

@@ -7,6 +7,7 @@ import json
 import math
 
 import cv2
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -438,3 +439,93 @@ def test_a_sex_the_pixels_leave_undecided_is_the_numbers_when_they_lean_its_way(
     assert _encoded_sex(ExtractedField(value="110105194912311014")) == "男"
     assert _encoded_sex(ExtractedField(value="110105194912311015")) is None  # invalid
     assert _encoded_sex(ExtractedField(value="110105491231003")) == "男"
+
+
+def _scorer(table: dict[str, float]):
+    """A recogniser's likelihoods of given texts on any crop (unlisted: far less likely)."""
+    return lambda crops, texts: [[table.get(t, -50.0) for t in texts] for _ in crops]
+
+
+def test_a_valid_number_one_digit_away_is_taken_only_when_it_stands_out():
+    from ocr.cells import number_from_line, number_note
+    from ocr.text import guessed_by_check_digit
+
+    crop = np.zeros((10, 10, 3), np.uint8)
+    read = "52232498611145207"  # 522324198611145207 with its 1 dropped
+    near = "522324198611145207"
+    assert number_from_line(read, crop, "", "", _scorer({read: -2.1, near: -4.2})) == (near, 1.0)
+    # the label before it on the line is scored with it
+    assert number_from_line(read, crop, "号码", "", _scorer({"号码" + near: -4.2}))[0] == near
+    # far less likely than the reading: nothing
+    assert number_from_line(read, crop, "", "", _scorer({read: -2.1, near: -13.0})) is None
+    # two valid numbers nearly as likely: nothing
+    from domain.gb11643 import one_edit_away
+
+    short = "11010519491231002"  # 11010519491231002X with its X dropped, among others
+    options = one_edit_away(short)
+    assert "11010519491231002X" in options and len(options) >= 2
+    close = {short: -1.5, options[0]: -2.0, options[1]: -3.0}
+    assert number_from_line(short, crop, "", "", _scorer(close)) is None
+    misread = "650295201209246656"  # 0 read as 9
+    clear = {misread: -1.5, "650205201209246656": -2.1}
+    assert number_from_line(misread, crop, "", "", _scorer(clear))[0] == "650205201209246656"
+    # not a number's shape, or valid already: nothing to choose
+    assert number_from_line("5223249861114", crop, "", "", _scorer({})) is None
+    assert guessed_by_check_digit([number_note(read, near)])
+
+
+def test_a_printed_line_misread_is_put_back_only_when_the_recogniser_finds_it_as_likely():
+    from domain.models import OcrLine
+    from ocr.cells import printed_lines
+
+    def line(text):
+        return OcrLine(text=text, confidence=0.6, polygon=[(0, 0), (100, 0), (100, 20), (0, 20)],
+                       alternatives=[[(ch, 0.5)] for ch in text], char_probs=[0.5] * len(text))
+
+    page = np.zeros((40, 120, 3), np.uint8)
+    crop = lambda image, poly: image
+    lines = [line("公就身价号码"), line("乔摄风")]
+    out = printed_lines(page, lines, crop, _scorer({"公就身价号码": -4.65, "公民身份号码": -5.69}))
+    assert [ln.text for ln in out] == ["公民身份号码", "乔摄风"]
+    assert out[0].alternatives == [] and out[0].char_probs == []
+    # 5 nats less likely: left as read
+    assert printed_lines(page, lines, crop, _scorer({"公就身价号码": -2.7, "公民身份号码": -8.1})
+                         ) is None
+    # too few of its characters to be that line
+    assert printed_lines(page, [line("公安局长")], crop, _scorer({"公民身份号码": 0.0})) is None
+
+
+@pytest.mark.ocr
+def test_the_real_recogniser_puts_back_a_dropped_or_misread_digit_and_never_another_number(
+        ocr_engine, idcard_truth):
+    """The number lines of bundled clean and photo fronts, given with a digit dropped or
+    changed: the number printed comes back, or nothing does; never another number."""
+    from conftest import FIXTURES
+
+    from ocr.cells import number_from_line
+    from ocr.pipeline import read_page
+
+    back = wrong = tried = 0
+    for rel, truth in sorted(idcard_truth.items()):
+        if truth["doc_type"] != "id_card_front" or truth["variant"] == "hard":
+            continue
+        number = truth["fields"]["id_number"]
+        trace: dict = {}
+        read_page(cv2.imread(str(FIXTURES / "idcards" / rel)), ocr_engine, risk=False,
+                  trace=trace)
+        line = next((ln for ln in trace["lines"] if number in ln.text.replace(" ", "")), None)
+        if line is None:
+            continue
+        text = line.text.replace(" ", "")
+        at = text.index(number)
+        crop = ocr_engine.crop(trace["image"], np.asarray(line.polygon, np.float32))
+        for k in (3, 9, 14):
+            for off in (number[:k] + number[k + 1:],
+                        number[:k] + str((int(number[k]) + 5) % 10) + number[k + 1:]):
+                got = number_from_line(off, crop, text[:at], text[at + len(number):],
+                                       ocr_engine.score_texts)
+                tried += 1
+                back += got is not None and got[0] == number
+                wrong += got is not None and got[0] != number
+    assert tried >= 24 and wrong == 0
+    assert back >= 0.8 * tried

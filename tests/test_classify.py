@@ -30,3 +30,19 @@ def test_a_front_without_its_labels_is_a_front_and_not_a_bank_card():
     assert classify_text(lines)[0] is DocType.ID_CARD_FRONT
     # an address alone is not enough
     assert classify_text(_lines("西藏自治区昌都地区洛隆县"))[0] is DocType.UNKNOWN
+
+
+def _at(text, x0, y0, x1, y1):
+    return OcrLine(text=text, confidence=0.9, polygon=[(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+
+def test_a_long_number_on_the_row_of_the_number_label_tells_a_front():
+    # s884_0009 (hard photo): the labels misread, a digit of the number dropped, the
+    # printed line 公民身份号码 put back by the recogniser's likelihood (cells.printed_lines)
+    lines = [_at("乔摄风", 200, 60, 330, 110), _at("出1 1966年11月14日", 60, 220, 520, 270),
+             _at("美州省的西南布依族基族", 180, 300, 640, 350),
+             _at("公民身份号码", 50, 520, 270, 575), _at("522324 98611145207", 295, 520, 865, 585)]
+    assert classify_text(lines)[0] is DocType.ID_CARD_FRONT
+    # the same number on another row than the label says nothing of the kind
+    apart = [*lines[:3], _at("公民身份号码", 50, 420, 270, 470), lines[4]]
+    assert classify_text(apart)[0] is DocType.UNKNOWN

@@ -254,3 +254,26 @@ def test_validity_period_doctests() -> None:
 
     result = doctest.testmod(validity)
     assert result.attempted and result.failed == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    region=st.sampled_from(["110105", "310115", "440306", "510104", "650102", "522324"]),
+    birth=st.dates(datetime.date(1930, 1, 1), datetime.date(2015, 12, 31)),
+    sequence=st.integers(0, 999),
+    at=st.integers(0, 17),
+    digit=st.sampled_from("0123456789"),
+)
+def test_a_number_one_character_off_has_the_true_one_among_its_valid_neighbours(
+        region: str, birth: datetime.date, sequence: int, at: int, digit: str) -> None:
+    """A digit dropped or misread: the true number is among the valid numbers one edit
+    away, and every one of them is valid with a known county."""
+    number = with_check_digit(f"{region}{birth:%Y%m%d}{sequence:03d}")
+    dropped = number[:at] + number[at + 1:]
+    changed = number[:at] + digit + number[at + 1:]
+    near = gb11643.one_edit_away(dropped, today=TODAY)
+    assert number in near
+    assert all(gb11643.is_valid(n, today=TODAY) and gb11643.county_code(n[:6]) for n in near)
+    if changed != number and not gb11643.is_valid(changed, today=TODAY) and digit != "X":
+        assert number in gb11643.one_edit_away(changed, today=TODAY)
+    assert gb11643.one_edit_away(number[:15]) == []  # too short to say
