@@ -579,12 +579,14 @@ def validity_periods(digits: list[str], today: dt.date | None = None) -> list[st
 def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, tuple],
                       read: Callable[[list[np.ndarray]], list[tuple]],
                       score: Callable[[list[np.ndarray], list[str]], list[list[float]]],
-                      raws: list[str]) -> tuple[ExtractedField, ExtractedField] | None:
+                      raws: list[str]
+                      ) -> tuple[ExtractedField | None, ExtractedField | None] | None:
     """A card back's validity (valid_from, valid_until) chosen among the periods the
     digits read allow (:func:`validity_periods`; from ``raws``, the texts read of the
     row, and the row's band read again) by the recogniser's likelihood of each period
-    printed in full on the row's band; None when no period stands out
-    (:func:`closed_word`)."""
+    printed in full on the row's band (:func:`closed_word`). When no period stands out,
+    a start or an end that :data:`PART_SHARE` of the periods' likelihood agrees on is
+    taken alone (the other part None); None when neither is."""
     found = row_crops(image, lines, rows, "validity")
     if found is None:
         return None
@@ -599,16 +601,40 @@ def validity_from_row(image: np.ndarray, lines: list[OcrLine], rows: dict[str, t
         return None
     scores = [float(v) for v in np.sum(score(crops, [*periods, ""]), axis=0)]
     chosen = closed_word(scores, periods, PERIOD_MARGIN)
-    if chosen is None:
+    if chosen is not None:
+        period, share = chosen
+        start, end = period.split("-", 1)
+        return (_period_field(start, share, polygon, period),
+                _period_field(end, share, polygon, period))
+    # No period stands out; its start or its end alone may (2021.06.19 or 2021.08.19,
+    # either way 长期): each part takes the value most of the periods' likelihood agrees on.
+    *likelihoods, empty = scores
+    if max(likelihoods) < empty - CLOSED_EMPTY_SLACK:
         return None
-    period, share = chosen
-    start, end = period.split("-", 1)
+    weights = np.exp(np.asarray(likelihoods) - max(likelihoods))
+    weights /= weights.sum()
+    parts: list[ExtractedField | None] = []
+    for k in (0, 1):
+        mass: dict[str, float] = {}
+        for period, w in zip(periods, weights, strict=True):
+            value = period.split("-", 1)[k]
+            mass[value] = mass.get(value, 0.0) + float(w)
+        value, share = max(mass.items(), key=lambda kv: kv[1])
+        parts.append(_period_field(value, round(share, 4), polygon, None)
+                     if share >= PART_SHARE else None)
+    return None if parts == [None, None] else (parts[0], parts[1])
 
-    def field(value: str) -> ExtractedField:
-        return ExtractedField(value=value, confidence=share, boxes=[polygon], raw=period,
-                              corrections=[VALIDITY_NOTE])
 
-    return field(start.replace(".", "-")), field(end if end == LIFETIME else end.replace(".", "-"))
+#: The share of the periods' likelihood a start or an end alone must hold to be taken
+#: when no whole period stands out: as much as a period ahead by :data:`PERIOD_MARGIN`.
+PART_SHARE = 1.0 / (1.0 + float(np.exp(-PERIOD_MARGIN)))
+
+
+def _period_field(printed: str, share: float, polygon, raw: str | None) -> ExtractedField:
+    """A start or an end of a validity period as printed (2012.05.30, 长期), as a field."""
+    value = printed if printed == LIFETIME else printed.replace(".", "-")
+    return ExtractedField(value=value, confidence=share, boxes=[polygon], raw=raw,
+                          corrections=[VALIDITY_NOTE])
 
 
 # --------------------------------------------------------------------------- birth date

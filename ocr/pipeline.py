@@ -339,8 +339,12 @@ def _read_empty_rows(engine: StagedRecognizer, prepared: Prepared, doc_type: Doc
         raws = [f.raw for n in ("valid_from", "valid_until")
                 if (f := out.get(n)) is not None and f.raw]
         chosen = validity_from_row(prepared.image, more, rows, read, score, raws)
-        if chosen is not None:
-            out["valid_from"], out["valid_until"] = chosen
+        parts = dict(zip(("valid_from", "valid_until"), chosen or (None, None), strict=True))
+        whole = None not in parts.values()
+        for name, field in parts.items():
+            # a part decided alone fills a part not read; it overrules no reading
+            if field is not None and (whole or out.get(name) is None or out[name].value is None):
+                out[name] = field
     if doc_type is DocType.ID_CARD_BACK and score is not None and not _authority_ok(out):
         # Not the name of a real bureau: the real names its row makes likeliest.
         authority = out.get("issuing_authority")

@@ -529,3 +529,30 @@ def test_the_real_recogniser_puts_back_a_dropped_or_misread_digit_and_never_anot
                 wrong += got is not None and got[0] != number
     assert tried >= 24 and wrong == 0
     assert back >= 0.8 * tried
+
+
+def test_an_end_every_likely_period_agrees_on_is_taken_alone():
+    """2021.06.19-长期 or 2021.08.19-长期 (hard photo, training seed 727): the month of
+    the start is a toss-up, the end is not; the start is left as read."""
+    from ocr.cells import BACK_ROWS, PART_SHARE, VALIDITY_NOTE, validity_from_row
+
+    card = np.full((631, 1000, 3), 255, np.uint8)
+    likely = {"2021.06.19-长期": -35.4, "2021.08.19-长期": -36.0, "2021.06.10-长期": -40.3}
+
+    def score(crops, words):
+        return [[likely.get(w, -60.0) if w else -160.0 for w in words] for _ in crops]
+
+    got = validity_from_row(card, [], BACK_ROWS, lambda c: [("2021.08.191题", 0.6)], score,
+                            ["2021.06.194期"])
+    assert got is not None
+    start, end = got
+    assert start is None
+    assert end.value == "长期" and end.corrections == [VALIDITY_NOTE]
+    assert end.confidence >= PART_SHARE and end.raw is None
+
+    # a blank band says nothing, however the periods compare
+    def blank(crops, words):
+        return [[likely.get(w, -60.0) if w else -10.0 for w in words] for _ in crops]
+
+    assert validity_from_row(card, [], BACK_ROWS, lambda c: [("2021.08.19", 0.6)], blank,
+                             ["2021.06.19"]) is None
