@@ -17,13 +17,16 @@ its raw reading. Nothing after the region is changed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 
 from domain.gb11643 import place_core
+from domain.models import OcrLine
 
 from .cells import closed_word
+from .layout import bbox
 
 ADDRESS_NOTE = ("its region (province, prefecture, county) chosen among the real ones "
                 "(GB/T 2260) by the recogniser's likelihood of each")
@@ -144,3 +147,47 @@ def choose_region(lines: list[str], crops: list[np.ndarray], prefixes: tuple[str
     if chosen is None:
         return None
     return best[chosen[0]][1], chosen[1]
+
+
+# --------------------------------------------------------------------------- the tail
+
+TAIL_NOTE = "its last characters read from the row under it (the detector found no text there)"
+#: What a card's address puts alone on its last row when its line wraps just before the
+#: end: 号, 6号, 1201室 (a clean scan's 北京市门头沟区人民路27 | 号, fresh seed 886).
+ADDRESS_TAIL = re.compile(r"[\dA-Za-z\-]{0,4}[号室组村弄栋楼幢]")
+#: The recogniser's score a tail must be read with.
+TAIL_SCORE = 0.9
+
+
+def tail_box(lines: list[OcrLine], address: list[OcrLine]) -> tuple[int, int, int, int] | None:
+    """Where an address's last row would go on: one line's height under its last line
+    (``address``: the lines it was read from), as wide, when no detected line lies
+    there. None when one does (the address went on, or another field is there).
+
+    >>> box = [(100, 200), (500, 200), (500, 230), (100, 230)]
+    >>> tail_box([], [OcrLine(text="住址北京市", confidence=0.9, polygon=box)])
+    (100, 234, 500, 267)
+    """
+    if not address:
+        return None
+    x0, y0, x1, y1 = bbox(max(address, key=lambda ln: bbox(ln)[3]))
+    h = y1 - y0
+    box = (int(x0), int(y1 + 0.15 * h), int(x1), int(y1 + 1.25 * h))
+    for ln in lines:
+        bx0, by0, bx1, by1 = bbox(ln)
+        if box[0] <= (bx0 + bx1) / 2 <= box[2] and box[1] <= (by0 + by1) / 2 <= box[3]:
+            return None
+    return box
+
+
+def address_tail(text: str, score: float) -> str | None:
+    """The reading of the row under an address as the address's end (号, 12室), or None
+    when it is not one or was not read clearly enough (:data:`TAIL_SCORE`).
+
+    >>> address_tail(" 号", 0.97), address_tail("26号", 0.95), address_tail("号", 0.6)
+    ('号', '26号', None)
+    >>> address_tail("公民身份号码", 0.99) is None
+    True
+    """
+    text = re.sub(r"\s", "", text)
+    return text if score >= TAIL_SCORE and ADDRESS_TAIL.fullmatch(text) else None

@@ -28,7 +28,7 @@ from domain.models import (
 from domain.surnames import surname_of, surnames
 from domain.validity import LIFETIME, period_years
 
-from .address import ADDRESS_NOTE, choose_region
+from .address import ADDRESS_NOTE, TAIL_NOTE, address_tail, choose_region, tail_box
 from .around_labels import NOTE as AROUND_LABEL_NOTE
 from .around_labels import lines_around
 from .calibration import calibrate_fields
@@ -183,6 +183,7 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         found, lines = _address_region(engine, prepared, found, lines)
     if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found = _number_on_line(engine, prepared, found, lines)
+        found, lines = _address_tail(engine, prepared, found, lines)
     if isinstance(engine, StagedRecognizer):
         found = _names(engine, prepared, doc_type, found, lines)
     if doc_type is DocType.CLAIM_FORM and isinstance(engine, StagedRecognizer):
@@ -449,6 +450,36 @@ def _value_on_line(engine: StagedRecognizer, prepared: Prepared, field: Extracte
         return None
     crop = engine.crop(prepared.image, np.asarray(line.polygon, np.float32))
     return crop, text[:at], text[at + len(field.value):]
+
+
+def _address_tail(engine: StagedRecognizer, prepared: Prepared,
+                  found: dict[str, ExtractedField], lines: list[OcrLine]):
+    """A card front's address whose last characters wrapped alone onto the next row
+    (号), where the detector found no line: that row read, and taken when it reads
+    clearly as an address's end (:func:`ocr.address.address_tail`). Returns the fields
+    and the lines with the row's reading added."""
+    address = found.get("address")
+    if address is None or not address.value:
+        return found, lines
+    box = tail_box(lines, [ln for ln in lines if ln.polygon in address.boxes])
+    if box is None:
+        return found, lines
+    x0, y0, x1, y1 = box
+    h, w = prepared.image.shape[:2]
+    if y1 > h or y1 - y0 < 8:
+        return found, lines
+    reading = _read(engine, [np.ascontiguousarray(prepared.image[y0:y1, max(x0, 0):min(x1, w)])])[0]
+    tail = address_tail(reading[0], float(reading[1]))
+    if tail is None:
+        return found, lines
+    polygon = [(float(x0), float(y0)), (float(x1), float(y0)), (float(x1), float(y1)),
+               (float(x0), float(y1))]
+    line = OcrLine(text=tail, confidence=round(float(reading[1]), 4), polygon=polygon)
+    return {**found, "address": address.model_copy(update={
+        "value": address.value + tail, "raw": address.raw or address.value,
+        "confidence": round(min(address.confidence, float(reading[1])), 4),
+        "boxes": [*address.boxes, polygon],
+        "corrections": [*address.corrections, TAIL_NOTE]})}, [*lines, line]
 
 
 def _number_on_line(engine: StagedRecognizer, prepared: Prepared,

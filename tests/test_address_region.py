@@ -121,3 +121,41 @@ def test_the_real_recogniser_puts_back_a_misread_region(ocr_engine):
         assert got is not None and got[0] == printed, t["file"]
         tried += 1
     assert tried == len(fronts)
+
+
+@pytest.mark.ocr
+def test_an_address_end_the_detector_missed_on_its_own_row_is_read_back(ocr_engine,
+                                                                       idcard_truth):
+    """Bundled fronts whose address wraps its last characters onto a row of their own
+    (04室, 02号): that row's detected line taken away, as when the detector finds no box
+    around a word so short, the row under the address gives them back."""
+    from conftest import FIXTURES
+
+    from domain.models import DocType
+    from ocr.address import TAIL_NOTE
+    from ocr.extract import extract
+    from ocr.pipeline import _address_tail, read_page
+    from ocr.preprocess import Prepared
+
+    done = 0
+    for rel, truth in sorted(idcard_truth.items()):
+        tail = (truth.get("address_lines") or ["", "too long"])[-1]
+        if truth["variant"] == "hard" or len(tail) > 4:
+            continue
+        trace: dict = {}
+        read_page(cv2.imread(str(FIXTURES / "idcards" / rel)), ocr_engine, risk=False,
+                  trace=trace)
+        kept = [ln for ln in trace["lines"] if ln.text.replace(" ", "") != tail]
+        assert len(kept) == len(trace["lines"]) - 1, rel
+        found = extract(DocType.ID_CARD_FRONT, kept)
+        want = truth["fields"]["address"]
+        assert found["address"].value == want[:-len(tail)], rel
+        prepared = Prepared(image=trace["image"], to_original=trace["to_original"])
+        out, lines = _address_tail(ocr_engine, prepared, found, kept)
+        assert out["address"].value == want and TAIL_NOTE in out["address"].corrections, rel
+        assert len(lines) == len(kept) + 1
+        # read whole, nothing is added
+        whole = extract(DocType.ID_CARD_FRONT, trace["lines"])
+        assert _address_tail(ocr_engine, prepared, whole, trace["lines"])[0] == whole, rel
+        done += 1
+    assert done >= 4
