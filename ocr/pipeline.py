@@ -181,7 +181,6 @@ def read_page(image: np.ndarray, engine: Recognizer, page: int = 0,
         found, lines = _read_empty_rows(engine, prepared, doc_type, found, lines)
     if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found, lines = _address_region(engine, prepared, found, lines)
-    if doc_type is DocType.ID_CARD_FRONT and isinstance(engine, StagedRecognizer):
         found = _number_on_line(engine, prepared, found, lines)
         found, lines = _address_tail(engine, prepared, found, lines)
     if isinstance(engine, StagedRecognizer):

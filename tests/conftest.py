@@ -69,6 +69,26 @@ def read_accuracy(folder: Path, engine):
     return acc
 
 
+def value_line(engine, rel: str, value: str):
+    """A bundled ID card (``rel`` under fixtures/idcards) read as the pipeline reads it,
+    and the line that holds ``value``: (its crop, what the line holds before the value,
+    what after), for scoring readings of the value on it; None when no line holds it."""
+    import cv2
+    import numpy as np
+
+    from ocr.pipeline import read_page
+
+    trace: dict = {}
+    read_page(cv2.imread(str(FIXTURES / "idcards" / rel)), engine, risk=False, trace=trace)
+    line = next((ln for ln in trace["lines"] if value in ln.text.replace(" ", "")), None)
+    if line is None:
+        return None
+    text = line.text.replace(" ", "")
+    at = text.index(value)
+    crop = engine.crop(trace["image"], np.asarray(line.polygon, np.float32))
+    return crop, text[:at], text[at + len(value):]
+
+
 def rate(acc, group: str) -> float:
     hits, total = acc.by_group()[group]
     return hits / total

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import doctest
 
-import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import value_line
 
 import domain.given_names as given_names_module
 import ocr.names as names_module
@@ -66,7 +65,6 @@ def test_the_real_recogniser_puts_back_a_misread_surname(ocr_engine, idcard_trut
     """The name line of bundled clean fronts, given with its surname misread: scored by
     the real recogniser, the printed surname is put back and the rest kept."""
     from domain.surnames import surnames
-    from ocr.pipeline import read_page
 
     misread = {"白": "自", "平": "乎", "张": "弓", "王": "玉", "李": "季", "刘": "列"}
     done = 0
@@ -74,19 +72,15 @@ def test_the_real_recogniser_puts_back_a_misread_surname(ocr_engine, idcard_trut
         name = truth["fields"].get("name") or ""
         if not rel.startswith("clean/") or name[:1] not in misread:
             continue
-        trace: dict = {}
-        read_page(cv2.imread(str(FIXTURES / "idcards" / rel)), ocr_engine, risk=False,
-                  trace=trace)
-        line = next(ln for ln in trace["lines"] if name in ln.text.replace(" ", ""))
-        text = line.text.replace(" ", "")
-        at = text.index(name)
-        crop = ocr_engine.crop(trace["image"], np.asarray(line.polygon, np.float32))
+        on_line = value_line(ocr_engine, rel, name)
+        assert on_line is not None, rel
+        crop, lead, tail = on_line
         wrong = misread[name[0]] + name[1:]
         got = choose_name(wrong, crop, sorted(surnames()), ocr_engine.score_texts,
-                          lead=text[:at], tail=text[at + len(name):])
+                          lead=lead, tail=tail)
         assert got is not None and got[0] == name, (rel, wrong, got)
         assert choose_name(name, crop, sorted(surnames()), ocr_engine.score_texts,
-                           lead=text[:at], tail=text[at + len(name):]) is None, rel
+                           lead=lead, tail=tail) is None, rel
         done += 1
     assert done >= 2
 
@@ -137,25 +131,19 @@ def test_the_real_recogniser_and_the_prior_put_back_a_misread_given_character(
     name changed to a rare one (阐): the printed character is put back."""
     from domain.given_names import common_given_chars, given_char_log_prior
     from domain.surnames import surname_of
-    from ocr.pipeline import read_page
 
     done = 0
     for rel, truth in sorted(idcard_truth.items()):
         name = truth["fields"].get("name") or ""
         if not rel.startswith("clean/") or surname_of(name) is None or len(name) < 2:
             continue
-        trace: dict = {}
-        read_page(cv2.imread(str(FIXTURES / "idcards" / rel)), ocr_engine, risk=False,
-                  trace=trace)
-        line = next((ln for ln in trace["lines"] if name in ln.text.replace(" ", "")), None)
-        if line is None:
+        on_line = value_line(ocr_engine, rel, name)
+        if on_line is None:
             continue
-        text = line.text.replace(" ", "")
-        at = text.index(name)
-        crop = ocr_engine.crop(trace["image"], np.asarray(line.polygon, np.float32))
+        crop, lead, tail = on_line
         got = choose_given(name[:-1] + "阐", len(surname_of(name)), crop,
                            ocr_engine.score_texts, common_given_chars(3000),
-                           given_char_log_prior, lead=text[:at], tail=text[at + len(name):])
+                           given_char_log_prior, lead=lead, tail=tail)
         assert got is not None and got[0] == name, (rel, got)
         done += 1
         if done == 3:
