@@ -12,6 +12,11 @@
 Prefect's own database is SQLite under ``home`` unless
 ``PREFECT_SERVER_DATABASE_CONNECTION_URL`` (``postgresql+asyncpg://...``) is set in the
 environment, which the server process inherits.
+
+The server lives in its own session (Ctrl-C in a terminal reaches only its parent, which
+stops it in order), yet it never outlives that parent: on Linux it is asked to stop
+(SIGTERM) when the thread that started it dies, even by SIGKILL. Start it from a thread
+that lives as long as the server should (``backoffice serve``: the main thread).
 """
 
 from __future__ import annotations
@@ -28,6 +33,24 @@ from pathlib import Path
 import httpx
 
 from backoffice.settings import apply_environment
+
+# Run before `prefect server start`, in the process that becomes it: ask Linux for SIGTERM
+# when the parent dies (prctl PR_SET_PDEATHSIG, kept across exec), then exec the server.
+# A launcher rather than a preexec_fn, which is unsafe when the parent has threads.
+_STOP_WITH_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("backoffice: the process that started the Prefect server is gone")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _stopped_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it is SIGTERMed when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return cmd
+    return [sys.executable, "-c", _STOP_WITH_PARENT, str(os.getpid()), *cmd]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -143,7 +166,7 @@ def start_prefect_server(port: int | None = None, home: Path | None = None, *,
     # The UI asks its browser to call this URL; by default it would say port 4200.
     env.update(PREFECT_SERVER_API_HOST=host, PREFECT_SERVER_API_PORT=str(port),
                PREFECT_UI_API_URL=f"http://{host}:{port}/api")
-    process = subprocess.Popen(cmd, env=env, stdout=log,
+    process = subprocess.Popen(_stopped_with_parent(cmd), env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     server = PrefectServer(url=f"http://{host}:{port}", process=process, home=home,
                            log_path=log_path, _log=log)

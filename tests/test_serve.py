@@ -138,3 +138,44 @@ def test_prefect_server_on_postgresql(tmp_path, monkeypatch):
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert not server.healthy()
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_the_prefect_server_never_outlives_the_process_that_started_it():
+    """A `backoffice serve` killed by SIGKILL runs no `finally`: the server it started (in
+    its own session, out of reach of a killpg on serve) is SIGTERMed by the kernel.
+
+    The mechanism is checked on a stand-in command started exactly as the server is."""
+    script = (
+        "import subprocess, sys, time\n"
+        "from backoffice.server import _stopped_with_parent\n"
+        "cmd = _stopped_with_parent([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "child = subprocess.Popen(cmd, start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                              stdout=subprocess.PIPE, start_new_session=True)
+    child = int(parent.stdout.readline())
+    try:
+        # Let the child reach the server's command (the guard has exec'd it).
+        _wait(lambda: "time.sleep(120)" in open(f"/proc/{child}/cmdline").read()
+              and "prctl" not in open(f"/proc/{child}/cmdline").read(), 30,
+              "the stand-in to start")
+        assert _alive(child)
+        parent.kill()
+        parent.wait(10)
+        _wait(lambda: not _alive(child), 30, "the orphan to be stopped")
+    finally:
+        parent.kill()
+        parent.stdout.close()
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)

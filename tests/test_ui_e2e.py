@@ -70,18 +70,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Stop a process and its children (it runs in its own process group)."""
+def _stop(process: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Stop a process and its children (it runs in its own process group); False when
+    SIGTERM did not stop it within ``timeout`` seconds and it had to be killed."""
     if process.poll() is not None:
-        return
+        return True
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+        return False
     except ProcessLookupError:
         pass
+    return True
+
+
+def _eventually(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -141,9 +153,12 @@ def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
         wait_until("backoffice serve", ready, timeout=240, interval=1.0)
         yield stack
     finally:
-        _stop(process)
-        # `backoffice serve` stops the server it started; make sure nothing is left behind.
-        assert not stack.healthy(), "the Prefect server outlived backoffice serve"
+        graceful = _stop(process)
+        # `backoffice serve` stops the server it started; nothing is left behind even when
+        # serve had to be killed (the server is then SIGTERMed as its parent dies).
+        down = _eventually(lambda: not stack.healthy(), timeout=30)
+        assert down, (f"the Prefect server outlived backoffice serve (stopped by "
+                      f"{'SIGTERM' if graceful else 'SIGKILL'}):\n" + _tail(log))
 
 
 @contextmanager
