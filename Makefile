@@ -16,6 +16,11 @@ DEBS := fonts-noto-cjk fonts-wqy-zenhei fonts-dejavu-core fonts-arphic-ukai font
         fonts-lxgw-wenkai chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
+# The suite on TEST_WORKERS processes (pytest-xdist), a whole test file to a worker so that
+# a module's fixtures (an OCR'd fixture set, a served stack) are built once. Each worker
+# has its own data folder and Prefect harness (tests/conftest.py). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 # The PostgreSQL tests need a server: the one at $BACKOFFICE_TEST_PG (default
 # 127.0.0.1:5432) if it answers, else a throwaway one under var/test-pg.
 WITH_PG := scripts/test-postgres.sh
@@ -31,11 +36,11 @@ demo: $(STAMPS)/venv
 	$(VENV)/bin/backoffice demo
 
 test: $(STAMPS)/venv
-	$(WITH_PG) $(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Everything except the real-OCR and integration tests (quick feedback while coding).
 test-fast: $(STAMPS)/venv
-	$(WITH_PG) $(PY) -m pytest -m "not ocr and not integration" $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest $(XDIST) -m "not ocr and not integration" $(PYTEST_ARGS)
 
 bench: $(STAMPS)/venv
 	$(PY) bench/bench_extract.py

@@ -49,11 +49,17 @@ def test_process_inbox_flow_end_to_end(prefect_harness, tmp_path, idcard_truth):
     assert not any(inbox.iterdir())  # every file was taken
 
     async def _artifacts():
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+        from prefect.client.schemas.filters import (
+            ArtifactFilter,
+            ArtifactFilterFlowRunId,
+            ArtifactFilterKey,
+        )
 
+        # This run's artifact: other tests' runs on the same harness have one too.
         async with get_client() as client:
             return await client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["process-inbox-documents"])))
+                key=ArtifactFilterKey(any_=["process-inbox-documents"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
 
     import asyncio
 

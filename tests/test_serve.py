@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -143,7 +144,7 @@ def test_prefect_server_on_postgresql(tmp_path, monkeypatch):
 def _alive(pid: int) -> bool:
     """The process exists and is not a zombie waiting to be reaped."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
@@ -167,9 +168,11 @@ def test_the_prefect_server_never_outlives_the_process_that_started_it():
     child = int(parent.stdout.readline())
     try:
         # Let the child reach the server's command (the guard has exec'd it).
-        _wait(lambda: "time.sleep(120)" in open(f"/proc/{child}/cmdline").read()
-              and "prctl" not in open(f"/proc/{child}/cmdline").read(), 30,
-              "the stand-in to start")
+        def started() -> bool:
+            cmdline = Path(f"/proc/{child}/cmdline").read_text()
+            return "time.sleep(120)" in cmdline and "prctl" not in cmdline
+
+        _wait(started, 30, "the stand-in to start")
         assert _alive(child)
         parent.kill()
         parent.wait(10)
