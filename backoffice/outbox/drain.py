@@ -417,5 +417,7 @@ def run_drain(engine: Engine, connectors: Mapping[str, Connector] | Any, *,
                        for t in targets]
             for future in futures:
                 total += future.result()
-    total.seconds = time.monotonic() - start
+    # Milliseconds: a float's long tail of digits would be taken for an account number by
+    # the log masking ("2.694**********25").
+    total.seconds = round(time.monotonic() - start, 3)
     return total
