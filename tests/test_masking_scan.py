@@ -140,9 +140,6 @@ def test_the_scanner_finds_planted_values(tmp_path):
                      ("result.json:data(base64)", "name")}
 
 
-@pytest.mark.ocr
-@pytest.mark.integration
-@pytest.mark.slow
 def _full_demo(tmp_path: Path) -> tuple[Path, str]:
     """(the demo's folder, all it printed) of a full `backoffice demo` on the fixtures.
 
@@ -165,6 +162,9 @@ def _full_demo(tmp_path: Path) -> tuple[Path, str]:
     return tmp_path / "demo", output
 
 
+@pytest.mark.ocr
+@pytest.mark.integration
+@pytest.mark.slow
 def test_full_demo_leaves_no_unmasked_personal_value(tmp_path):
     demo, output = _full_demo(tmp_path)
     print("\n" + output[-6000:])

@@ -87,15 +87,6 @@ def _stop(process: subprocess.Popen, timeout: float = 60.0) -> bool:
     return True
 
 
-def _eventually(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -156,9 +147,9 @@ def operator_stack(tmp_path_factory) -> Iterator[OperatorStack]:
         graceful = _stop(process)
         # `backoffice serve` stops the server it started; nothing is left behind even when
         # serve had to be killed (the server is then SIGTERMed as its parent dies).
-        down = _eventually(lambda: not stack.healthy(), timeout=30)
-        assert down, (f"the Prefect server outlived backoffice serve (stopped by "
-                      f"{'SIGTERM' if graceful else 'SIGKILL'}):\n" + _tail(log))
+        wait_until(f"the Prefect server to stop with backoffice serve (stopped by "
+                   f"{'SIGTERM' if graceful else 'SIGKILL'}); its log:\n" + _tail(log),
+                   lambda: not stack.healthy(), timeout=30, interval=0.5)
 
 
 @contextmanager
